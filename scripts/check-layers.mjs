@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Checks the layer rule of DESIGN.md: a file in src/ imports only from its
+// own layer or a lower one; broker/ and client/ never import each other;
+// wire/ and names/ do no I/O; only src/native/native.ts loads the addon.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(process.argv[2] ?? 'src');
+const levels = {
+  errors: 0, util: 0, native: 1, wire: 2, names: 2,
+  transport: 3, match: 3, channel: 3, cma: 3,
+  broker: 4, client: 4, cli: 5, '': 6,
+};
+const pure = new Set(['wire', 'names']);
+const ioModules = /^(node:)?(fs|fs\/promises|net|dgram|child_process|cluster|http|https|http2|tls|worker_threads|dns|os|process|readline)$/;
+
+function layerOf(file) {
+  const rel = path.relative(root, file).split(path.sep);
+  if (rel.length === 1) return rel[0].replace(/\.[jt]s$/, '') === 'errors' ? 'errors' : '';
+  return rel[0];
+}
+
+function* walk(dir) {
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) yield* walk(p);
+    else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) yield p;
+  }
+}
+
+const problems = [];
+const importRe = /(?:^|\n)\s*(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g;
+for (const file of walk(root)) {
+  const isTest = file.endsWith('.test.ts');
+  const own = layerOf(file);
+  if (!(own in levels)) { problems.push(`${file}: folder '${own}' is not a layer in DESIGN.md`); continue; }
+  const text = readFileSync(file, 'utf8');
+  if (/\.node['"]/.test(text) && !file.endsWith(path.join('native', 'native.ts'))) {
+    problems.push(`${file}: only src/native/native.ts may load the addon`);
+  }
+  for (const m of text.matchAll(importRe)) {
+    const spec = m[1] ?? m[2] ?? m[3];
+    if (!spec.startsWith('.')) {
+      if (pure.has(own) && !isTest && ioModules.test(spec)) problems.push(`${file}: ${own}/ is pure and may not import '${spec}'`);
+      continue;
+    }
+    if (isTest) continue;
+    const target = layerOf(path.resolve(path.dirname(file), spec));
+    if (!(target in levels)) continue;
+    if (target === own) continue;
+    if ((own === 'broker' && target === 'client') || (own === 'client' && target === 'broker')) {
+      problems.push(`${file}: ${own}/ may not import ${target}/ (they share the layers below)`);
+    } else if (levels[target] > levels[own]) {
+      problems.push(`${file}: ${own}/ (layer ${levels[own]}) may not import upward from ${target}/ (layer ${levels[target]})`);
+    }
+  }
+}
+if (problems.length) {
+  console.error(problems.join('\n'));
+  console.error(`layer rule: ${problems.length} violation(s)`);
+  process.exit(1);
+}
+console.log('layer rule: ok');

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// `npm test`: type check and build, the layer rule, then every test file
+// (unit tests beside their source, cross-layer tests in test/, the short fuzz
+// run in fuzz/) with node:test. Arguments filter test files by substring.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+process.chdir(root);
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+if (!existsSync('build/Release/fastbus.node')) run(process.execPath, ['scripts/build-native.mjs']);
+run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
+run(process.execPath, ['scripts/check-layers.mjs', 'src']);
+
+function* walk(dir) {
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) yield* walk(p);
+    else if (p.endsWith('.test.js')) yield p;
+  }
+}
+const filters = process.argv.slice(2);
+const files = [...walk('dist')].filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+run(process.execPath, ['--test', '--test-concurrency=3', '--test-reporter=spec', ...files]);

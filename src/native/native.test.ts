@@ -1,0 +1,67 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as n from './native.js';
+import { SystemError } from '../errors.js';
+
+describe('native', () => {
+  it('turns -errno into a SystemError with code, syscall and errno', () => {
+    const r = n.fdClose(987654);
+    assert.equal(r, -9);
+    assert.throws(() => n.check(r, 'close'), (e: unknown) => e instanceof SystemError && e.code === 'EBADF' && e.syscall === 'close' && e.errno === 9);
+  });
+
+  it('maps a memfd as an ArrayBuffer shared by two mappings, and detaches it at unmap', () => {
+    const fd = n.check(n.memfdOpen('fastbus-test', true), 'memfd_create');
+    n.check(n.memfdTruncate(fd, 4096), 'ftruncate');
+    const a = n.shmMap(fd, 4096, true);
+    const b = n.shmMap(fd, 4096, true);
+    new Uint32Array(a)[10] = 0xdeadbeef;
+    assert.equal(new Uint32Array(b)[10], 0xdeadbeef);
+    assert.equal(n.shmUnmap(a), 0);
+    assert.equal(a.byteLength, 0);
+    assert.equal(n.shmUnmap(a), -n.EINVAL);
+    assert.equal(n.shmUnmap(b), 0);
+    assert.equal(n.fdSize(fd), 4096);
+    n.fdClose(fd);
+  });
+
+  it('passes file descriptors and bytes over a socketpair', () => {
+    const pair = new Int32Array(2);
+    n.check(n.sockPair(n.SOCK_STREAM, pair), 'socketpair');
+    const efd = n.check(n.efdOpen(0), 'eventfd');
+    assert.equal(n.sockSend(pair[0], [Buffer.from('hello')], Int32Array.of(efd)), 5);
+    const state = new Int32Array(2 + 4);
+    const buf = Buffer.alloc(16);
+    assert.equal(n.sockRecv(pair[1], buf, state), 5);
+    assert.equal(buf.subarray(0, 5).toString(), 'hello');
+    assert.equal(state[0], 1);
+    const received = state[2];
+    n.check(n.efdSignal(received, 3), 'write');
+    assert.equal(n.efdDrain(efd), 3);
+    assert.equal(n.efdDrain(efd), -n.EAGAIN);
+    const cred = new Int32Array(3);
+    n.check(n.sockPeercred(pair[1], cred), 'getsockopt');
+    assert.equal(cred[0], process.pid);
+    for (const fd of [pair[0], pair[1], efd, received]) n.fdClose(fd);
+  });
+
+  it('reports readiness through a libuv poller', async () => {
+    const efd = n.check(n.efdOpen(0), 'eventfd');
+    const fired = new Promise<number>((resolve) => {
+      const h = n.pollOpen(efd, n.POLL_READABLE, (status, events) => {
+        n.pollClose(h);
+        resolve(status === 0 ? events : status);
+      });
+      assert.equal(typeof h, 'object');
+    });
+    n.efdSignal(efd, 1);
+    assert.equal((await fired) & n.POLL_READABLE, n.POLL_READABLE);
+    n.fdClose(efd);
+  });
+
+  it('gives the address of a view', () => {
+    const buf = new Uint8Array(new ArrayBuffer(64), 16, 8);
+    const base = n.addressOf(new Uint8Array(buf.buffer));
+    assert.equal(n.addressOf(buf) - base, 16n);
+  });
+});

@@ -1,0 +1,148 @@
+// The one typed door to the C addon. Every raw function returns a
+// non-negative result or -errno; `check` turns -errno into a SystemError.
+// No other module loads the binary.
+import { createRequire } from 'node:module';
+import { SystemError } from '../errors.js';
+
+/** The addon's functions, exactly as C exports them. */
+interface Addon {
+  IOV_MAX: number;
+  address_of(view: ArrayBufferView | ArrayBuffer): bigint;
+  cma_readv(pid: number, local: ArrayBufferView[], remotePairs: BigUint64Array): number;
+  cma_writev(pid: number, local: ArrayBufferView[], remotePairs: BigUint64Array): number;
+  memfd_open(name: string, allowSealing: boolean): number;
+  memfd_truncate(fd: number, sizeBytes: number): number;
+  memfd_seal(fd: number, seals: number): number;
+  shm_map(fd: number, lengthBytes: number, writable: boolean): ArrayBuffer | number;
+  shm_unmap(buffer: ArrayBuffer): number;
+  efd_open(initial: number): number;
+  efd_signal(fd: number, n: number): number;
+  efd_drain(fd: number): number;
+  poll_open(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle | number;
+  poll_update(handle: PollHandle, events: number): number;
+  poll_close(handle: PollHandle): number;
+  poll_ref(handle: PollHandle, keepAlive: boolean): number;
+  sock_open(type: number): number;
+  sock_pair(type: number, out: Int32Array): number;
+  sock_bind(fd: number, address: Uint8Array): number;
+  sock_connect(fd: number, address: Uint8Array): number;
+  sock_listen(fd: number, backlog: number): number;
+  sock_accept(fd: number): number;
+  sock_send(fd: number, views: ArrayBufferView[], fds: Int32Array | null): number;
+  sock_recv(fd: number, view: ArrayBufferView, state: Int32Array): number;
+  sock_peercred(fd: number, out: Int32Array): number;
+  sock_peergroups(fd: number, out: Uint32Array): number;
+  sock_peerpidfd(fd: number): number;
+  sock_setopt(fd: number, level: number, name: number, value: number): number;
+  sock_shutdown(fd: number, how: number): number;
+  fd_close(fd: number): number;
+  fd_read(fd: number, view: ArrayBufferView): number;
+  fd_write(fd: number, view: ArrayBufferView): number;
+  fd_size(fd: number): number;
+  pidfd_open(pid: number): number;
+}
+
+/** An opaque libuv poll handle. */
+export type PollHandle = { readonly __brand: 'PollHandle' };
+
+const require = createRequire(import.meta.url);
+const addon = require('../../../build/Release/fastbus.node') as Addon;
+
+/** Throws a SystemError when `result` is -errno; returns it otherwise. */
+export function check(result: number, syscall: string, detail?: string): number {
+  if (result < 0) throw new SystemError(-result, syscall, detail);
+  return result;
+}
+
+// errno values used by callers that treat them as expected outcomes.
+export const EAGAIN = 11;
+export const EINTR = 4;
+export const EPERM = 1;
+export const ESRCH = 3;
+export const EFAULT = 14;
+export const ENOSYS = 38;
+export const EINVAL = 22;
+
+/** libuv poll events. */
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
+export const POLL_DISCONNECT = 4;
+
+/** Socket types for sockOpen/sockPair. */
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
+
+/** recvmsg flag: control data (fds) was truncated. */
+export const MSG_CTRUNC = 0x8;
+
+/** memfd seals (fcntl F_ADD_SEALS). */
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+
+export const IOV_MAX: number = addon.IOV_MAX;
+
+// Raw functions: each returns a result >= 0 or -errno.
+export const addressOf = addon.address_of;
+export const cmaReadv = addon.cma_readv;
+export const cmaWritev = addon.cma_writev;
+export const memfdOpen = addon.memfd_open;
+export const memfdTruncate = addon.memfd_truncate;
+export const memfdSeal = addon.memfd_seal;
+export const efdOpen = addon.efd_open;
+export const efdSignal = addon.efd_signal;
+export const efdDrain = addon.efd_drain;
+export const pollUpdate = addon.poll_update;
+export const pollClose = addon.poll_close;
+export const pollRef = addon.poll_ref;
+export const sockOpen = addon.sock_open;
+export const sockPair = addon.sock_pair;
+export const sockListen = addon.sock_listen;
+export const sockAccept = addon.sock_accept;
+export const sockSend = addon.sock_send;
+export const sockRecv = addon.sock_recv;
+export const sockPeercred = addon.sock_peercred;
+export const sockPeergroups = addon.sock_peergroups;
+export const sockPeerpidfd = addon.sock_peerpidfd;
+export const sockSetopt = addon.sock_setopt;
+export const sockShutdown = addon.sock_shutdown;
+export const fdClose = addon.fd_close;
+export const fdRead = addon.fd_read;
+export const fdWrite = addon.fd_write;
+export const fdSize = addon.fd_size;
+export const pidfdOpen = addon.pidfd_open;
+
+/** Binds a unix socket; `address` bytes with a leading NUL are abstract. */
+export function sockBind(fd: number, address: Uint8Array): number {
+  return addon.sock_bind(fd, address);
+}
+
+/** Connects a unix socket; -EAGAIN/-EINPROGRESS mean "wait for writable". */
+export function sockConnect(fd: number, address: Uint8Array): number {
+  return addon.sock_connect(fd, address);
+}
+
+/** Maps a shared memory fd (MAP_SHARED); throws SystemError('mmap') on failure. */
+export function shmMap(fd: number, lengthBytes: number, writable: boolean): ArrayBuffer {
+  const r = addon.shm_map(fd, lengthBytes, writable);
+  if (typeof r === 'number') throw new SystemError(-r, 'mmap');
+  return r;
+}
+
+/** Detaches then unmaps a buffer made by shmMap. */
+export function shmUnmap(buffer: ArrayBuffer): number {
+  return addon.shm_unmap(buffer);
+}
+
+/**
+ * Watches fd readiness on Node's loop (one poller per fd); throws
+ * SystemError('uv_poll_start') on failure. The callback gets a libuv status
+ * (0 or -errno) and the ready events. Close the poller before the fd.
+ */
+export function pollOpen(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle {
+  const r = addon.poll_open(fd, events, callback);
+  if (typeof r === 'number') throw new SystemError(-r, 'uv_poll_start');
+  return r;
+}
