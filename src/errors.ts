@@ -32,3 +32,18 @@ export class SystemError extends Error {
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`fastbus internal assertion failed: ${message}`);
 }
+
+/**
+ * A peer broke the protocol (malformed or oversize message, bad handshake).
+ * Caught once per connection: the broker drops that peer with one log line,
+ * the client rejects its pending calls. `code` is a stable machine-readable
+ * word such as 'BAD_SIGNATURE' or 'MESSAGE_TOO_LONG'.
+ */
+export class ProtocolError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ProtocolError';
+    this.code = code;
+  }
+}
