@@ -23,8 +23,11 @@ export interface ExposedBuffer extends ExposedRange {
   toJSON(): { pid: number; address: string; length: number };
 }
 
-// Held views: the Set keeps each one reachable until release().
-const held = new Set<ArrayBufferView>();
+// Held views by id: the Map keeps each one reachable until release(). The
+// handle itself refers only to the id, so dropping a handle without release()
+// keeps the bytes held (a leak the caller can see in exposedCount()).
+const held = new Map<number, ArrayBufferView>();
+let nextId = 1;
 
 /** The number of buffers currently exposed by this process. */
 export function exposedCount(): number {
@@ -40,20 +43,16 @@ export function exposeBuffer(view: ArrayBufferView): ExposedBuffer {
   }
   if (!(buffer instanceof SharedArrayBuffer)) markAsUntransferable(buffer);
   const address = addressOf(view);
-  const token = view;
-  held.add(token);
-  let exposed = true;
+  const length = view.byteLength;
+  const id = nextId++;
+  held.set(id, view);
   return {
     pid: process.pid,
     address,
-    length: view.byteLength,
-    get exposed() { return exposed; },
-    release() {
-      if (!exposed) return;
-      exposed = false;
-      held.delete(token);
-    },
-    toJSON() { return { pid: process.pid, address: address.toString(), length: view.byteLength }; },
+    length,
+    get exposed() { return held.has(id); },
+    release() { held.delete(id); },
+    toJSON() { return { pid: process.pid, address: address.toString(), length }; },
   };
 }
 
