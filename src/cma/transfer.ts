@@ -3,7 +3,7 @@
 // MPI uses for large intra-node messages). Arguments are checked here, before
 // any system call; the kernel's per-call limits (IOV_MAX iovecs per side,
 // MAX_RW_COUNT bytes) are split by readFully/writeFully.
-import { cmaReadv, cmaWritev, IOV_MAX } from '../native/native.js';
+import { cmaRead1, cmaReadv, cmaWrite1, cmaWritev, IOV_MAX } from '../native/native.js';
 import { cmaError } from './errors.js';
 
 /** A range of another process's memory. */
@@ -34,9 +34,9 @@ function isDetached(view: ArrayBufferView): boolean {
 }
 
 /** Checks a local view: an ArrayBufferView that is not detached. */
-export function checkView(view: unknown, where: string): asserts view is ArrayBufferView {
-  if (!ArrayBuffer.isView(view)) throw new TypeError(`${where} must be an ArrayBufferView (Buffer, TypedArray or DataView)`);
-  if (isDetached(view)) throw new TypeError(`${where} is detached`);
+export function checkView(view: unknown, where: string, index = -1): asserts view is ArrayBufferView {
+  if (!ArrayBuffer.isView(view)) throw new TypeError(`${where}${index >= 0 ? `[${index}]` : ''} must be an ArrayBufferView (Buffer, TypedArray or DataView)`);
+  if (isDetached(view)) throw new TypeError(`${where}${index >= 0 ? `[${index}]` : ''} is detached`);
 }
 
 /** Checks an address/length pair of another process. */
@@ -54,11 +54,12 @@ function checkLists(local: unknown, remote: unknown): asserts local is ArrayBuff
   if (!Array.isArray(remote)) throw new TypeError('remote must be an array of { address, length } ranges');
   if (local.length === 0) throw new RangeError('local must list at least one view');
   if (remote.length === 0) throw new RangeError('remote must list at least one range');
-  local.forEach((v, i) => checkView(v, `local[${i}]`));
-  remote.forEach((r: RemoteRange, i) => {
+  for (let i = 0; i < local.length; i++) checkView(local[i], 'local', i);
+  for (let i = 0; i < remote.length; i++) {
+    const r = remote[i] as RemoteRange;
     if (r === null || typeof r !== 'object') throw new TypeError(`remote[${i}] must be { address, length }`);
     checkRange(r.address, r.length, `remote[${i}]`);
-  });
+  }
 }
 
 function pairs(remote: RemoteRange[]): BigUint64Array {
@@ -73,7 +74,13 @@ function pairs(remote: RemoteRange[]): BigUint64Array {
 type Direction = 'read' | 'write';
 
 function once(direction: Direction, pid: number, local: ArrayBufferView[], remote: RemoteRange[]): number {
-  const r = direction === 'read' ? cmaReadv(pid, local, pairs(remote)) : cmaWritev(pid, local, pairs(remote));
+  let r: number;
+  if (local.length === 1 && remote.length === 1) {
+    const { address, length } = remote[0];
+    r = direction === 'read' ? cmaRead1(pid, local[0], address, length) : cmaWrite1(pid, local[0], address, length);
+  } else {
+    r = direction === 'read' ? cmaReadv(pid, local, pairs(remote)) : cmaWritev(pid, local, pairs(remote));
+  }
   if (r < 0) {
     const first = remote[0];
     throw cmaError(-r, direction === 'read' ? 'process_vm_readv' : 'process_vm_writev', pid, first.address, first.length);

@@ -65,9 +65,33 @@ static napi_value cma_writev(napi_env env, napi_callback_info info) {
   return cma_call(env, info, process_vm_writev);
 }
 
+/* One local view and one remote range: the common case, without arrays. */
+static napi_value cma_call1(napi_env env, napi_callback_info info, vm_fn fn) {
+  napi_value argv[FB_MAX_ARGS];
+  if (fb_args(env, info, argv) < 4) return fb_throw(env, "cma1(pid, view, address, length)");
+  struct iovec local, remote;
+  if (fb_bytes(env, argv[1], &local.iov_base, &local.iov_len) != 0) return fb_throw(env, "cma1: not a buffer");
+  remote.iov_base = (void *)(uintptr_t)fb_bigint_u64(env, argv[2]);
+  remote.iov_len = (size_t)fb_i64(env, argv[3]);
+  ssize_t r = fn(fb_i32(env, argv[0]), &local, 1, &remote, 1, 0);
+  return fb_int(env, r < 0 ? -errno : r);
+}
+
+/* cma_read1(pid, view, address, length) -> bytes read or -errno */
+static napi_value cma_read1(napi_env env, napi_callback_info info) {
+  return cma_call1(env, info, process_vm_readv);
+}
+
+/* cma_write1(pid, view, address, length) -> bytes written or -errno */
+static napi_value cma_write1(napi_env env, napi_callback_info info) {
+  return cma_call1(env, info, process_vm_writev);
+}
+
 void cma_init(napi_env env, napi_value exports) {
   fb_export(env, exports, "cma_readv", cma_readv);
   fb_export(env, exports, "cma_writev", cma_writev);
+  fb_export(env, exports, "cma_read1", cma_read1);
+  fb_export(env, exports, "cma_write1", cma_write1);
   napi_value v;
   napi_create_int32(env, IOV_MAX, &v);
   napi_set_named_property(env, exports, "IOV_MAX", v);

@@ -10,6 +10,8 @@ interface Addon {
   address_of(view: ArrayBufferView | ArrayBuffer): bigint;
   cma_readv(pid: number, local: ArrayBufferView[], remotePairs: BigUint64Array): number;
   cma_writev(pid: number, local: ArrayBufferView[], remotePairs: BigUint64Array): number;
+  cma_read1(pid: number, local: ArrayBufferView, address: bigint, length: number): number;
+  cma_write1(pid: number, local: ArrayBufferView, address: bigint, length: number): number;
   memfd_open(name: string, allowSealing: boolean): number;
   memfd_truncate(fd: number, sizeBytes: number): number;
   memfd_seal(fd: number, seals: number): number;
@@ -88,6 +90,8 @@ export const IOV_MAX: number = addon.IOV_MAX;
 export const addressOf = addon.address_of;
 export const cmaReadv = addon.cma_readv;
 export const cmaWritev = addon.cma_writev;
+export const cmaRead1 = addon.cma_read1;
+export const cmaWrite1 = addon.cma_write1;
 export const memfdOpen = addon.memfd_open;
 export const memfdTruncate = addon.memfd_truncate;
 export const memfdSeal = addon.memfd_seal;
