@@ -1,0 +1,100 @@
+// Splits a byte stream into whole D-Bus messages using frameLength (the first
+// 16 bytes give the total length). Bytes are received straight into a large
+// reused buffer; many messages per read come out as exact-size copies; a
+// message too big for the buffer is received straight into its own buffer.
+import { ProtocolError } from '../errors.js';
+import { frameLength } from '../wire/frame-length.js';
+import { MAX_MESSAGE_LENGTH } from '../wire/limits.js';
+
+/** Receive into `region()`, `commit(n)`, then take messages with `next()` until it returns null. */
+export class FrameReader {
+  private rx: Uint8Array;
+  private start = 0;
+  private end = 0;
+  private big: Uint8Array | null = null;
+  private bigFilled = 0;
+  /** Messages longer than this throw ProtocolError('MESSAGE_TOO_LONG'). */
+  maxMessageBytes: number;
+
+  constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH) {
+    this.rx = new Uint8Array(capacityBytes);
+    this.maxMessageBytes = maxMessageBytes;
+  }
+
+  /** Bytes received but not yet returned as messages. */
+  get bufferedBytes(): number {
+    return this.big ? this.bigFilled : this.end - this.start;
+  }
+
+  /** The region to receive into next (never empty). */
+  region(): Uint8Array {
+    if (this.big) return this.big.subarray(this.bigFilled);
+    if (this.end === this.rx.length) this.compact();
+    return this.rx.subarray(this.end);
+  }
+
+  /** Records that `n` bytes were received into the last region. */
+  commit(n: number): void {
+    if (this.big) this.bigFilled += n;
+    else this.end += n;
+  }
+
+  /** Copies `bytes` in (for transports that hand out their own buffers). */
+  push(bytes: Uint8Array): void {
+    let off = 0;
+    while (off < bytes.length) {
+      const r = this.region();
+      const n = Math.min(r.length, bytes.length - off);
+      r.set(bytes.subarray(off, off + n));
+      this.commit(n);
+      off += n;
+      // A full region must be drained by next() before more fits.
+      if (off < bytes.length && this.region().length === 0) throw new Error('FrameReader.push: drain with next() first');
+    }
+  }
+
+  /** The next whole message (its own copy), or null when more bytes are needed. Throws ProtocolError on a bad header. */
+  next(): Uint8Array | null {
+    if (this.big) {
+      if (this.bigFilled < this.big.length) return null;
+      const frame = this.big;
+      this.big = null;
+      this.bigFilled = 0;
+      return frame;
+    }
+    const available = this.end - this.start;
+    if (available === 0) {
+      this.start = this.end = 0;
+      return null;
+    }
+    const len = frameLength(this.rx.subarray(0, this.end), this.start);
+    if (len < 0) {
+      if (this.start + 16 > this.rx.length) this.compact();
+      return null;
+    }
+    if (len > this.maxMessageBytes) {
+      throw new ProtocolError('MESSAGE_TOO_LONG', `message of ${len} bytes exceeds this bus's ${this.maxMessageBytes}-byte limit`);
+    }
+    if (available >= len) {
+      const frame = this.rx.slice(this.start, this.start + len);
+      this.start += len;
+      if (this.start === this.end) this.start = this.end = 0;
+      return frame;
+    }
+    if (len > this.rx.length >>> 1) {
+      this.big = new Uint8Array(len);
+      this.big.set(this.rx.subarray(this.start, this.end));
+      this.bigFilled = available;
+      this.start = this.end = 0;
+    } else if (this.start + len > this.rx.length) {
+      this.compact();
+    }
+    return null;
+  }
+
+  private compact(): void {
+    this.rx.copyWithin(0, this.start, this.end);
+    this.end -= this.start;
+    this.start = 0;
+  }
+}

@@ -1,0 +1,139 @@
+// Listening sockets for a bus: unix path/abstract (through the native door),
+// tcp (node:net), and sockets inherited by systemd socket activation
+// (LISTEN_FDS/LISTEN_PID, fds from 3). Each accepted connection comes with
+// its peer credentials, read once at accept, and a stream in raw mode.
+import net from 'node:net';
+import { unlinkSync } from 'node:fs';
+import * as native from '../native/native.js';
+import { SystemError } from '../errors.js';
+import { BusAddressError, type BusAddress } from './bus-address.js';
+import type { MessageStream } from './message-stream.js';
+import { readPeerCredentials, type PeerCredentials } from './peer-credentials.js';
+import { resolveListenAddress, unixSocketBytes } from './socket-address.js';
+import { TcpStream } from './tcp-stream.js';
+import { UnixStream } from './unix-stream.js';
+
+/** A connection just accepted: still in raw mode, before authentication. */
+export interface AcceptedConnection {
+  stream: MessageStream;
+  /** Unix sockets only. */
+  credentials: PeerCredentials | undefined;
+}
+
+export interface Listener {
+  /** The address clients connect to (real path, real tcp port), without guid. */
+  readonly address: BusAddress;
+  close(): void;
+}
+
+export type ConnectionHandler = (connection: AcceptedConnection) => void;
+
+const BACKLOG = 4096;
+
+function acceptUnix(fd: number, onConnection: ConnectionHandler, withPidfd: boolean): void {
+  let credentials: PeerCredentials | undefined;
+  try {
+    credentials = readPeerCredentials(fd, withPidfd);
+  } catch {
+    credentials = undefined;
+  }
+  onConnection({ stream: new UnixStream(fd), credentials });
+}
+
+class UnixListener implements Listener {
+  readonly address: BusAddress;
+  private readonly fd: number;
+  private poll: native.PollHandle | null;
+  private readonly unlinkPath: string | undefined;
+
+  constructor(fd: number, address: BusAddress, onConnection: ConnectionHandler, nonBlocking: boolean, unlinkPath?: string) {
+    this.fd = fd;
+    this.address = address;
+    this.unlinkPath = unlinkPath;
+    this.poll = native.pollOpen(fd, native.POLL_READABLE, (status) => {
+      if (status < 0) return;
+      // An inherited socket may be blocking: accept once per readiness then.
+      for (let i = 0; i < (nonBlocking ? 64 : 1); i++) {
+        const c = native.sockAccept(this.fd);
+        if (c < 0) return;
+        acceptUnix(c, onConnection, true);
+      }
+    });
+  }
+
+  close(): void {
+    if (!this.poll) return;
+    native.pollClose(this.poll);
+    this.poll = null;
+    native.fdClose(this.fd);
+    if (this.unlinkPath) {
+      try {
+        unlinkSync(this.unlinkPath);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+class TcpListener implements Listener {
+  constructor(readonly address: BusAddress, private readonly server: net.Server) {}
+  close(): void {
+    this.server.close();
+  }
+}
+
+/**
+ * Listens on one address alternative (unix path/abstract/dir/tmpdir, or tcp;
+ * port 0 picks a free port, shown in `address`). Throws BusAddressError for an
+ * address it cannot listen on and SystemError when the socket calls fail.
+ */
+export async function openListener(address: BusAddress, onConnection: ConnectionHandler): Promise<Listener> {
+  if (address.transport === 'unix') {
+    const resolved = resolveListenAddress(address);
+    const bytes = unixSocketBytes(resolved);
+    const fd = native.check(native.sockOpen(native.SOCK_STREAM), 'socket');
+    let r = native.sockBind(fd, bytes);
+    if (r === 0) r = native.sockListen(fd, BACKLOG);
+    if (r < 0) {
+      native.fdClose(fd);
+      throw new SystemError(-r, 'bind', resolved.params.path ?? `@${resolved.params.abstract}`);
+    }
+    const params: Record<string, string> = resolved.params.abstract !== undefined
+      ? { abstract: resolved.params.abstract } : { path: Buffer.from(bytes).toString('utf8') };
+    return new UnixListener(fd, { transport: 'unix', params }, onConnection, true, params.path);
+  }
+  if (address.transport === 'tcp') {
+    const p = address.params;
+    const host = p.bind ?? p.host ?? 'localhost';
+    const server = net.createServer({ pauseOnConnect: false }, (socket) => onConnection({ stream: new TcpStream(socket), credentials: undefined }));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: Number(p.port ?? 0), ipv6Only: p.family === 'ipv6' }, () => resolve());
+    });
+    const real = server.address() as net.AddressInfo;
+    const params: Record<string, string> = { host: p.host ?? host, port: String(real.port) };
+    if (p.family) params.family = p.family;
+    return new TcpListener({ transport: 'tcp', params }, server);
+  }
+  throw new BusAddressError(`cannot listen on transport '${address.transport}' (supported: unix, tcp)`);
+}
+
+/**
+ * The listening sockets systemd passed us (LISTEN_FDS for this LISTEN_PID),
+ * as listeners; an empty list when there are none. Clears the variables so
+ * children do not inherit them.
+ */
+export function listenersFromEnvironment(onConnection: ConnectionHandler): Listener[] {
+  const count = Number(process.env.LISTEN_FDS ?? 0);
+  const pid = process.env.LISTEN_PID;
+  if (!count || (pid !== undefined && Number(pid) !== process.pid)) return [];
+  delete process.env.LISTEN_FDS;
+  delete process.env.LISTEN_PID;
+  delete process.env.LISTEN_FDNAMES;
+  const out: Listener[] = [];
+  for (let i = 0; i < count; i++) {
+    out.push(new UnixListener(3 + i, { transport: 'unix', params: { path: `(fd ${3 + i})` } }, onConnection, false));
+  }
+  return out;
+}

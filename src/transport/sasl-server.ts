@@ -1,0 +1,210 @@
+// The server side of D-Bus authentication (specification, "Authentication
+// Protocol"): a line-based state machine fed raw bytes, answering with bytes.
+// It takes the leading NUL byte, tolerates the whole exchange (and the first
+// message) in one read, answers ERROR to unknown commands and keeps going, and
+// hands back whatever follows `BEGIN\r\n`. No I/O here: the caller moves bytes.
+import { createHash, randomBytes } from 'node:crypto';
+import { ProtocolError } from '../errors.js';
+
+/** What the server accepts. */
+export interface SaslServerOptions {
+  /** 32 hex digits, the server's guid sent with OK. */
+  guid: string;
+  /** The peer's uid from SO_PEERCRED, or undefined where there is none (tcp). */
+  peerUid: number | undefined;
+  /** Whether an authenticated uid may connect (default: the bus owner only). */
+  allowUid(uid: number): boolean;
+  /** Accept ANONYMOUS (`<allow_anonymous/>`). */
+  allowAnonymous: boolean;
+  /** The socket can carry unix fds (answer AGREE_UNIX_FD). */
+  unixFdCapable: boolean;
+  /** Mechanisms offered, in order; default EXTERNAL (when peerUid is known), DBUS_COOKIE_SHA1, ANONYMOUS. */
+  mechanisms?: string[];
+  /** For DBUS_COOKIE_SHA1: reads or creates a cookie, returning its context, id and secret. */
+  cookie?: () => { context: string; id: string; secret: string };
+}
+
+/** The outcome of a finished handshake. */
+export interface SaslResult {
+  mechanism: string;
+  /** The authenticated uid; undefined for ANONYMOUS. */
+  uid: number | undefined;
+  unixFd: boolean;
+  /** Bytes after BEGIN\r\n: the start of the message stream. */
+  rest: Uint8Array;
+}
+
+const MAX_LINE_BYTES = 16384;
+const MAX_COMMANDS = 64;
+
+type State = 'nul' | 'auth' | 'data' | 'begin' | 'done';
+
+/**
+ * Feeds bytes in with `receive`; it returns bytes to send back and, once BEGIN
+ * arrives, the result. Throws ProtocolError when the peer must be dropped
+ * (no leading NUL, an over-long line, too many commands).
+ */
+export class SaslServer {
+  private state: State = 'nul';
+  private buffer = Buffer.alloc(0);
+  private commands = 0;
+  private mechanism = '';
+  private uid: number | undefined;
+  private unixFd = false;
+  private cookieChallenge = '';
+  private cookieSecret = '';
+  private readonly options: SaslServerOptions;
+
+  constructor(options: SaslServerOptions) {
+    this.options = options;
+  }
+
+  /** The mechanisms this server offers. */
+  get mechanisms(): string[] {
+    if (this.options.mechanisms) return this.options.mechanisms;
+    const m: string[] = [];
+    if (this.options.peerUid !== undefined) m.push('EXTERNAL');
+    if (this.options.cookie) m.push('DBUS_COOKIE_SHA1');
+    if (this.options.allowAnonymous) m.push('ANONYMOUS');
+    return m;
+  }
+
+  /** Takes received bytes; returns the reply bytes and, when done, the result. */
+  receive(bytes: Uint8Array): { reply: string; result?: SaslResult } {
+    assertNotDone(this.state);
+    this.buffer = this.buffer.length === 0 ? Buffer.from(bytes) : Buffer.concat([this.buffer, bytes]);
+    let reply = '';
+    if (this.state === 'nul') {
+      if (this.buffer.length === 0) return { reply };
+      if (this.buffer[0] !== 0) throw new ProtocolError('AUTH_NO_NUL', 'authentication did not start with a NUL byte');
+      this.buffer = this.buffer.subarray(1);
+      this.state = 'auth';
+    }
+    for (;;) {
+      const nl = this.buffer.indexOf('\r\n');
+      if (nl < 0) {
+        if (this.buffer.length > MAX_LINE_BYTES) throw new ProtocolError('AUTH_LINE_TOO_LONG', 'authentication line too long');
+        return { reply };
+      }
+      const line = this.buffer.subarray(0, nl).toString('latin1');
+      this.buffer = this.buffer.subarray(nl + 2);
+      if (++this.commands > MAX_COMMANDS) throw new ProtocolError('AUTH_TOO_MANY_COMMANDS', 'too many authentication commands');
+      if (!/^[\x20-\x7e]*$/.test(line)) throw new ProtocolError('AUTH_BAD_LINE', 'authentication line with non-ASCII bytes');
+      const done = this.command(line);
+      reply += done.reply;
+      if (done.begin) {
+        this.state = 'done';
+        const rest = new Uint8Array(this.buffer.length);
+        rest.set(this.buffer);
+        return { reply, result: { mechanism: this.mechanism, uid: this.uid, unixFd: this.unixFd, rest } };
+      }
+    }
+  }
+
+  private rejected(): string {
+    this.state = 'auth';
+    this.mechanism = '';
+    return `REJECTED ${this.mechanisms.join(' ')}\r\n`;
+  }
+
+  private ok(): string {
+    this.state = 'begin';
+    return `OK ${this.options.guid}\r\n`;
+  }
+
+  private command(line: string): { reply: string; begin?: boolean } {
+    const space = line.indexOf(' ');
+    const verb = space < 0 ? line : line.slice(0, space);
+    const arg = space < 0 ? '' : line.slice(space + 1);
+    switch (this.state) {
+      case 'auth':
+        if (verb === 'AUTH') return { reply: this.auth(arg) };
+        if (verb === 'ERROR') return { reply: this.rejected() };
+        return { reply: 'ERROR "expected AUTH"\r\n' };
+      case 'data':
+        if (verb === 'DATA') return { reply: this.data(arg) };
+        if (verb === 'CANCEL' || verb === 'ERROR') return { reply: this.rejected() };
+        return { reply: 'ERROR "expected DATA"\r\n' };
+      case 'begin':
+        if (verb === 'BEGIN' && arg === '') return { reply: '', begin: true };
+        if (verb === 'NEGOTIATE_UNIX_FD') {
+          if (!this.options.unixFdCapable) return { reply: 'ERROR "unix fd passing is not supported on this transport"\r\n' };
+          this.unixFd = true;
+          return { reply: 'AGREE_UNIX_FD\r\n' };
+        }
+        if (verb === 'CANCEL' || verb === 'ERROR') return { reply: this.rejected() };
+        return { reply: 'ERROR "expected BEGIN"\r\n' };
+      default:
+        throw new ProtocolError('AUTH_STATE', 'authentication already finished');
+    }
+  }
+
+  private auth(arg: string): string {
+    const space = arg.indexOf(' ');
+    const mech = space < 0 ? arg : arg.slice(0, space);
+    const initial = space < 0 ? undefined : arg.slice(space + 1);
+    if (!this.mechanisms.includes(mech)) return this.rejected();
+    this.mechanism = mech;
+    if (initial === undefined) {
+      if (mech === 'ANONYMOUS') return this.step('');
+      this.state = 'data';
+      return 'DATA\r\n';
+    }
+    return this.step(initial);
+  }
+
+  private data(arg: string): string {
+    return this.step(arg);
+  }
+
+  /** One step of the chosen mechanism with hex-encoded client data. */
+  private step(hex: string): string {
+    if (!/^([0-9a-fA-F]{2})*$/.test(hex)) return this.rejected();
+    const text = Buffer.from(hex, 'hex').toString('latin1');
+    if (this.mechanism === 'EXTERNAL') {
+      const peer = this.options.peerUid;
+      if (peer === undefined) return this.rejected();
+      if (text !== '' && (!/^\d+$/.test(text) || Number(text) !== peer)) return this.rejected();
+      if (!this.options.allowUid(peer)) return this.rejected();
+      this.uid = peer;
+      return this.ok();
+    }
+    if (this.mechanism === 'ANONYMOUS') {
+      this.uid = undefined;
+      return this.ok();
+    }
+    if (this.mechanism === 'DBUS_COOKIE_SHA1') return this.cookieStep(text);
+    return this.rejected();
+  }
+
+  private cookieStep(text: string): string {
+    const cookie = this.options.cookie;
+    if (!cookie) return this.rejected();
+    if (this.cookieChallenge === '') {
+      // First step: the client names a user; we name the cookie and challenge it.
+      if (!/^\d+$/.test(text) && !/^[a-zA-Z_][-a-zA-Z0-9_.]*$/.test(text)) return this.rejected();
+      const c = cookie();
+      this.cookieChallenge = randomBytes(16).toString('hex');
+      this.cookieSecret = c.secret;
+      this.state = 'data';
+      const uid = /^\d+$/.test(text) ? Number(text) : undefined;
+      this.uid = uid;
+      return `DATA ${Buffer.from(`${c.context} ${c.id} ${this.cookieChallenge}`, 'latin1').toString('hex')}\r\n`;
+    }
+    const [clientChallenge, digest] = text.split(' ');
+    const expected = createHash('sha1').update(`${this.cookieChallenge}:${clientChallenge}:${this.cookieSecret}`).digest('hex');
+    this.cookieChallenge = '';
+    if (clientChallenge === undefined || digest !== expected) return this.rejected();
+    if (this.uid === undefined || !this.options.allowUid(this.uid)) return this.rejected();
+    return this.ok();
+  }
+}
+
+function assertNotDone(state: State): void {
+  if (state === 'done') throw new ProtocolError('AUTH_STATE', 'authentication already finished');
+}
+
+/** A new random server guid: 32 hex digits. */
+export function newGuid(): string {
+  return randomBytes(16).toString('hex');
+}

@@ -1,0 +1,264 @@
+// A MessageStream over a non-blocking unix socket, through the native door:
+// recvmsg into a large reused buffer (many messages per read), fds from
+// SCM_RIGHTS kept in arrival order until the message that carries them takes
+// them; all messages queued in one tick leave in one sendmsg with many iovecs.
+import { ProtocolError, SystemError } from '../errors.js';
+import * as native from '../native/native.js';
+import { FrameReader } from './frame-reader.js';
+import type { MessageStream } from './message-stream.js';
+
+interface Pending {
+  bytes: Uint8Array;
+  offset: number;
+  fds: readonly number[] | undefined;
+  closeFds: boolean;
+}
+
+const MAX_FDS_PER_READ = 253;
+/** Received fds no message has claimed; more than this is a peer's fault. */
+const MAX_UNCLAIMED_FDS = 1024;
+/** Bytes read per readiness callback before yielding to other connections. */
+const READ_BUDGET_BYTES = 4 * 1024 * 1024;
+
+/** Wraps a connected, non-blocking unix socket fd; the stream owns and closes it. */
+export class UnixStream implements MessageStream {
+  readonly kind = 'unix' as const;
+  readonly fdCapable = true;
+  onRaw?: (bytes: Uint8Array) => void;
+  onMessage?: (frame: Uint8Array) => void;
+  onDrain?: () => void;
+  onClose?: (error: Error | undefined) => void;
+
+  readonly fd: number;
+  private poll: native.PollHandle | null;
+  private events = native.POLL_READABLE;
+  private readonly reader: FrameReader;
+  private readonly recvState = new Int32Array(2 + MAX_FDS_PER_READ);
+  private raw = true;
+  private paused = false;
+  private fdPool: number[] = [];
+  private queue: Pending[] = [];
+  private queueHead = 0;
+  private flushScheduled = false;
+  private waitingWritable = false;
+  private queued = 0;
+  private queuedFdCount = 0;
+  private isClosed = false;
+
+  constructor(fd: number, receiveBufferBytes = 256 * 1024) {
+    this.fd = fd;
+    this.reader = new FrameReader(receiveBufferBytes);
+    this.poll = native.pollOpen(fd, this.events, (status, events) => this.ready(status, events));
+  }
+
+  get maxMessageBytes(): number {
+    return this.reader.maxMessageBytes;
+  }
+  set maxMessageBytes(n: number) {
+    this.reader.maxMessageBytes = n;
+  }
+  get queuedBytes(): number {
+    return this.queued;
+  }
+  get queuedFds(): number {
+    return this.queuedFdCount;
+  }
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  startMessages(initial: Uint8Array): void {
+    this.raw = false;
+    if (initial.length > 0) {
+      try {
+        this.reader.push(initial);
+      } catch (e) {
+        this.close(e as Error);
+        return;
+      }
+    }
+    // Deliver what is already here on the next turn, after the owner has wired its handlers.
+    queueMicrotask(() => this.deliver());
+  }
+
+  send(bytes: Uint8Array, fds?: readonly number[], closeFds = false): void {
+    if (this.isClosed) {
+      if (closeFds && fds) for (const fd of fds) native.fdClose(fd);
+      return;
+    }
+    const withFds = fds && fds.length > 0 ? fds : undefined;
+    this.queue.push({ bytes, offset: 0, fds: withFds, closeFds });
+    this.queued += bytes.length;
+    if (withFds) this.queuedFdCount += withFds.length;
+    if (!this.flushScheduled && !this.waitingWritable) {
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  takeFds(count: number): number[] {
+    if (count === 0) return [];
+    if (this.fdPool.length < count) {
+      throw new ProtocolError('MISSING_FDS', `message declares ${count} unix fds but ${this.fdPool.length} arrived`);
+    }
+    return this.fdPool.splice(0, count);
+  }
+
+  pause(): void {
+    if (this.paused || this.isClosed) return;
+    this.paused = true;
+    this.setEvents(this.events & ~native.POLL_READABLE);
+  }
+
+  resume(): void {
+    if (!this.paused || this.isClosed) return;
+    this.paused = false;
+    this.setEvents(this.events | native.POLL_READABLE);
+    queueMicrotask(() => this.deliver());
+  }
+
+  close(error?: Error): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    if (this.poll) native.pollClose(this.poll);
+    this.poll = null;
+    native.fdClose(this.fd);
+    for (const fd of this.fdPool) native.fdClose(fd);
+    this.fdPool = [];
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const p = this.queue[i];
+      if (p.closeFds && p.fds) for (const fd of p.fds) native.fdClose(fd);
+    }
+    this.queue = [];
+    this.queueHead = 0;
+    this.queued = 0;
+    this.queuedFdCount = 0;
+    this.onClose?.(error);
+  }
+
+  private setEvents(events: number): void {
+    if (events === this.events || !this.poll) return;
+    this.events = events;
+    native.pollUpdate(this.poll, events);
+  }
+
+  private ready(status: number, events: number): void {
+    if (this.isClosed) return;
+    if (status < 0) {
+      this.close(new SystemError(-status, 'uv_poll'));
+      return;
+    }
+    if (events & native.POLL_WRITABLE) this.flush();
+    if (this.isClosed) return;
+    // A hang-up shows as a read of 0 bytes; a paused reader notices it on resume.
+    if (events & (native.POLL_READABLE | native.POLL_DISCONNECT) && !this.paused) this.read();
+  }
+
+  private read(): void {
+    let budget = READ_BUDGET_BYTES;
+    while (budget > 0 && !this.isClosed && !this.paused) {
+      const region = this.raw ? new Uint8Array(4096) : this.reader.region();
+      const n = native.sockRecv(this.fd, region, this.recvState);
+      if (n === -native.EAGAIN || n === -native.EINTR) return;
+      if (n < 0) {
+        this.close(new SystemError(-n, 'recvmsg'));
+        return;
+      }
+      const got = this.recvState[0];
+      for (let i = 0; i < got; i++) this.fdPool.push(this.recvState[2 + i]);
+      if (this.recvState[1] & native.MSG_CTRUNC) {
+        this.close(new ProtocolError('FDS_TRUNCATED', 'unix fds were lost in transit (control data truncated)'));
+        return;
+      }
+      if (this.fdPool.length > MAX_UNCLAIMED_FDS) {
+        this.close(new ProtocolError('TOO_MANY_FDS', 'peer sent more unix fds than its messages declare'));
+        return;
+      }
+      if (n === 0) {
+        this.close();
+        return;
+      }
+      budget -= n;
+      if (this.raw) {
+        this.onRaw?.(region.subarray(0, n));
+      } else {
+        this.reader.commit(n);
+        this.deliver();
+      }
+    }
+  }
+
+  private deliver(): void {
+    if (this.raw) return;
+    try {
+      while (!this.paused && !this.isClosed) {
+        const frame = this.reader.next();
+        if (frame === null) return;
+        this.onMessage?.(frame);
+      }
+    } catch (e) {
+      if (e instanceof ProtocolError) this.close(e);
+      else throw e;
+    }
+  }
+
+  private flush(): void {
+    const maxIov = Math.min(native.IOV_MAX, 1024);
+    while (this.queueHead < this.queue.length && !this.isClosed) {
+      const head = this.queue[this.queueHead];
+      const views: Uint8Array[] = [head.offset === 0 ? head.bytes : head.bytes.subarray(head.offset)];
+      const fds = head.offset === 0 ? head.fds : undefined;
+      for (let i = this.queueHead + 1; i < this.queue.length && views.length < maxIov; i++) {
+        const p = this.queue[i];
+        if (p.fds) break; // fds travel with the first byte of their own sendmsg
+        views.push(p.bytes);
+      }
+      const r = native.sockSend(this.fd, views, fds ? Int32Array.from(fds) : null);
+      if (r === -native.EAGAIN || r === -native.EINTR) {
+        this.waitingWritable = true;
+        this.setEvents(this.events | native.POLL_WRITABLE);
+        return;
+      }
+      if (r < 0) {
+        this.close(new SystemError(-r, 'sendmsg'));
+        return;
+      }
+      this.consume(r);
+    }
+    if (this.isClosed) return;
+    this.queue = [];
+    this.queueHead = 0;
+    if (this.waitingWritable) {
+      this.waitingWritable = false;
+      this.setEvents(this.events & ~native.POLL_WRITABLE);
+    }
+    this.onDrain?.();
+  }
+
+  private consume(written: number): void {
+    this.queued -= written;
+    while (written > 0) {
+      const p = this.queue[this.queueHead];
+      if (p.offset === 0 && p.fds) {
+        this.queuedFdCount -= p.fds.length;
+        if (p.closeFds) for (const fd of p.fds) native.fdClose(fd);
+        p.fds = undefined;
+      }
+      const left = p.bytes.length - p.offset;
+      if (written >= left) {
+        written -= left;
+        this.queue[this.queueHead++] = undefined as unknown as Pending;
+      } else {
+        p.offset += written;
+        written = 0;
+      }
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+}
