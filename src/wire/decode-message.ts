@@ -1,0 +1,193 @@
+// Decoding a whole message (D-Bus specification, "Message Format"): the fixed
+// header, the header fields (known ones checked for type and validity,
+// unknown ones kept), the fields each message type requires, then the body.
+// decodeHeader stops before the body, so that a broker routes on headers only.
+import { ProtocolError } from '../errors.js';
+import { checkBusName } from '../names/bus-name.js';
+import { checkInterfaceName } from '../names/interface-name.js';
+import { checkMemberName } from '../names/member-name.js';
+import { checkObjectPath } from '../names/object-path.js';
+import { decoder, type Decoder, type DecodeOptions } from './decoder.js';
+import { FIXED_HEADER_LENGTH } from './frame-length.js';
+import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
+import { MessageType, type DecodedMessage, type MessageHeader, type UnknownHeaderField } from './message.js';
+import { parseSignature, type SignatureType } from './signature.js';
+import { Variant } from './variant.js';
+
+/** Options for decodeMessage. */
+export interface DecodeMessageOptions extends DecodeOptions {
+  /** The number of fds that arrived with the message; UNIX_FDS must not exceed it. */
+  fdCount?: number;
+}
+
+function fail(code: string, message: string): never {
+  throw new ProtocolError(code, message);
+}
+
+const FIELD_NAMES = ['', 'PATH', 'INTERFACE', 'MEMBER', 'ERROR_NAME', 'REPLY_SERIAL', 'DESTINATION', 'SENDER', 'SIGNATURE', 'UNIX_FDS'];
+/** The signature character each known field must have. */
+const FIELD_SIGS = [0, 0x6f, 0x73, 0x73, 0x73, 0x75, 0x73, 0x73, 0x67, 0x75];
+const VARIANT: SignatureType = parseSignature('v')[0];
+
+function checked(d: Decoder, code: number, check: (s: string) => string | null, errorCode: string): string {
+  const at = d.pos;
+  const s = d.string();
+  const rule = check(s);
+  if (rule !== null) fail(errorCode, `header field ${FIELD_NAMES[code]} at offset ${at}: ${JSON.stringify(s)} ${rule}`);
+  return s;
+}
+
+/**
+ * Reads the header of the message at the start of `bytes` into a fresh
+ * object (DecodedMessage when `withBody`, body left empty). `bytes` must
+ * hold at least the header; with `exact`, exactly the whole message.
+ */
+function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boolean): DecodedMessage | MessageHeader {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('decode needs a Uint8Array');
+  const n = bytes.length;
+  if (n < FIXED_HEADER_LENGTH) fail('TRUNCATED', `a message needs at least ${FIXED_HEADER_LENGTH} bytes, got ${n}`);
+  const e = bytes[0];
+  let little: boolean;
+  if (e === 0x6c) little = true;
+  else if (e === 0x42) little = false;
+  else fail('BAD_ENDIAN', `invalid byte-order mark 0x${e.toString(16)} (expected 'l' or 'B')`);
+  const type = bytes[1];
+  const flags = bytes[2];
+  if (bytes[3] !== 1) fail('BAD_VERSION', `unsupported protocol version ${bytes[3]}`);
+  if (type === 0) fail('BAD_TYPE', 'message type 0 is invalid');
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, 16);
+  const bodyLength = dv.getUint32(4, little);
+  const serial = dv.getUint32(8, little);
+  const fieldsLength = dv.getUint32(12, little);
+  if (serial === 0) fail('BAD_SERIAL', 'serial 0 is invalid');
+  if (fieldsLength > MAX_ARRAY_LENGTH) fail('ARRAY_TOO_LONG', `header field array of ${fieldsLength} bytes exceeds the ${MAX_ARRAY_LENGTH}-byte limit`);
+  const fieldsEnd = FIXED_HEADER_LENGTH + fieldsLength;
+  const headerLength = (fieldsEnd + 7) & ~7;
+  const totalLength = headerLength + bodyLength;
+  if (totalLength > MAX_MESSAGE_LENGTH) fail('MESSAGE_TOO_LONG', `message of ${totalLength} bytes exceeds the ${MAX_MESSAGE_LENGTH}-byte limit`);
+  if (exact ? n !== totalLength : n < headerLength) {
+    fail(n < totalLength ? 'TRUNCATED' : 'TRAILING_BYTES', `message of ${totalLength} bytes (header ${headerLength}) given as ${n} bytes`);
+  }
+  d.reset(bytes, fieldsEnd, little);
+  d.pos = FIXED_HEADER_LENGTH;
+  let path: string | undefined;
+  let iface: string | undefined;
+  let member: string | undefined;
+  let errorName: string | undefined;
+  let replySerial: number | undefined;
+  let destination: string | undefined;
+  let sender: string | undefined;
+  let signature: string | undefined;
+  let unixFds: number | undefined;
+  let unknownFields: UnknownHeaderField[] | undefined;
+  let seen = 0;
+  const b = d.buf;
+  while (d.pos < fieldsEnd) {
+    d.align(8);
+    d.need(4);
+    const at = d.pos;
+    const code = b[at];
+    if (code === 0) fail('BAD_HEADER_FIELD', `header field code 0 at offset ${at} is invalid`);
+    if (code <= 9) {
+      if (seen & (1 << code)) fail('BAD_HEADER_FIELD', `header field ${FIELD_NAMES[code]} appears twice`);
+      seen |= 1 << code;
+      if (b[at + 1] !== 1 || b[at + 2] !== FIELD_SIGS[code] || b[at + 3] !== 0) {
+        d.pos = at + 1;
+        const sig = d.signature();
+        fail('BAD_HEADER_FIELD', `header field ${FIELD_NAMES[code]} has signature ${JSON.stringify(sig)}, expected '${String.fromCharCode(FIELD_SIGS[code])}'`);
+      }
+      d.pos = at + 4;
+      switch (code) {
+        case 1: path = checked(d, code, checkObjectPath, 'BAD_PATH'); break;
+        case 2: iface = checked(d, code, checkInterfaceName, 'BAD_INTERFACE'); break;
+        case 3: member = checked(d, code, checkMemberName, 'BAD_MEMBER'); break;
+        case 4: errorName = checked(d, code, checkInterfaceName, 'BAD_ERROR_NAME'); break;
+        case 5:
+          replySerial = d.u32();
+          if (replySerial === 0) fail('BAD_HEADER_FIELD', 'REPLY_SERIAL 0 is invalid');
+          break;
+        case 6: destination = checked(d, code, checkBusName, 'BAD_BUS_NAME'); break;
+        case 7: sender = checked(d, code, checkBusName, 'BAD_BUS_NAME'); break;
+        case 8: signature = d.signature(); parseSignature(signature); break;
+        case 9: unixFds = d.u32(); break;
+      }
+    } else {
+      d.pos = at + 1;
+      const value = d.value(VARIANT) as Variant;
+      (unknownFields ??= []).push({ code, value });
+    }
+  }
+  if (d.pos !== fieldsEnd) fail('BAD_HEADER_FIELD', `the last header field ends at ${d.pos}, past the field array's end ${fieldsEnd}`);
+  for (let p = fieldsEnd; p < headerLength; p++) if (b[p] !== 0) fail('BAD_PADDING', `header padding byte at offset ${p} is not zero`);
+  switch (type) {
+    case MessageType.METHOD_CALL:
+      if (path === undefined || member === undefined) fail('MISSING_HEADER_FIELD', `a METHOD_CALL needs ${path === undefined ? 'PATH' : 'MEMBER'}`);
+      break;
+    case MessageType.SIGNAL:
+      if (path === undefined || iface === undefined || member === undefined) {
+        fail('MISSING_HEADER_FIELD', `a SIGNAL needs ${path === undefined ? 'PATH' : iface === undefined ? 'INTERFACE' : 'MEMBER'}`);
+      }
+      break;
+    case MessageType.ERROR:
+      if (errorName === undefined || replySerial === undefined) fail('MISSING_HEADER_FIELD', `an ERROR needs ${errorName === undefined ? 'ERROR_NAME' : 'REPLY_SERIAL'}`);
+      break;
+    case MessageType.METHOD_RETURN:
+      if (replySerial === undefined) fail('MISSING_HEADER_FIELD', 'a METHOD_RETURN needs REPLY_SERIAL');
+      break;
+  }
+  if (signature === undefined && bodyLength !== 0) fail('MISSING_HEADER_FIELD', `a body of ${bodyLength} bytes without a SIGNATURE field`);
+  const endian = little ? 'little' : 'big';
+  if (withBody) {
+    return {
+      endian, type, flags, serial, path, interface: iface, member, errorName, replySerial, destination, sender, signature, unixFds,
+      bodyLength, headerLength, totalLength, unknownFields, body: [], fds: undefined,
+    };
+  }
+  return {
+    endian, type, flags, serial, path, interface: iface, member, errorName, replySerial, destination, sender, signature, unixFds,
+    bodyLength, headerLength, totalLength, unknownFields,
+  };
+}
+
+/**
+ * Decodes the header of the message at the start of `bytes` (which must hold
+ * at least the whole header) without touching the body. Throws ProtocolError.
+ */
+export function decodeHeader(bytes: Uint8Array): MessageHeader {
+  try {
+    return readHeader(decoder, bytes, false, false);
+  } finally {
+    decoder.release();
+  }
+}
+
+/**
+ * Decodes one whole message: `bytes` must be exactly one message (see
+ * frameLength). Throws ProtocolError with a `code` on any malformation.
+ */
+export function decodeMessage(bytes: Uint8Array, options?: DecodeMessageOptions): DecodedMessage {
+  const d = decoder;
+  try {
+    const m = readHeader(d, bytes, true, true) as DecodedMessage;
+    const unixFds = m.unixFds ?? 0;
+    if (options?.fdCount !== undefined && unixFds > options.fdCount) {
+      fail('BAD_FD', `UNIX_FDS says ${unixFds} fds but ${options.fdCount} arrived with the message`);
+    }
+    if (m.signature !== undefined && m.signature !== '') {
+      const types = parseSignature(m.signature);
+      d.pos = m.headerLength;
+      d.end = m.totalLength;
+      d.unixFds = unixFds;
+      d.zeroCopy = options?.zeroCopy === true;
+      d.dictAsObject = options?.dictAsObject === true;
+      const body = m.body;
+      for (let i = 0; i < types.length; i++) body.push(d.value(types[i]));
+      if (d.pos !== m.totalLength) fail('TRAILING_BYTES', `${m.totalLength - d.pos} bytes left in the body after its values`);
+    } else if (m.bodyLength !== 0) {
+      fail('TRAILING_BYTES', `a body of ${m.bodyLength} bytes with an empty signature`);
+    }
+    return m;
+  } finally {
+    d.release();
+  }
+}

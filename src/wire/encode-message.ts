@@ -1,0 +1,196 @@
+// Encoding a whole message (D-Bus specification, "Message Format"): the fixed
+// header, the header fields, padding to 8, then the body, in one buffer.
+// Checks the message against its type's required fields and every name rule;
+// sets SIGNATURE from `signature` and UNIX_FDS from the fds the body uses.
+import { checkBusName } from '../names/bus-name.js';
+import { checkInterfaceName } from '../names/interface-name.js';
+import { checkMemberName } from '../names/member-name.js';
+import { checkObjectPath } from '../names/object-path.js';
+import { EncodeError } from './encode-error.js';
+import { encoder, validSignatureList, type Encoder } from './encoder.js';
+import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
+import { HeaderField, MessageType, type Message, type UnknownHeaderField } from './message.js';
+import type { SignatureType } from './signature.js';
+
+/** Options for encodeMessage. */
+export interface EncodeOptions {
+  /** Byte order of the bytes made; little-endian by default. */
+  endian?: 'little' | 'big';
+}
+
+/** The header values written by writeHeader (a Message or a decoded MessageHeader). */
+export interface HeaderValues {
+  type: number;
+  flags: number;
+  serial: number;
+  path?: string | undefined;
+  interface?: string | undefined;
+  member?: string | undefined;
+  errorName?: string | undefined;
+  replySerial?: number | undefined;
+  destination?: string | undefined;
+  sender?: string | undefined;
+  signature?: string | undefined;
+  unixFds?: number | undefined;
+}
+
+const NO_TYPES: readonly SignatureType[] = [];
+
+function checkName(what: string, v: unknown, check: (s: string) => string | null): void {
+  if (v === undefined) return;
+  if (typeof v !== 'string') throw new EncodeError(`expected a string, got ${typeof v}`, what);
+  const rule = check(v);
+  if (rule !== null) throw new EncodeError(`${JSON.stringify(v)} ${rule}`, what);
+}
+
+function checkU32(what: string, v: unknown, nonzero: boolean): void {
+  if (typeof v !== 'number' || v >>> 0 !== v || (nonzero && v === 0)) {
+    throw new EncodeError(`expected ${nonzero ? 'a nonzero' : 'an'} uint32, got ${String(v)}`, what);
+  }
+}
+
+/** Checks the header values of a message to be sent; throws EncodeError. */
+export function checkHeader(h: HeaderValues): void {
+  if (h === null || typeof h !== 'object') throw new EncodeError('a message must be an object');
+  const t = h.type;
+  if (t !== MessageType.METHOD_CALL && t !== MessageType.METHOD_RETURN && t !== MessageType.ERROR && t !== MessageType.SIGNAL) {
+    throw new EncodeError(`expected 1 (METHOD_CALL), 2 (METHOD_RETURN), 3 (ERROR) or 4 (SIGNAL), got ${String(t)}`, 'type');
+  }
+  if (typeof h.flags !== 'number' || (h.flags & 0xff) !== h.flags) throw new EncodeError(`expected an integer 0..255, got ${String(h.flags)}`, 'flags');
+  checkU32('serial', h.serial, true);
+  checkName('path', h.path, checkObjectPath);
+  checkName('interface', h.interface, checkInterfaceName);
+  checkName('member', h.member, checkMemberName);
+  checkName('errorName', h.errorName, checkInterfaceName);
+  checkName('destination', h.destination, checkBusName);
+  checkName('sender', h.sender, checkBusName);
+  if (h.replySerial !== undefined) checkU32('replySerial', h.replySerial, true);
+  if (h.unixFds !== undefined) checkU32('unixFds', h.unixFds, false);
+  const missing = (f: string) => new EncodeError(`a ${['', 'METHOD_CALL', 'METHOD_RETURN', 'ERROR', 'SIGNAL'][t]} requires ${f}`);
+  if (t === MessageType.METHOD_CALL) {
+    if (h.path === undefined) throw missing('path');
+    if (h.member === undefined) throw missing('member');
+  } else if (t === MessageType.SIGNAL) {
+    if (h.path === undefined) throw missing('path');
+    if (h.interface === undefined) throw missing('interface');
+    if (h.member === undefined) throw missing('member');
+  } else if (t === MessageType.ERROR) {
+    if (h.errorName === undefined) throw missing('errorName');
+    if (h.replySerial === undefined) throw missing('replySerial');
+  } else if (h.replySerial === undefined) throw missing('replySerial');
+}
+
+function stringField(w: Encoder, code: number, sigChar: number, s: string): void {
+  w.align(8);
+  w.ensure(4);
+  const b = w.buf;
+  const p = w.pos;
+  b[p] = code;
+  b[p + 1] = 1;
+  b[p + 2] = sigChar;
+  b[p + 3] = 0;
+  w.pos = p + 4;
+  w.string(s, sigChar === 0x67 ? 1 : 4);
+}
+
+function u32Field(w: Encoder, code: number, v: number): void {
+  w.align(8);
+  w.ensure(8);
+  const b = w.buf;
+  const p = w.pos;
+  b[p] = code;
+  b[p + 1] = 1;
+  b[p + 2] = 0x75;
+  b[p + 3] = 0;
+  w.dv.setUint32(p + 4, v, w.little);
+  w.pos = p + 8;
+}
+
+/**
+ * Writes the fixed header and the header fields, padded to 8, at the start
+ * of `w` (already reset). The body length is written as `bodyLength`; the
+ * caller patches it (at offset 4) when it is known only later. UNIX_FDS is
+ * written as `unixFds` (omitted when 0), SIGNATURE as `h.signature` (omitted when '').
+ */
+export function writeHeader(w: Encoder, h: HeaderValues, bodyLength: number, unixFds: number, unknownFields?: readonly UnknownHeaderField[]): void {
+  w.ensure(16);
+  const b = w.buf;
+  b[0] = w.little ? 0x6c : 0x42;
+  b[1] = h.type;
+  b[2] = h.flags;
+  b[3] = 1;
+  w.dv.setUint32(4, bodyLength, w.little);
+  w.dv.setUint32(8, h.serial, w.little);
+  w.pos = 16;
+  if (h.path !== undefined) stringField(w, HeaderField.PATH, 0x6f, h.path);
+  if (h.interface !== undefined) stringField(w, HeaderField.INTERFACE, 0x73, h.interface);
+  if (h.member !== undefined) stringField(w, HeaderField.MEMBER, 0x73, h.member);
+  if (h.errorName !== undefined) stringField(w, HeaderField.ERROR_NAME, 0x73, h.errorName);
+  if (h.replySerial !== undefined) u32Field(w, HeaderField.REPLY_SERIAL, h.replySerial);
+  if (h.destination !== undefined) stringField(w, HeaderField.DESTINATION, 0x73, h.destination);
+  if (h.sender !== undefined) stringField(w, HeaderField.SENDER, 0x73, h.sender);
+  if (h.signature !== undefined && h.signature !== '') stringField(w, HeaderField.SIGNATURE, 0x67, h.signature);
+  if (unixFds !== 0) u32Field(w, HeaderField.UNIX_FDS, unixFds);
+  if (unknownFields !== undefined) {
+    for (const f of unknownFields) {
+      w.align(8);
+      w.u8(f.code);
+      w.value(VARIANT, f.value);
+    }
+  }
+  const fieldsLength = w.pos - 16;
+  if (fieldsLength > MAX_ARRAY_LENGTH) throw new EncodeError(`header fields of ${fieldsLength} bytes exceed the ${MAX_ARRAY_LENGTH}-byte array limit`);
+  w.dv.setUint32(12, fieldsLength, w.little);
+  w.align(8);
+}
+
+const VARIANT: SignatureType = { code: 'v', tag: 0x76, signature: 'v', align: 1, element: null, fields: null, basic: false, hasFd: false };
+
+/**
+ * Encodes a message. Validates the header (type, serial, names, required
+ * fields) and the body against `signature`; sets the SIGNATURE field from
+ * `signature` and UNIX_FDS from `fds.length`, else `unixFds`, else one more
+ * than the largest `h` index in the body. Throws EncodeError (a TypeError) saying where it failed.
+ */
+export function encodeMessage(msg: Message, options?: EncodeOptions): Buffer {
+  checkHeader(msg);
+  const body = msg.body ?? [];
+  if (!Array.isArray(body)) throw new EncodeError('expected an array of values', 'body');
+  const sig = msg.signature ?? '';
+  const types = sig === '' ? NO_TYPES : validSignatureList(sig);
+  if (types.length !== body.length) {
+    throw new EncodeError(`signature ${JSON.stringify(sig)} has ${types.length} complete types but the body has ${body.length} values`, 'body');
+  }
+  const given = msg.fds !== undefined ? msg.fds.length : msg.unixFds;
+  const w = encoder;
+  const little = options?.endian !== 'big';
+  try {
+    let unixFds = given ?? 0;
+    encodeInto(w, little, msg, types, body, unixFds);
+    if (w.maxFd >= unixFds) {
+      if (given !== undefined) throw new EncodeError(`the body refers to unix fd index ${w.maxFd} but the message carries ${unixFds} fds`, 'body');
+      unixFds = w.maxFd + 1;
+      encodeInto(w, little, msg, types, body, unixFds);
+    }
+  } catch (e) {
+    w.reset(true);
+    throw e;
+  }
+  return w.take();
+}
+
+function encodeInto(w: Encoder, little: boolean, msg: Message, types: readonly SignatureType[], body: readonly unknown[], unixFds: number): void {
+  w.reset(little);
+  writeHeader(w, msg, 0, unixFds);
+  const bodyStart = w.pos;
+  for (let i = 0; i < types.length; i++) {
+    try {
+      w.value(types[i], body[i]);
+    } catch (e) {
+      if (e instanceof EncodeError) throw e.within(`body[${i}]`);
+      throw e;
+    }
+  }
+  if (w.pos > MAX_MESSAGE_LENGTH) throw new EncodeError(`message of ${w.pos} bytes exceeds the ${MAX_MESSAGE_LENGTH}-byte limit`);
+  w.dv.setUint32(4, w.pos - bodyStart, w.little);
+}

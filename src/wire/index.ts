@@ -1,0 +1,15 @@
+// fastbus/wire: the D-Bus wire format. Pure (bytes in, values out, no I/O):
+// signatures, values, whole messages, header-only decoding and re-emitting
+// with a new SENDER, and frameLength for transports. See docs/wire.md.
+export { frameLength, FIXED_HEADER_LENGTH } from './frame-length.js';
+export * from './limits.js';
+export { ProtocolError } from '../errors.js';
+export { parseSignature, parseSingleType, isValidSignature, ALIGNMENT, type SignatureType } from './signature.js';
+export { Variant } from './variant.js';
+export { EncodeError } from './encode-error.js';
+export { MessageType, MessageFlags, HeaderField, type Message, type MessageHeader, type DecodedMessage, type UnknownHeaderField } from './message.js';
+export { encodeMessage, type EncodeOptions } from './encode-message.js';
+export { decodeMessage, decodeHeader, type DecodeMessageOptions } from './decode-message.js';
+export { withSender, type WithSenderOptions } from './with-sender.js';
+export { encodeValues } from './encoder.js';
+export { decodeValues, type DecodeOptions } from './decoder.js';

@@ -1,0 +1,140 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  encodeMessage, decodeMessage, decodeHeader, withSender, frameLength, Variant, MessageType, MessageFlags, EncodeError, ProtocolError,
+  type Message,
+} from './index.js';
+
+const call: Message = {
+  type: MessageType.METHOD_CALL, flags: MessageFlags.NO_AUTO_START, serial: 7, path: '/org/example/Obj', interface: 'org.example.Iface',
+  member: 'Hello', destination: 'org.example.App', signature: 'sa{sv}ay(ixd)',
+  body: ['hi ünï', new Map<string, Variant>([['a', new Variant('i', -5)], ['b', new Variant('as', ['x', 'y'])]]), Buffer.from([1, 2, 3]), [1, 2n ** 40n, 0.5]],
+};
+
+describe('messages', () => {
+  for (const endian of ['little', 'big'] as const) {
+    it(`round-trips a method call with every header field set (${endian}-endian)`, () => {
+      const bytes = encodeMessage(call, { endian });
+      assert.equal(bytes[0], endian === 'little' ? 0x6c : 0x42);
+      assert.equal(frameLength(bytes), bytes.length);
+      const m = decodeMessage(bytes);
+      assert.equal(m.endian, endian);
+      assert.equal(m.type, 1);
+      assert.equal(m.flags, 2);
+      assert.equal(m.serial, 7);
+      assert.equal(m.path, call.path);
+      assert.equal(m.interface, call.interface);
+      assert.equal(m.member, call.member);
+      assert.equal(m.destination, call.destination);
+      assert.equal(m.signature, call.signature);
+      assert.equal(m.sender, undefined);
+      assert.equal(m.totalLength, bytes.length);
+      assert.equal(m.headerLength % 8, 0);
+      assert.deepEqual(m.body, call.body);
+    });
+  }
+
+  it('decodes the header alone, without the body', () => {
+    const bytes = encodeMessage(call);
+    const h = decodeHeader(bytes.subarray(0, decodeHeader(bytes).headerLength));
+    assert.equal(h.member, 'Hello');
+    assert.equal(h.bodyLength, bytes.length - h.headerLength);
+    assert.equal('body' in h, false);
+  });
+
+  for (const endian of ['little', 'big'] as const) {
+    it(`re-emits with a new sender and copies the body bytes untouched (${endian}-endian)`, () => {
+      const bytes = encodeMessage({ ...call, sender: ':1.999999' }, { endian });
+      const h = decodeHeader(bytes);
+      const out = withSender(bytes, ':1.2', h);
+      const o = decodeHeader(out);
+      assert.equal(o.sender, ':1.2');
+      assert.equal(o.endian, endian);
+      assert.deepEqual(out.subarray(o.headerLength), bytes.subarray(h.headerLength));
+      assert.deepEqual(decodeMessage(out).body, call.body);
+      const added = withSender(encodeMessage(call, { endian }), ':1.3');
+      assert.equal(decodeMessage(added).sender, ':1.3');
+    });
+  }
+
+  it('keeps unknown header fields, and drops them when asked', () => {
+    const bytes = encodeMessage(call);
+    // Append field 200 = variant 's' "zz" to the header field array by hand.
+    const h = decodeHeader(bytes);
+    const fieldsEnd = 16 + bytes.readUInt32LE(12);
+    const pad = (8 - (fieldsEnd % 8)) % 8;
+    const field = Buffer.from([200, 1, 0x73, 0, 2, 0, 0, 0, 0x7a, 0x7a, 0]);
+    const newFieldsLen = fieldsEnd + pad + field.length - 16;
+    const headerLen = (16 + newFieldsLen + 7) & ~7;
+    const out = Buffer.alloc(headerLen + h.bodyLength);
+    bytes.copy(out, 0, 0, fieldsEnd);
+    field.copy(out, fieldsEnd + pad);
+    out.writeUInt32LE(newFieldsLen, 12);
+    bytes.copy(out, headerLen, h.headerLength);
+    const m = decodeMessage(out);
+    assert.deepEqual(m.unknownFields, [{ code: 200, value: new Variant('s', 'zz') }]);
+    assert.deepEqual(m.body, call.body);
+    assert.deepEqual(decodeHeader(withSender(out, ':1.1')).unknownFields, m.unknownFields);
+    assert.equal(decodeHeader(withSender(out, ':1.1', undefined, { dropUnknownFields: true })).unknownFields, undefined);
+  });
+
+  it('decodes ay as a view of the input in zero-copy mode, and as a copy otherwise', () => {
+    const bytes = encodeMessage({ type: 4, flags: 0, serial: 1, path: '/', interface: 'a.b', member: 'C', signature: 'ay', body: [Buffer.from('hello')] });
+    const view = decodeMessage(bytes, { zeroCopy: true }).body[0] as Buffer;
+    const copy = decodeMessage(bytes).body[0] as Buffer;
+    assert.equal(view.toString(), 'hello');
+    assert.equal(copy.toString(), 'hello');
+    bytes.fill(0x21, bytes.length - 8);
+    assert.equal(view.toString(), '!!!!!');
+    assert.equal(copy.toString(), 'hello');
+  });
+
+  it('decodes string-keyed dicts as plain objects when asked', () => {
+    const bytes = encodeMessage({ type: 2, flags: 0, serial: 3, replySerial: 9, signature: 'a{sv}a{iv}', body: [{ k: new Variant('s', 'v') }, new Map([[1, new Variant('b', true)]])] });
+    const [o, m] = decodeMessage(bytes, { dictAsObject: true }).body as [Record<string, Variant>, Map<number, Variant>];
+    assert.deepEqual({ ...o }, { k: new Variant('s', 'v') });
+    assert.equal(Object.getPrototypeOf(o), null);
+    assert.ok(m instanceof Map);
+  });
+
+  it('sets UNIX_FDS from the fds given or from the largest fd index in the body', () => {
+    const base = { type: 4, flags: 0, serial: 1, path: '/', interface: 'a.b', member: 'C', signature: 'hv' };
+    assert.equal(decodeHeader(encodeMessage({ ...base, body: [0, new Variant('h', 2)] })).unixFds, 3);
+    assert.equal(decodeHeader(encodeMessage({ ...base, body: [0, new Variant('h', 0)], fds: [10, 11] })).unixFds, 2);
+    assert.throws(() => encodeMessage({ ...base, body: [1, new Variant('h', 0)], unixFds: 1 }), EncodeError);
+    const bytes = encodeMessage({ ...base, body: [0, new Variant('h', 1)] });
+    assert.throws(() => decodeMessage(bytes, { fdCount: 1 }), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_FD');
+    assert.deepEqual(decodeMessage(bytes, { fdCount: 2 }).body, [0, new Variant('h', 1)]);
+  });
+
+  it('refuses to encode messages missing the fields their type requires', () => {
+    assert.throws(() => encodeMessage({ type: 1, flags: 0, serial: 1, member: 'X', body: [] }), /METHOD_CALL requires path/);
+    assert.throws(() => encodeMessage({ type: 4, flags: 0, serial: 1, path: '/', member: 'X', body: [] }), /SIGNAL requires interface/);
+    assert.throws(() => encodeMessage({ type: 3, flags: 0, serial: 1, replySerial: 1, body: [] }), /ERROR requires errorName/);
+    assert.throws(() => encodeMessage({ type: 2, flags: 0, serial: 1, body: [] }), /METHOD_RETURN requires replySerial/);
+    assert.throws(() => encodeMessage({ type: 2, flags: 0, serial: 0, replySerial: 1, body: [] }), /serial: expected a nonzero uint32/);
+    assert.throws(() => encodeMessage({ type: 9, flags: 0, serial: 1, body: [] }), /type: expected 1/);
+    assert.throws(() => encodeMessage({ type: 1, flags: 0, serial: 1, path: 'x', member: 'X', body: [] }), /path: "x" does not start/);
+    assert.throws(() => encodeMessage({ type: 1, flags: 0, serial: 1, path: '/', member: 'X', destination: 'org..x', body: [] }), /destination: "org..x" element 2 is empty/);
+    assert.throws(() => encodeMessage({ type: 1, flags: 0, serial: 1, path: '/', member: 'X', body: [1] }), /body: signature "" has 0/);
+  });
+
+  it('says where a body value does not match its signature', () => {
+    const m = (signature: string, body: unknown[]) => () => encodeMessage({ type: 2, flags: 0, serial: 1, replySerial: 1, signature, body });
+    assert.throws(m('iaau', [1, [[1], [2, 3, -1]]]), { name: 'EncodeError', message: 'body[1][1][2]: expected uint32, got -1' });
+    assert.throws(m('a{sv}', [{ x: new Variant('(iu)', [1, -1]) }]), { message: 'body[0]["x"].value[1]: expected uint32, got -1' });
+    assert.throws(m('y', [256]), { message: 'body[0]: expected byte (integer 0..255), got 256' });
+    assert.throws(m('b', [1]), /expected boolean/);
+    assert.throws(m('n', [40000]), /expected int16/);
+    assert.throws(m('x', [2n ** 63n]), /expected int64/);
+    assert.throws(m('t', [-1n]), /expected uint64/);
+    assert.throws(m('s', ['a\0b']), /NUL/);
+    assert.throws(m('s', ['\ud800']), /surrogate/);
+    assert.throws(m('o', ['/a/']), /invalid object path/);
+    assert.throws(m('g', ['a']), /no element type/);
+    assert.throws(m('v', ['x']), /expected Variant/);
+    assert.throws(m('v', [new Variant('ii', [1, 2])]), /one complete type/);
+    assert.throws(m('(ii)', [[1]]), /expected struct \(ii\)/);
+    assert.throws(m('a{is}', [{ 1: 'x' }]), /use a Map/);
+  });
+});
