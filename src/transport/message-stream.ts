@@ -41,6 +41,9 @@ export interface MessageStream extends MessageStreamHandlers {
   /** Stops delivering messages (they stay in the socket: the kernel pushes back on the sender). */
   pause(): void;
   resume(): void;
+  /** Lets the stream keep the process alive (the default), or not (`unref`): an idle connection need not hold Node open. */
+  ref(): void;
+  unref(): void;
   /** Closes now; queued bytes are dropped. Calls onClose once. */
   close(error?: Error): void;
 }

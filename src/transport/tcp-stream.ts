@@ -53,6 +53,14 @@ export class TcpStream implements MessageStream {
     if (initial.length > 0) queueMicrotask(() => this.data(initial));
   }
 
+  ref(): void {
+    this.socket.ref();
+  }
+
+  unref(): void {
+    this.socket.unref();
+  }
+
   send(bytes: Uint8Array, fds?: readonly number[]): void {
     if (this.isClosed) return;
     if (fds && fds.length > 0) throw new Error('TcpStream.send: tcp cannot carry unix fds');

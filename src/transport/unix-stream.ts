@@ -120,6 +120,14 @@ export class UnixStream implements MessageStream {
     queueMicrotask(() => this.deliver());
   }
 
+  ref(): void {
+    if (this.poll) native.pollRef(this.poll, true);
+  }
+
+  unref(): void {
+    if (this.poll) native.pollRef(this.poll, false);
+  }
+
   close(error?: Error): void {
     if (this.isClosed) return;
     this.isClosed = true;

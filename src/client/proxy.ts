@@ -1,0 +1,132 @@
+// Proxies: a remote object seen through its introspection data. Each
+// interface gets its methods as functions (signatures from introspection),
+// property get/set/getAll/watch, and its signals as subscriptions or bounded
+// async iterators. One out-arg resolves to the value, several to an array.
+import { Variant, type Message } from '../wire/index.js';
+import type { CallOptions, Connection, SignalIterator, SignalSubscription } from './connection.js';
+import { methodSignatures, type InterfaceInfo, type NodeInfo } from './introspection.js';
+
+const PROPERTIES = 'org.freedesktop.DBus.Properties';
+
+/** A remote object: its interfaces and child node names. */
+export class ProxyObject {
+  readonly interfaces: ReadonlyMap<string, InterfaceInfo>;
+  /** Names of child nodes (relative). */
+  readonly nodes: readonly string[];
+
+  constructor(
+    readonly connection: Connection,
+    readonly destination: string,
+    readonly path: string,
+    readonly node: NodeInfo,
+  ) {
+    this.interfaces = new Map(node.interfaces.map((i) => [i.name, i]));
+    this.nodes = node.nodes.map((n) => n.name ?? '').filter((n) => n !== '');
+  }
+
+  /**
+   * A proxy for one interface of the object; `T` types its methods (see
+   * `fastbus codegen`). Throws if the object does not have the interface.
+   */
+  getInterface<T = Record<string, (...args: any[]) => Promise<any>>>(name: string): ProxyInterface & T {
+    const info = this.interfaces.get(name);
+    if (!info) throw new Error(`${this.destination} ${this.path} has no interface '${name}' (it has: ${[...this.interfaces.keys()].join(', ') || 'none'})`);
+    return new ProxyInterface(this.connection, this.destination, this.path, info) as ProxyInterface & T;
+  }
+}
+
+/** One interface of a remote object. */
+export class ProxyInterface {
+  [method: string]: unknown;
+
+  constructor(
+    readonly connection: Connection,
+    readonly destination: string,
+    readonly path: string,
+    readonly info: InterfaceInfo,
+  ) {
+    for (const m of info.methods) {
+      if (m.name in this) continue; // a method named like a proxy member stays reachable through call()
+      Object.defineProperty(this, m.name, { value: (...args: unknown[]) => this.call(m.name, ...args), enumerable: true });
+    }
+  }
+
+  /** Calls a method by name; a trailing `{ timeoutMs, signal }` object with `callOptions: true` is taken as options. */
+  async call(member: string, ...args: unknown[]): Promise<any> {
+    const m = this.info.methods.find((x) => x.name === member);
+    if (!m) throw new Error(`interface '${this.info.name}' has no method '${member}'`);
+    const sig = methodSignatures(m);
+    let options: CallOptions | undefined;
+    const inCount = m.args.filter((a) => a.direction !== 'out').length;
+    if (args.length === inCount + 1) options = args.pop() as CallOptions;
+    if (args.length !== inCount) throw new TypeError(`${this.info.name}.${member} takes ${inCount} argument(s) ('${sig.in}'), got ${args.length}`);
+    const reply = await this.connection.call(
+      { destination: this.destination, path: this.path, interface: this.info.name, member, signature: sig.in, body: args },
+      options,
+    );
+    const outCount = m.args.length - inCount;
+    if (outCount === 0) return undefined;
+    if (outCount === 1) return reply.body[0];
+    return reply.body;
+  }
+
+  /** Reads a property (the variant unwrapped). */
+  async get(name: string, options?: CallOptions): Promise<any> {
+    const [v] = await this.connection.callMethod(
+      { destination: this.destination, path: this.path, interface: PROPERTIES, member: 'Get', signature: 'ss', body: [this.info.name, name] },
+      options,
+    );
+    return (v as Variant).value;
+  }
+
+  /** Writes a property with the type introspection declares. */
+  async set(name: string, value: unknown, options?: CallOptions): Promise<void> {
+    const p = this.info.properties.find((x) => x.name === name);
+    if (!p) throw new Error(`interface '${this.info.name}' has no property '${name}'`);
+    await this.connection.callMethod(
+      { destination: this.destination, path: this.path, interface: PROPERTIES, member: 'Set', signature: 'ssv', body: [this.info.name, name, new Variant(p.type, value)] },
+      options,
+    );
+  }
+
+  /** Reads all properties (variants unwrapped). */
+  async getAll(options?: CallOptions): Promise<Record<string, any>> {
+    const [all] = await this.connection.callMethod(
+      { destination: this.destination, path: this.path, interface: PROPERTIES, member: 'GetAll', signature: 's', body: [this.info.name] },
+      options,
+    );
+    const out: Record<string, unknown> = {};
+    const entries = all instanceof Map ? [...all] : Object.entries(all as Record<string, Variant>);
+    for (const [k, v] of entries) out[k as string] = (v as Variant).value;
+    return out;
+  }
+
+  /** Calls `handler(...args)` for each `signal` this object emits; resolves once the match rule is installed. */
+  on(signal: string, handler: (...args: any[]) => void): Promise<SignalSubscription> {
+    return this.connection.subscribe(
+      { sender: this.destination, path: this.path, interface: this.info.name, member: signal },
+      (m) => handler(...m.body),
+    );
+  }
+
+  /** The object's `signal`s as a bounded async iterator of messages. */
+  signals(signal: string, options?: { capacity?: number; signal?: AbortSignal }): Promise<SignalIterator> {
+    return this.connection.signals({ sender: this.destination, path: this.path, interface: this.info.name, member: signal }, options);
+  }
+
+  /**
+   * Calls `handler(value)` whenever PropertiesChanged reports `name` (an
+   * invalidated property is read again). Resolves once the rule is installed.
+   */
+  watchProperty(name: string, handler: (value: any) => void): Promise<SignalSubscription> {
+    return this.connection.subscribe(
+      { sender: this.destination, path: this.path, interface: PROPERTIES, member: 'PropertiesChanged', args: { 0: this.info.name } },
+      (m: Message) => {
+        const [, changed, invalidated] = m.body as [string, Record<string, Variant> | Map<string, Variant>, string[]];
+        const v = changed instanceof Map ? changed.get(name) : changed[name];
+        if (v !== undefined) handler(v.value);
+        else if (invalidated.includes(name)) this.get(name).then(handler, () => undefined);
+      },
+    );
+  }
+}
