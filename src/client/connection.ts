@@ -13,7 +13,8 @@ import { AbortError, DBusError, DisconnectedError, ErrorNames, TimeoutError } fr
 import type { InterfaceDefinition, InterfaceSpec, Implementation } from './define-interface.js';
 import { ObjectTable, type ExportedInterface } from './object-table.js';
 import { BoundedIterator } from './signal-iterator.js';
-import { formatSignalRule, signalMatches, type SignalFilter } from './signal-filter.js';
+import { formatSignalRule, matchable, signalMatches, signalRule, type SignalFilter } from './signal-filter.js';
+import type { MatchableMessage, MatchRule } from '../match/index.js';
 import { ProxyObject } from './proxy.js';
 import { parseIntrospection, type NodeInfo } from './introspection.js';
 
@@ -82,7 +83,7 @@ interface Pending {
 }
 
 interface Subscription {
-  filter: SignalFilter;
+  filter: MatchRule;
   rule: string;
   handler: (msg: Message) => void;
 }
@@ -147,6 +148,11 @@ export class Connection extends EventEmitter {
     this.objects = new ObjectTable(this);
     stream.onMessage = (frame) => this.receive(frame);
     stream.onClose = (error) => this.closed(error);
+  }
+
+  /** Calls waiting for a reply. */
+  get pendingCalls(): number {
+    return this.pending.size;
   }
 
   /** Whether the connection is closed. */
@@ -271,8 +277,9 @@ export class Connection extends EventEmitter {
    * (and, for a well-known sender, once its owner is known).
    */
   async subscribe(filter: SignalFilter, handler: (message: Message) => void): Promise<SignalSubscription> {
+    const parsed = signalRule(filter);
     const rule = formatSignalRule(filter);
-    const sub: Subscription = { filter, rule, handler };
+    const sub: Subscription = { filter: parsed, rule, handler };
     const sender = filter.sender;
     const followsOwner = sender !== undefined && !sender.startsWith(':') && sender !== DBUS;
     if (followsOwner) await this.watchOwner(sender);
@@ -476,14 +483,16 @@ export class Connection extends EventEmitter {
       }
     }
     const set = this.subscriptions.get(`${msg.interface}.${msg.member}`);
-    if (set) for (const sub of set) this.deliver(sub, msg);
-    for (const sub of this.wildcardSubscriptions) this.deliver(sub, msg);
+    if (set === undefined && this.wildcardSubscriptions.size === 0) return;
+    const m = matchable(msg);
+    if (set) for (const sub of set) this.deliver(sub, msg, m);
+    for (const sub of this.wildcardSubscriptions) this.deliver(sub, msg, m);
   }
 
-  private deliver(sub: Subscription, msg: Message): void {
-    const s = sub.filter.sender;
-    const owner = s !== undefined && !s.startsWith(':') ? this.owners.get(s)?.owner : undefined;
-    if (!signalMatches(sub.filter, msg, owner)) return;
+  private readonly ownerOf = (name: string): string | undefined => this.owners.get(name)?.owner;
+
+  private deliver(sub: Subscription, msg: Message, m: MatchableMessage): void {
+    if (!signalMatches(sub.filter, m, this.ownerOf)) return;
     try {
       sub.handler(msg);
     } catch (e) {

@@ -1,8 +1,10 @@
 // Which signals a subscription wants, as the fields of a match rule
-// (D-Bus specification, "Match Rules"): formatted into the rule the bus
-// installs, and checked again locally on each signal that arrives, since one
-// connection receives the union of all its rules.
-import type { Message } from '../wire/index.js';
+// (D-Bus specification, "Match Rules"): turned into the rule the bus installs
+// (formatMatchRule from src/match), and checked again locally on each signal
+// that arrives (matchesRule), since one connection receives the union of all
+// its rules.
+import { formatMatchRule, matchesRule, MATCH_TYPES, type MatchableMessage, type MatchRule } from '../match/index.js';
+import { parseSignature, type Message } from '../wire/index.js';
 
 /** The fields of a signal match rule; every field given must match. */
 export interface SignalFilter {
@@ -13,47 +15,55 @@ export interface SignalFilter {
   pathNamespace?: string;
   interface?: string;
   member?: string;
-  /** String arguments by index (arg0='x'). */
+  /** String arguments by index: `{ 0: 'x' }` is arg0='x'. */
   args?: Record<number, string>;
+  /** argNpath: string or object-path arguments, equal or a '/'-ended prefix either way. */
+  argPaths?: Record<number, string>;
+  arg0namespace?: string;
 }
 
-function quote(value: string): string {
-  // Inside quotes a backslash is ordinary; an apostrophe must leave the quotes as \'.
-  return `'${value.replace(/'/g, "'\\''")}'`;
+/** The match rule for `filter` (type='signal' plus its fields). */
+export function signalRule(filter: SignalFilter): MatchRule {
+  const rule: MatchRule = { type: MATCH_TYPES.signal };
+  if (filter.sender !== undefined) rule.sender = filter.sender;
+  if (filter.interface !== undefined) rule.interface = filter.interface;
+  if (filter.member !== undefined) rule.member = filter.member;
+  if (filter.path !== undefined) rule.path = filter.path;
+  if (filter.pathNamespace !== undefined) rule.pathNamespace = filter.pathNamespace;
+  if (filter.args) rule.args = new Map(Object.entries(filter.args).map(([k, v]) => [Number(k), v]));
+  if (filter.argPaths) rule.argPaths = new Map(Object.entries(filter.argPaths).map(([k, v]) => [Number(k), v]));
+  if (filter.arg0namespace !== undefined) rule.arg0namespace = filter.arg0namespace;
+  return rule;
 }
 
 /** Formats the match rule that asks the bus for the signals `filter` describes. */
 export function formatSignalRule(filter: SignalFilter): string {
-  const parts = ["type='signal'"];
-  if (filter.sender !== undefined) parts.push(`sender=${quote(filter.sender)}`);
-  if (filter.interface !== undefined) parts.push(`interface=${quote(filter.interface)}`);
-  if (filter.member !== undefined) parts.push(`member=${quote(filter.member)}`);
-  if (filter.path !== undefined) parts.push(`path=${quote(filter.path)}`);
-  if (filter.pathNamespace !== undefined) parts.push(`path_namespace=${quote(filter.pathNamespace)}`);
-  if (filter.args) {
-    for (const [n, v] of Object.entries(filter.args)) parts.push(`arg${n}=${quote(v)}`);
-  }
-  return parts.join(',');
+  return formatMatchRule(signalRule(filter));
+}
+
+/** A received message seen as match rules look at it. */
+export function matchable(msg: Message): MatchableMessage {
+  let types: ReturnType<typeof parseSignature> | undefined;
+  return {
+    type: msg.type,
+    sender: msg.sender,
+    interface: msg.interface,
+    member: msg.member,
+    path: msg.path,
+    destination: msg.destination,
+    arg(index) {
+      types ??= parseSignature(msg.signature ?? '');
+      const code = types[index]?.code;
+      if (code !== 's' && code !== 'o') return undefined;
+      return { value: msg.body[index] as string, isPath: code === 'o' };
+    },
+  };
 }
 
 /**
- * Whether a received signal matches `filter`. `senderOwner` is the current
- * owner of a well-known `sender` (undefined when it has none or is unknown).
+ * Whether a received signal matches `rule`. `ownerOf(name)` gives the current
+ * owner of a well-known sender name (undefined when none or unknown).
  */
-export function signalMatches(filter: SignalFilter, msg: Message, senderOwner: string | undefined): boolean {
-  if (filter.interface !== undefined && msg.interface !== filter.interface) return false;
-  if (filter.member !== undefined && msg.member !== filter.member) return false;
-  if (filter.path !== undefined && msg.path !== filter.path) return false;
-  if (filter.pathNamespace !== undefined) {
-    const ns = filter.pathNamespace;
-    const p = msg.path ?? '';
-    if (!(ns === '/' || p === ns || (p.startsWith(ns) && p.charCodeAt(ns.length) === 0x2f))) return false;
-  }
-  if (filter.sender !== undefined && msg.sender !== filter.sender) {
-    if (filter.sender.startsWith(':') || senderOwner === undefined || msg.sender !== senderOwner) return false;
-  }
-  if (filter.args) {
-    for (const [n, v] of Object.entries(filter.args)) if (msg.body[Number(n)] !== v) return false;
-  }
-  return true;
+export function signalMatches(rule: MatchRule, msg: MatchableMessage, ownerOf: (name: string) => string | undefined): boolean {
+  return matchesRule(rule, msg, (name, unique) => ownerOf(name) === unique);
 }
