@@ -125,6 +125,21 @@ test('a call without a reply in time rejects with TimeoutError and is no longer 
   assert.equal(client.pendingCalls, 0);
 });
 
+test('calls under the connection-wide default timeout expire in order, and the others still get replies', async () => {
+  const c = await connect(daemon.address, { timeoutMs: 100 });
+  try {
+    const target = { destination: 'com.example.Calc', path: '/com/example/Calc', interface: 'com.example.Calc' };
+    const never = [c.call({ ...target, member: 'Never' }), c.call({ ...target, member: 'Never' })];
+    const sum = await c.call({ ...target, member: 'Add', signature: 'ii', body: [1, 2] });
+    assert.deepEqual(sum.body, [3]);
+    for (const n of never) await assert.rejects(n, (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 100);
+    assert.equal(c.pendingCalls, 0);
+    await assert.rejects(c.call({ ...target, member: 'Never' }), TimeoutError);
+  } finally {
+    c.close();
+  }
+});
+
 test('an aborted call rejects with AbortError and is no longer pending', async () => {
   const ac = new AbortController();
   const t = client.call({ destination: 'com.example.Calc', path: '/com/example/Calc', interface: 'com.example.Calc', member: 'Never' }, { signal: ac.signal });

@@ -75,7 +75,10 @@ export interface MethodCall {
 interface Pending {
   resolve(reply: Message): void;
   reject(error: Error): void;
+  /** Its own timer, for a timeout other than the connection's default. */
   timer: NodeJS.Timeout | undefined;
+  /** performance.now() deadline under the default timeout (0: none or own timer). */
+  deadline: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   message: Message;
@@ -123,7 +126,9 @@ export class Connection extends EventEmitter {
   /** Whether unix fds can be passed on this connection. */
   readonly unixFd: boolean;
   /** Default call timeout in ms. */
-  timeoutMs: number;
+  readonly timeoutMs: number;
+  /** One timer for every call under the default timeout (they expire in the order they were made). */
+  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly stream: MessageStream;
   private readonly dictAsObject: boolean;
   private serial = 0;
@@ -203,9 +208,15 @@ export class Connection extends EventEmitter {
     }
     return new Promise<Message>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-      const p: Pending = { resolve, reject, timer: undefined, signal, onAbort: undefined, message: msg as Message, startMs: 0 };
+      const p: Pending = { resolve, reject, timer: undefined, deadline: 0, signal, onAbort: undefined, message: msg as Message, startMs: 0 };
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        p.timer = setTimeout(() => this.settle(serial, undefined, new TimeoutError(describe(call), timeoutMs)), timeoutMs);
+        if (timeoutMs === this.timeoutMs) {
+          p.deadline = performance.now() + timeoutMs;
+          if (this.sweepTimer === undefined) this.sweepTimer = setTimeout(this.sweep, timeoutMs);
+          else this.sweepTimer.ref();
+        } else {
+          p.timer = setTimeout(() => this.settle(serial, undefined, new TimeoutError(describe(call), timeoutMs)), timeoutMs);
+        }
       }
       if (signal) {
         p.onAbort = () => this.settle(serial, undefined, new AbortError(describe(call), { cause: signal.reason }));
@@ -218,6 +229,22 @@ export class Connection extends EventEmitter {
       this.pending.set(serial, p);
     });
   }
+
+  /** Times out the default-timeout calls whose deadline passed, then re-arms for the oldest left. */
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined;
+    const now = performance.now();
+    let next = 0;
+    for (const [serial, p] of this.pending) {
+      if (p.deadline === 0) continue;
+      if (p.deadline > now) {
+        next = p.deadline;
+        break;
+      }
+      this.settle(serial, undefined, new TimeoutError(describe(p.message), this.timeoutMs));
+    }
+    if (next !== 0) this.sweepTimer = setTimeout(this.sweep, Math.max(1, Math.ceil(next - now)));
+  };
 
   /** Calls a method and resolves with the reply's body values. */
   async callMethod(call: MethodCall, options?: CallOptions): Promise<unknown[]> {
@@ -430,6 +457,8 @@ export class Connection extends EventEmitter {
     if (!p) return;
     this.pending.delete(serial);
     if (p.timer) clearTimeout(p.timer);
+    // An idle connection's sweep timer must not keep the process alive.
+    if (this.pending.size === 0 && this.sweepTimer) this.sweepTimer.unref();
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
     if (p.startMs !== 0 && callEndChannel.hasSubscribers) {
       callEndChannel.publish({ connection: this, message: p.message, reply, error, durationMs: performance.now() - p.startMs });
@@ -537,6 +566,8 @@ export class Connection extends EventEmitter {
     this.isClosed = true;
     this.closedError = error;
     const why = error ? `connection lost: ${error.message}` : 'connection closed';
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
     for (const [serial, p] of this.pending) {
       this.settle(serial, undefined, new DisconnectedError(`${describe(p.message)}: ${why}`, { cause: error }));
     }

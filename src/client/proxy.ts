@@ -39,6 +39,8 @@ export class ProxyObject {
 export class ProxyInterface {
   [method: string]: unknown;
 
+  private readonly methodTable = new Map<string, { in: string; inCount: number; outCount: number }>();
+
   constructor(
     readonly connection: Connection,
     readonly destination: string,
@@ -46,27 +48,30 @@ export class ProxyInterface {
     readonly info: InterfaceInfo,
   ) {
     for (const m of info.methods) {
+      const sig = methodSignatures(m);
+      const inCount = m.args.filter((a) => a.direction !== 'out').length;
+      this.methodTable.set(m.name, { in: sig.in, inCount, outCount: m.args.length - inCount });
       if (m.name in this) continue; // a method named like a proxy member stays reachable through call()
       Object.defineProperty(this, m.name, { value: (...args: unknown[]) => this.call(m.name, ...args), enumerable: true });
     }
   }
 
-  /** Calls a method by name; a trailing `{ timeoutMs, signal }` object with `callOptions: true` is taken as options. */
+  /**
+   * Calls a method by name with its in-args; one extra trailing argument is
+   * taken as CallOptions (`{ timeoutMs, signal, fds }`).
+   */
   async call(member: string, ...args: unknown[]): Promise<any> {
-    const m = this.info.methods.find((x) => x.name === member);
+    const m = this.methodTable.get(member);
     if (!m) throw new Error(`interface '${this.info.name}' has no method '${member}'`);
-    const sig = methodSignatures(m);
     let options: CallOptions | undefined;
-    const inCount = m.args.filter((a) => a.direction !== 'out').length;
-    if (args.length === inCount + 1) options = args.pop() as CallOptions;
-    if (args.length !== inCount) throw new TypeError(`${this.info.name}.${member} takes ${inCount} argument(s) ('${sig.in}'), got ${args.length}`);
+    if (args.length === m.inCount + 1) options = args.pop() as CallOptions;
+    if (args.length !== m.inCount) throw new TypeError(`${this.info.name}.${member} takes ${m.inCount} argument(s) ('${m.in}'), got ${args.length}`);
     const reply = await this.connection.call(
-      { destination: this.destination, path: this.path, interface: this.info.name, member, signature: sig.in, body: args },
+      { destination: this.destination, path: this.path, interface: this.info.name, member, signature: m.in, body: args },
       options,
     );
-    const outCount = m.args.length - inCount;
-    if (outCount === 0) return undefined;
-    if (outCount === 1) return reply.body[0];
+    if (m.outCount === 0) return undefined;
+    if (m.outCount === 1) return reply.body[0];
     return reply.body;
   }
 

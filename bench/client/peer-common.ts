@@ -1,0 +1,38 @@
+// What the Node benchmark peers share: the echo payload, the measurement loop
+// (blocking round trips then `depth` calls in flight) and the JSON they print.
+
+export const PAYLOAD = '0123456789abcdef';
+
+export interface ClientResult {
+  p50: number;
+  p99: number;
+  callsPerSec: number;
+}
+
+/** Measures `rounds` sequential calls, then `calls` calls keeping `depth` outstanding. */
+export async function measure(echo: (s: string) => Promise<unknown>, rounds: number, calls: number, depth: number): Promise<ClientResult> {
+  for (let i = 0; i < 200; i++) await echo(PAYLOAD);
+  const lat = new Float64Array(rounds);
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    const r = await echo(PAYLOAD);
+    lat[i] = (performance.now() - t0) * 1000;
+    if (r !== PAYLOAD) throw new Error(`echo returned ${String(r)}`);
+  }
+  lat.sort();
+  const t0 = performance.now();
+  let issued = 0;
+  await new Promise<void>((resolve, reject) => {
+    let done = 0;
+    const next = (): void => {
+      issued++;
+      echo(PAYLOAD).then(() => {
+        if (++done === calls) resolve();
+        else if (issued < calls) next();
+      }, reject);
+    };
+    for (let i = 0; i < depth && issued < calls; i++) next();
+  });
+  const secs = (performance.now() - t0) / 1000;
+  return { p50: lat[rounds >> 1], p99: lat[Math.floor(rounds * 0.99)], callsPerSec: calls / secs };
+}
