@@ -153,6 +153,8 @@ export class Connection extends EventEmitter {
     this.objects = new ObjectTable(this);
     stream.onMessage = (frame) => this.receive(frame);
     stream.onClose = (error) => this.closed(error);
+    // A handshake leaves the stream paused until its handlers are set.
+    stream.resume();
   }
 
   /** Calls waiting for a reply. */

@@ -18,6 +18,7 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
+/** An authenticated connection; its stream is paused until the owner wires handlers and calls resume(). */
 export interface BusConnection {
   stream: MessageStream;
   guid: string;

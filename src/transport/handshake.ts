@@ -37,7 +37,10 @@ function run<T>(stream: MessageStream, timeoutMs: number, step: (bytes: Uint8Arr
   });
 }
 
-/** Authenticates a client on the server side; resolves once BEGIN arrived (stream now carries messages). */
+/**
+ * Authenticates a client on the server side; resolves once BEGIN arrived.
+ * The stream then carries messages but is paused: set onMessage/onClose, then resume().
+ */
 export async function authenticateServer(stream: MessageStream, options: SaslServerOptions, timeoutMs = 30000): Promise<SaslResult> {
   const sasl = new SaslServer(options);
   const result = await run(stream, timeoutMs, (bytes) => {
@@ -45,11 +48,12 @@ export async function authenticateServer(stream: MessageStream, options: SaslSer
     if (r.reply) stream.send(Buffer.from(r.reply, 'latin1'));
     return r.result;
   });
+  stream.pause();
   stream.startMessages(result.rest);
   return result;
 }
 
-/** Authenticates to a server; resolves once BEGIN was sent (stream now carries messages). */
+/** Authenticates to a server; resolves once BEGIN was sent, with the stream paused as above. */
 export async function authenticateClient(stream: MessageStream, options: SaslClientOptions, timeoutMs = 30000): Promise<SaslClientResult> {
   const sasl = new SaslClient(options);
   const promise = run(stream, timeoutMs, (bytes) => {
@@ -59,6 +63,7 @@ export async function authenticateClient(stream: MessageStream, options: SaslCli
   });
   stream.send(Buffer.from(sasl.start(), 'latin1'));
   const result = await promise;
+  stream.pause();
   stream.startMessages(result.rest);
   return result;
 }

@@ -32,10 +32,11 @@ export interface MessageStream extends MessageStreamHandlers {
   startMessages(initial: Uint8Array): void;
   /**
    * Queues bytes (a message, or handshake text in raw mode) with fds that
-   * travel with its first byte. With `closeFds`, the stream closes the fds
-   * once sent (or when it closes). Never throws for a closed stream (drops).
+   * travel with its first byte. `fdsDone`: true makes the stream close the
+   * fds once sent (or dropped); a function is called then instead (for fds
+   * shared by several sends). Never throws for a closed stream (drops).
    */
-  send(bytes: Uint8Array, fds?: readonly number[], closeFds?: boolean): void;
+  send(bytes: Uint8Array, fds?: readonly number[], fdsDone?: boolean | (() => void)): void;
   /** Takes `count` fds received with the current message; throws ProtocolError if fewer arrived. */
   takeFds(count: number): number[];
   /** Stops delivering messages (they stay in the socket: the kernel pushes back on the sender). */

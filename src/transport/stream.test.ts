@@ -34,6 +34,7 @@ async function pair(address: string): Promise<{ server: MessageStream; client: M
     guid, peerUid: conn.credentials?.uid, allowUid: (u) => u === process.getuid!(), allowAnonymous: conn.credentials === undefined, unixFdCapable: conn.stream.fdCapable,
   });
   const [client] = await Promise.all([connecting, auth]);
+  queueMicrotask(() => { client.stream.resume(); conn.stream.resume(); });
   assert.equal(client.guid, guid);
   return { server: conn.stream, client: client.stream, unixFd: client.unixFd, close: () => { listener.close(); client.stream.close(); conn.stream.close(); } };
 }
@@ -126,6 +127,7 @@ describe('message streams', () => {
 
   it('reports queued bytes while the reader is paused, and drains after resume', { timeout: 10000 }, async () => {
     const p = await pair(`unix:path=${path.join(dir, 's5')}`);
+    await Promise.resolve();
     p.server.pause();
     let received = 0;
     const total = 64;

@@ -61,9 +61,10 @@ export class TcpStream implements MessageStream {
     this.socket.unref();
   }
 
-  send(bytes: Uint8Array, fds?: readonly number[]): void {
-    if (this.isClosed) return;
+  send(bytes: Uint8Array, fds?: readonly number[], fdsDone?: boolean | (() => void)): void {
     if (fds && fds.length > 0) throw new Error('TcpStream.send: tcp cannot carry unix fds');
+    if (typeof fdsDone === 'function') fdsDone();
+    if (this.isClosed) return;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();

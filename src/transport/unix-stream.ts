@@ -11,7 +11,12 @@ interface Pending {
   bytes: Uint8Array;
   offset: number;
   fds: readonly number[] | undefined;
-  closeFds: boolean;
+  fdsDone: boolean | (() => void);
+}
+
+function releaseFds(fds: readonly number[], done: boolean | (() => void)): void {
+  if (typeof done === 'function') done();
+  else if (done) for (const fd of fds) native.fdClose(fd);
 }
 
 const MAX_FDS_PER_READ = 253;
@@ -77,17 +82,17 @@ export class UnixStream implements MessageStream {
         return;
       }
     }
-    // Deliver what is already here on the next turn, after the owner has wired its handlers.
-    queueMicrotask(() => this.deliver());
+    if (!this.paused) queueMicrotask(() => this.deliver());
   }
 
-  send(bytes: Uint8Array, fds?: readonly number[], closeFds = false): void {
+  send(bytes: Uint8Array, fds?: readonly number[], fdsDone: boolean | (() => void) = false): void {
     if (this.isClosed) {
-      if (closeFds && fds) for (const fd of fds) native.fdClose(fd);
+      if (fds) releaseFds(fds, fdsDone);
       return;
     }
     const withFds = fds && fds.length > 0 ? fds : undefined;
-    this.queue.push({ bytes, offset: 0, fds: withFds, closeFds });
+    if (fds && !withFds && typeof fdsDone === 'function') fdsDone();
+    this.queue.push({ bytes, offset: 0, fds: withFds, fdsDone });
     this.queued += bytes.length;
     if (withFds) this.queuedFdCount += withFds.length;
     if (!this.flushScheduled && !this.waitingWritable) {
@@ -138,7 +143,7 @@ export class UnixStream implements MessageStream {
     this.fdPool = [];
     for (let i = this.queueHead; i < this.queue.length; i++) {
       const p = this.queue[i];
-      if (p.closeFds && p.fds) for (const fd of p.fds) native.fdClose(fd);
+      if (p.fds) releaseFds(p.fds, p.fdsDone);
     }
     this.queue = [];
     this.queueHead = 0;
@@ -156,7 +161,8 @@ export class UnixStream implements MessageStream {
   private ready(status: number, events: number): void {
     if (this.isClosed) return;
     if (status < 0) {
-      this.close(new SystemError(-status, 'uv_poll'));
+      // libuv reports POLLERR (a reset by the peer) this way: a hang-up, not a fault.
+      this.close();
       return;
     }
     if (events & native.POLL_WRITABLE) this.flush();
@@ -252,7 +258,7 @@ export class UnixStream implements MessageStream {
       const p = this.queue[this.queueHead];
       if (p.offset === 0 && p.fds) {
         this.queuedFdCount -= p.fds.length;
-        if (p.closeFds) for (const fd of p.fds) native.fdClose(fd);
+        releaseFds(p.fds, p.fdsDone);
         p.fds = undefined;
       }
       const left = p.bytes.length - p.offset;

@@ -1,0 +1,592 @@
+// The bus: accepts authenticated connections and routes their messages by
+// header (D-Bus specification, "Message Bus Specification"). The sender is
+// stamped by re-emitting the header (withSender); bodies are validated, never
+// re-encoded. Replies pass only for pending calls; a peer at fault or too slow
+// is dropped with one log line, and nobody else is harmed.
+import { randomBytes } from 'node:crypto';
+import { ProtocolError } from '../errors.js';
+import { MatchIndex, type MatchableMessage, type MatchRule, matchesRule } from '../match/index.js';
+import * as native from '../native/native.js';
+import {
+  authenticateServer, listenersFromEnvironment, openListener, parseBusAddress, formatBusAddress,
+  type AcceptedConnection, type BusAddress, type Listener,
+} from '../transport/index.js';
+import {
+  decodeMessage, encodeMessage, withSender, parseSignature, MessageFlags, MessageType,
+  type DecodedMessage, type Message,
+} from '../wire/index.js';
+import { BusError, BusErrors } from './bus-error.js';
+import { Connection } from './connection.js';
+import { Driver, DRIVER_NAME, DRIVER_PATH, DRIVER_INTERFACE } from './driver.js';
+import { NameRegistry, type OwnerChange } from './name-registry.js';
+
+/** Per-connection and per-user limits (dbus-daemon's `<limit>` names in comments). */
+export interface BrokerLimits {
+  /** max_message_size */
+  maxMessageBytes: number;
+  /** max_outgoing_bytes: bytes queued towards one connection. */
+  maxQueuedBytes: number;
+  /** max_outgoing_unix_fds */
+  maxQueuedFds: number;
+  /** max_match_rules_per_connection */
+  maxMatchRules: number;
+  /** max_names_per_connection */
+  maxNames: number;
+  /** max_replies_per_connection */
+  maxPendingReplies: number;
+  /** max_connections_per_user */
+  maxConnectionsPerUser: number;
+  /** max_completed_connections */
+  maxConnections: number;
+  /** auth_timeout */
+  authTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: BrokerLimits = {
+  maxMessageBytes: 128 * 1024 * 1024,
+  maxQueuedBytes: 256 * 1024 * 1024,
+  maxQueuedFds: 65536,
+  maxMatchRules: 50000,
+  maxNames: 50000,
+  maxPendingReplies: 50000,
+  maxConnectionsPerUser: 100000,
+  maxConnections: 100000,
+  authTimeoutMs: 30000,
+};
+
+/** How the bus is set up. */
+export interface BrokerSettings {
+  /** Listen addresses (`;`-separated alternatives each become a listener). */
+  listen: string[];
+  /** Use sockets from systemd socket activation (LISTEN_FDS) as well. */
+  socketActivation: boolean;
+  /** Uids allowed to connect (EXTERNAL); default: the bus owner only. */
+  allowUids: number[] | 'any';
+  allowAnonymous: boolean;
+  /** SASL mechanisms allowed (`<auth>`); undefined: all we have. */
+  authMechanisms: string[] | undefined;
+  limits: BrokerLimits;
+  /** Where one-line diagnostics go. */
+  log: (line: string) => void;
+  /** Activation: returns true when it started (or is starting) a service for `name`. */
+  activate?: (name: string) => Promise<void>;
+  /** Names activation could start. */
+  activatableNames?: () => string[];
+  /** ReloadConfig. */
+  reload?: () => Promise<void>;
+  /** Policy: may this connection own this name (`<allow own=...>`)? Default: yes. */
+  canOwn?: (uid: number | undefined, name: string) => boolean;
+}
+
+/** One message the bus routes, decoded, with the bytes it will forward. */
+interface Routed {
+  msg: DecodedMessage;
+  /** The bytes with SENDER stamped (made on first use). */
+  bytes: Uint8Array | undefined;
+  frame: Uint8Array;
+  /** The fds that came with it, shared by every copy sent; undefined when none. */
+  fds: SharedFds | undefined;
+  from: Connection | undefined;
+}
+
+/** Reference-counts fds shared by several sends; closes them after the last. */
+class SharedFds {
+  private refs = 1;
+  constructor(readonly fds: number[]) {}
+  retain(): () => void {
+    this.refs++;
+    return () => this.release();
+  }
+  release(): void {
+    if (--this.refs === 0) for (const fd of this.fds) native.fdClose(fd);
+  }
+}
+
+/** The message bus. Create with Broker.start(). */
+export class Broker {
+  readonly guid = randomBytes(16).toString('hex');
+  readonly settings: BrokerSettings;
+  readonly names = new NameRegistry<Connection>();
+  readonly matches = new MatchIndex<Connection>();
+  readonly uniques = new Map<string, Connection>();
+  readonly connections = new Set<Connection>();
+  readonly monitors = new Set<Connection>();
+  readonly driver: Driver;
+  readonly startedAt = Date.now();
+  listeners: Listener[] = [];
+  /** The address clients use (all listeners, with guid). */
+  address = '';
+  private nextId = 1;
+  private nextUnique = 1;
+  private serial = 0;
+  private fanout = 0;
+  private eavesdropRules = 0;
+  private perUser = new Map<number, number>();
+  /** Messages waiting for an activated name, by name. */
+  readonly activationQueue = new Map<string, Routed[]>();
+  peakMatchRules = 0;
+  /** Variables added by UpdateActivationEnvironment. */
+  readonly activationEnvironment = new Map<string, string>();
+
+  private constructor(settings: BrokerSettings) {
+    this.settings = settings;
+    this.driver = new Driver(this);
+  }
+
+  /** Starts listening on every address; resolves once all listen. */
+  static async start(settings: BrokerSettings): Promise<Broker> {
+    const b = new Broker(settings);
+    const onConnection = (c: AcceptedConnection): void => b.accept(c);
+    try {
+      if (settings.socketActivation) b.listeners.push(...listenersFromEnvironment(onConnection));
+      for (const text of settings.listen) {
+        // Alternatives of one <listen> are tried in order until one works.
+        let last: Error | undefined;
+        let ok = false;
+        for (const a of parseBusAddress(text)) {
+          try {
+            b.listeners.push(await openListener(a, onConnection));
+            ok = true;
+            break;
+          } catch (e) {
+            last = e as Error;
+          }
+        }
+        if (!ok) throw last ?? new Error(`cannot listen on '${text}'`);
+      }
+      if (b.listeners.length === 0) throw new Error('no address to listen on');
+    } catch (e) {
+      b.close();
+      throw e;
+    }
+    b.address = b.listeners
+      .filter((l) => !(l.address.params.path ?? '').startsWith('(fd'))
+      .map((l) => formatBusAddress({ transport: l.address.transport, params: { ...l.address.params, guid: b.guid } } as BusAddress))
+      .join(';');
+    return b;
+  }
+
+  /** Stops listening and drops every connection. */
+  close(): void {
+    for (const l of this.listeners) l.close();
+    this.listeners = [];
+    for (const c of [...this.connections]) this.disconnect(c);
+  }
+
+  log(line: string): void {
+    this.settings.log(line);
+  }
+
+  // ---- connections ------------------------------------------------------
+
+  private accept(c: AcceptedConnection): void {
+    const s = this.settings;
+    const allowUid = (uid: number): boolean => (s.allowUids === 'any' ? true : s.allowUids.includes(uid));
+    const offered = ['EXTERNAL', 'ANONYMOUS'].filter((m) => (s.authMechanisms ?? ['EXTERNAL', 'ANONYMOUS', 'DBUS_COOKIE_SHA1']).includes(m));
+    if (c.stream.kind === 'unix') c.stream.maxMessageBytes = s.limits.maxMessageBytes;
+    else c.stream.maxMessageBytes = s.limits.maxMessageBytes;
+    authenticateServer(c.stream, {
+      guid: this.guid,
+      peerUid: c.credentials?.uid,
+      allowUid,
+      allowAnonymous: s.allowAnonymous,
+      unixFdCapable: c.stream.fdCapable,
+      mechanisms: offered.filter((m) => (m === 'EXTERNAL' ? c.credentials !== undefined : s.allowAnonymous)),
+    }, s.limits.authTimeoutMs).then(
+      (auth) => this.register(c, auth.uid, auth.unixFd),
+      () => { if (c.credentials?.pidfd !== undefined) native.fdClose(c.credentials.pidfd); },
+    );
+  }
+
+  private register(c: AcceptedConnection, uid: number | undefined, unixFd: boolean): void {
+    if (c.stream.closed) return;
+    const limits = this.settings.limits;
+    const userKey = uid ?? -1;
+    const count = this.perUser.get(userKey) ?? 0;
+    if (this.connections.size >= limits.maxConnections || count >= limits.maxConnectionsPerUser) {
+      this.log(`refused a connection from uid ${uid ?? 'anonymous'}: too many connections`);
+      c.stream.close();
+      return;
+    }
+    this.perUser.set(userKey, count + 1);
+    const conn = new Connection(this.nextId++, c.stream, c.credentials, uid, unixFd);
+    this.connections.add(conn);
+    c.stream.onMessage = (frame) => this.receive(conn, frame);
+    c.stream.onClose = (error) => this.disconnect(conn, error);
+    c.stream.onDrain = undefined;
+    c.stream.resume();
+  }
+
+  /** Drops a connection later in this tick (safe during a fan-out). */
+  drop(conn: Connection, reason: string): void {
+    if (conn.dying !== undefined || conn.closed) return;
+    conn.dying = reason;
+    queueMicrotask(() => this.disconnect(conn, new Error(reason)));
+  }
+
+  /** Removes a connection now: names pass on, waiting callers get NoReply, everyone hears NameOwnerChanged. */
+  disconnect(conn: Connection, error?: Error): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    if (error) this.log(`dropped ${conn.describe()}: ${error instanceof ProtocolError ? `${error.code}: ` : ''}${error.message}`);
+    conn.stream.close();
+    if (!this.connections.delete(conn)) return;
+    const userKey = conn.uid ?? -1;
+    this.perUser.set(userKey, (this.perUser.get(userKey) ?? 1) - 1);
+    if (conn.credentials?.pidfd !== undefined) native.fdClose(conn.credentials.pidfd);
+    this.monitors.delete(conn);
+    this.removeAllMatches(conn);
+    for (const callee of conn.callees) callee.awaiting.delete(conn);
+    conn.callees.clear();
+    const unique = conn.uniqueName;
+    if (unique === undefined) return;
+    this.uniques.delete(unique);
+    for (const change of this.names.removeOwner(conn)) this.announce(change, false);
+    for (const [caller, serials] of conn.awaiting) {
+      caller.callees.delete(conn);
+      caller.pendingCalls -= serials.size;
+      for (const serial of serials) {
+        this.sendFromBus(caller, {
+          type: MessageType.ERROR, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: serial,
+          errorName: BusErrors.NoReply, signature: 's', body: ['Message recipient disconnected from message bus without replying'],
+        });
+      }
+    }
+    conn.awaiting.clear();
+    if (conn.monitorRules === undefined) this.signal('NameOwnerChanged', 'sss', [unique, unique, '']);
+  }
+
+  removeAllMatches(conn: Connection): void {
+    for (const e of this.matches.rulesOf(conn)) if (e.rule.eavesdrop) this.eavesdropRules -= e.count;
+    this.matches.removeOwner(conn);
+  }
+
+  addMatch(conn: Connection, rule: MatchRule, text: string): void {
+    if (this.matches.countOf(conn) >= this.settings.limits.maxMatchRules) {
+      throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to add more match rules (increase limits in configuration file if required; max_match_rules_per_connection=${this.settings.limits.maxMatchRules})`);
+    }
+    this.matches.add(conn, rule, text);
+    if (rule.eavesdrop) this.eavesdropRules++;
+    if (this.matches.size > this.peakMatchRules) this.peakMatchRules = this.matches.size;
+  }
+
+  removeMatch(conn: Connection, rule: MatchRule, text: string): boolean {
+    const ok = this.matches.remove(conn, text);
+    if (ok && rule.eavesdrop) this.eavesdropRules--;
+    return ok;
+  }
+
+  /** Registers the unique name (Hello). */
+  hello(conn: Connection): string {
+    const name = `:1.${this.nextUnique++}`;
+    conn.uniqueName = name;
+    this.uniques.set(name, conn);
+    return name;
+  }
+
+  /** Announces an owner change: NameLost to the old owner, NameOwnerChanged to all, NameAcquired to the new one. */
+  announce(change: OwnerChange<Connection>, notifyOld = true): void {
+    const { name, from, to } = change;
+    if (from && notifyOld) this.signal('NameLost', 's', [name], from);
+    this.signal('NameOwnerChanged', 'sss', [name, from?.uniqueName ?? '', to?.uniqueName ?? '']);
+    if (to) {
+      this.signal('NameAcquired', 's', [name], to);
+      const queued = this.activationQueue.get(name);
+      if (queued) {
+        this.activationQueue.delete(name);
+        for (const r of queued) {
+          if (r.from && !r.from.closed) this.routeUnicast(r, to);
+          r.fds?.release();
+        }
+      }
+    }
+  }
+
+  /** Resolves a bus name to its connection (unique names and primary owners). */
+  lookup(name: string): Connection | undefined {
+    return name.startsWith(':') ? this.uniques.get(name) : this.names.ownerOf(name);
+  }
+
+  // ---- receiving ----------------------------------------------------------
+
+  private receive(conn: Connection, frame: Uint8Array): void {
+    if (conn.closed || conn.dying !== undefined) return;
+    let msg: DecodedMessage;
+    let fds: number[];
+    try {
+      msg = decodeMessage(frame, { zeroCopy: true });
+      fds = conn.stream.takeFds(msg.unixFds ?? 0);
+    } catch (e) {
+      this.disconnect(conn, e as Error);
+      return;
+    }
+    conn.stats.messagesIn++;
+    conn.stats.bytesIn += frame.length;
+    const shared = fds.length > 0 ? new SharedFds(fds) : undefined;
+    try {
+      this.dispatch(conn, { msg, bytes: undefined, frame, fds: shared, from: conn });
+    } catch (e) {
+      this.disconnect(conn, e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      shared?.release();
+    }
+  }
+
+  private dispatch(conn: Connection, r: Routed): void {
+    const msg = r.msg;
+    if (conn.uniqueName === undefined) {
+      if (msg.type !== MessageType.METHOD_CALL || msg.member !== 'Hello' || msg.destination !== DRIVER_NAME
+        || (msg.interface !== undefined && msg.interface !== DRIVER_INTERFACE)) {
+        throw new ProtocolError('NO_HELLO', `the first message was ${msg.member ?? 'a reply'} to ${msg.destination ?? 'nobody'}, not Hello to ${DRIVER_NAME}`);
+      }
+    }
+    if (conn.monitorRules !== undefined) throw new ProtocolError('MONITOR_SENT', 'a monitor sent a message');
+    if (msg.path === '/org/freedesktop/DBus/Local' || msg.interface === 'org.freedesktop.DBus.Local') {
+      throw new ProtocolError('RESERVED_LOCAL', 'message uses the reserved org.freedesktop.DBus.Local path or interface');
+    }
+    if (msg.type < 1 || msg.type > 4) return; // unknown types are ignored
+    const dest = msg.destination;
+    if (dest === DRIVER_NAME) {
+      this.toMonitors(r);
+      this.toEavesdroppers(r, undefined);
+      if (msg.type === MessageType.METHOD_CALL) this.driver.call(conn, msg);
+      return;
+    }
+    if (dest === undefined) {
+      this.toMonitors(r);
+      this.broadcast(r);
+      return;
+    }
+    const target = this.lookup(dest);
+    this.toMonitors(r);
+    if (!target || target.dying !== undefined) {
+      if (msg.type === MessageType.METHOD_CALL) {
+        const activatable = !dest.startsWith(':') && this.settings.activatableNames?.().includes(dest);
+        if (activatable && !(msg.flags & MessageFlags.NO_AUTO_START) && this.settings.activate) {
+          this.queueForActivation(dest, r);
+          return;
+        }
+        this.replyError(conn, msg, BusErrors.ServiceUnknown, `The name ${dest} was not provided by any .service files`);
+      }
+      return;
+    }
+    this.routeUnicast(r, target);
+  }
+
+  private queueForActivation(name: string, r: Routed): void {
+    let q = this.activationQueue.get(name);
+    const first = !q;
+    if (!q) this.activationQueue.set(name, (q = []));
+    r.fds?.retain();
+    q.push(r);
+    if (!first) return;
+    this.settings.activate!(name).catch((e: unknown) => {
+      const queued = this.activationQueue.get(name) ?? [];
+      this.activationQueue.delete(name);
+      const err = e instanceof BusError ? e : new BusError(BusErrors.SpawnFailed, String(e));
+      for (const m of queued) {
+        m.fds?.release();
+        if (m.from && !m.from.closed) this.replyError(m.from, m.msg, err.errorName, err.message);
+      }
+    });
+  }
+
+  /** The message with SENDER stamped (once per message). */
+  private stamped(r: Routed): Uint8Array {
+    if (r.bytes === undefined) {
+      r.bytes = r.from ? withSender(r.frame, r.from.uniqueName!, r.msg, { dropUnknownFields: true }) : r.frame;
+    }
+    return r.bytes;
+  }
+
+  private routeUnicast(r: Routed, target: Connection): void {
+    const msg = r.msg;
+    const from = r.from!;
+    if (msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR) {
+      const serials = from.awaiting.get(target);
+      if (!serials || !serials.delete(msg.replySerial!)) return; // an unsolicited reply is dropped
+      if (serials.size === 0) {
+        from.awaiting.delete(target);
+        target.callees.delete(from);
+      }
+      target.pendingCalls--;
+    }
+    if (r.fds && !target.unixFd) {
+      this.replyError(from, msg, BusErrors.NotSupported, "Tried to send message with Unix file descriptors to a client that doesn't support that.");
+      return;
+    }
+    const bytes = this.stamped(r);
+    const isCall = msg.type === MessageType.METHOD_CALL;
+    const limits = this.settings.limits;
+    if (isCall) {
+      if (target.stream.queuedBytes + bytes.length > limits.maxQueuedBytes || target.stream.queuedFds + (r.fds?.fds.length ?? 0) > limits.maxQueuedFds) {
+        this.replyError(from, msg, BusErrors.LimitsExceeded, `The destination ${target.uniqueName} has too many bytes queued`);
+        return;
+      }
+      if (!(msg.flags & MessageFlags.NO_REPLY_EXPECTED)) {
+        if (from.pendingCalls >= limits.maxPendingReplies) {
+          this.replyError(from, msg, BusErrors.LimitsExceeded, `The maximum number of pending replies for "${from.uniqueName}" (${limits.maxPendingReplies}) has been reached`);
+          return;
+        }
+        let serials = target.awaiting.get(from);
+        if (!serials) target.awaiting.set(from, (serials = new Set()));
+        serials.add(msg.serial);
+        from.callees.add(target);
+        from.pendingCalls++;
+      }
+    }
+    this.deliver(target, bytes, r.fds);
+    if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
+  }
+
+  /**
+   * Queues bytes (and shared fds) to a connection. A message that cannot be
+   * queued (limits) drops the receiver.
+   */
+  private deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined): void {
+    const s = target.stream;
+    const limits = this.settings.limits;
+    const nfds = fds?.fds.length ?? 0;
+    if (s.queuedBytes + bytes.length > limits.maxQueuedBytes || s.queuedFds + nfds > limits.maxQueuedFds) {
+      this.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes})`);
+      return;
+    }
+    target.stats.messagesOut++;
+    if (fds === undefined) s.send(bytes);
+    else s.send(bytes, fds.fds, fds.retain());
+    if (s.queuedBytes > target.stats.peakQueuedBytes) target.stats.peakQueuedBytes = s.queuedBytes;
+  }
+
+  /** What match rules see of a routed message. */
+  private matchable(r: Routed): MatchableMessage {
+    const msg = r.msg;
+    let types: readonly { code: string }[] | undefined;
+    return {
+      type: msg.type,
+      sender: r.from ? r.from.uniqueName : DRIVER_NAME,
+      interface: msg.interface,
+      member: msg.member,
+      path: msg.path,
+      destination: msg.destination,
+      arg(i) {
+        types ??= msg.signature ? parseSignature(msg.signature) : [];
+        const t = types[i];
+        if (!t || (t.code !== 's' && t.code !== 'o')) return undefined;
+        return { value: msg.body[i] as string, isPath: t.code === 'o' };
+      },
+    };
+  }
+
+  private ownerCheck = (name: string, unique: string): boolean => {
+    if (name === DRIVER_NAME) return unique === DRIVER_NAME;
+    return this.names.ownerOf(name)?.uniqueName === unique;
+  };
+
+  /** Broadcast: to every connection with a matching rule, once each. */
+  private broadcast(r: Routed): void {
+    const mark = ++this.fanout;
+    const m = this.matchable(r);
+    this.matches.forEachMatch(m, (e) => {
+      const o = e.owner;
+      if (o.mark === mark || o.dying !== undefined || o.closed) return;
+      o.mark = mark;
+      if (r.fds && !o.unixFd) return;
+      this.deliver(o, this.stamped(r), r.fds);
+    }, this.ownerCheck, (e) => e.owner.mark !== mark);
+  }
+
+  /** Copies of a unicast message to connections eavesdropping on it. */
+  private toEavesdroppers(r: Routed, target: Connection | undefined): void {
+    if (this.eavesdropRules === 0) return;
+    const mark = ++this.fanout;
+    if (target) target.mark = mark;
+    const m = this.matchable(r);
+    this.matches.forEachMatch(m, (e) => {
+      const o = e.owner;
+      if (o.mark === mark || o.dying !== undefined || o.closed) return;
+      o.mark = mark;
+      if (r.fds && !o.unixFd) return;
+      this.deliver(o, this.stamped(r), r.fds);
+    }, this.ownerCheck, (e) => e.rule.eavesdrop === true && e.owner.mark !== mark);
+  }
+
+  /** Copies to monitors (they see everything their rules match). */
+  private toMonitors(r: Routed): void {
+    if (this.monitors.size === 0) return;
+    let m: MatchableMessage | undefined;
+    for (const mon of this.monitors) {
+      if (mon.dying !== undefined) continue;
+      const rules = mon.monitorRules!;
+      if (rules.length > 0) {
+        m ??= this.matchable(r);
+        const mm = m;
+        if (!rules.some((rule) => matchesRule(rule, mm, this.ownerCheck))) continue;
+      }
+      if (r.fds && !mon.unixFd) continue;
+      this.deliver(mon, this.stamped(r), r.fds);
+    }
+  }
+
+  // ---- messages from the bus itself ----------------------------------------
+
+  /** Sends a message from org.freedesktop.DBus to one connection (and monitors). */
+  sendFromBus(target: Connection, m: Message): void {
+    if (target.closed || target.dying !== undefined) return;
+    const bytes = encodeMessage({ ...m, serial: ++this.serial, sender: DRIVER_NAME, destination: target.uniqueName });
+    const r: Routed = { msg: { ...m, destination: target.uniqueName } as DecodedMessage, bytes, frame: bytes, fds: undefined, from: undefined };
+    this.toMonitors(r);
+    this.deliver(target, bytes, undefined);
+    if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
+  }
+
+  /** A driver signal: broadcast when `target` is undefined, else unicast. */
+  signal(member: string, signature: string, body: unknown[], target?: Connection): void {
+    const m: Message = {
+      type: MessageType.SIGNAL, flags: 0, serial: 0, path: DRIVER_PATH, interface: DRIVER_INTERFACE, member, signature, body,
+    };
+    if (target) {
+      this.sendFromBus(target, m);
+      return;
+    }
+    const bytes = encodeMessage({ ...m, serial: ++this.serial, sender: DRIVER_NAME });
+    const r: Routed = { msg: { ...m } as DecodedMessage, bytes, frame: bytes, fds: undefined, from: undefined };
+    this.toMonitors(r);
+    this.broadcast(r);
+  }
+
+  /** Answers a method call with an error (unless it expects no reply). */
+  replyError(conn: Connection, call: DecodedMessage, errorName: string, text: string): void {
+    if (call.type !== MessageType.METHOD_CALL || call.flags & MessageFlags.NO_REPLY_EXPECTED) return;
+    this.sendFromBus(conn, {
+      type: MessageType.ERROR, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: call.serial, errorName, signature: 's', body: [text],
+    });
+  }
+
+  /** Answers a method call with a return (unless it expects no reply). */
+  reply(conn: Connection, call: DecodedMessage, signature: string, body: unknown[]): void {
+    if (call.flags & MessageFlags.NO_REPLY_EXPECTED) return;
+    this.sendFromBus(conn, {
+      type: MessageType.METHOD_RETURN, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: call.serial, signature: signature || undefined, body,
+    });
+  }
+
+  /** Turns a connection into a monitor (BecomeMonitor): it leaves the bus as a peer. */
+  becomeMonitor(conn: Connection, rules: MatchRule[]): void {
+    const unique = conn.uniqueName!;
+    for (const change of this.names.removeOwner(conn)) this.announce(change, true);
+    this.removeAllMatches(conn);
+    conn.monitorRules = rules;
+    this.monitors.add(conn);
+    this.signal('NameOwnerChanged', 'sss', [unique, unique, '']);
+    this.uniques.delete(unique);
+  }
+
+  policyAllowsOwn(conn: Connection, name: string): boolean {
+    return this.settings.canOwn?.(conn.uid, name) ?? true;
+  }
+
+  /** Counters for Debug.Stats.GetStats. */
+  nextSerial(): number {
+    return this.serial;
+  }
+}

@@ -1,0 +1,49 @@
+// One client of the bus: its stream, identity (credentials read at accept,
+// uid from authentication, unique name from Hello), the calls it waits on and
+// the calls others wait on it for, monitor state and counters for Stats.
+import type { MatchRule } from '../match/index.js';
+import type { MessageStream, PeerCredentials } from '../transport/index.js';
+
+/** Counters reported by Debug.Stats.GetConnectionStats. */
+export interface ConnectionStats {
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  peakQueuedBytes: number;
+}
+
+/** A connection to the bus, from accept to disconnect. */
+export class Connection {
+  /** Unique name once Hello is handled. */
+  uniqueName: string | undefined;
+  /** Callers waiting for this connection's replies: caller → serials of their calls. */
+  readonly awaiting = new Map<Connection, Set<number>>();
+  /** Connections this one waits on for replies. */
+  readonly callees = new Set<Connection>();
+  /** Calls this connection made that still wait for a reply. */
+  pendingCalls = 0;
+  /** Set when this connection became a monitor: its rules (empty: everything). */
+  monitorRules: MatchRule[] | undefined;
+  /** Fan-out generation last delivered (a message reaches a connection once). */
+  mark = 0;
+  /** Set once the bus decided to drop the connection; nothing more is delivered. */
+  dying: string | undefined;
+  closed = false;
+  readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, peakQueuedBytes: 0 };
+
+  constructor(
+    readonly id: number,
+    readonly stream: MessageStream,
+    readonly credentials: PeerCredentials | undefined,
+    /** The uid authentication proved (undefined for ANONYMOUS). */
+    readonly uid: number | undefined,
+    /** Whether unix fds were negotiated. */
+    readonly unixFd: boolean,
+  ) {}
+
+  /** How the log names this connection. */
+  describe(): string {
+    const who = this.credentials ? `pid ${this.credentials.pid}, uid ${this.credentials.uid}` : this.stream.kind;
+    return `${this.uniqueName ?? `connection #${this.id}`} (${who})`;
+  }
+}

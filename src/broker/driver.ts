@@ -1,0 +1,438 @@
+// The bus driver: org.freedesktop.DBus and its companions (Monitoring,
+// Debug.Stats, Peer, Introspectable, Properties), answered by the bus itself
+// (D-Bus specification, "Message Bus Messages"). Methods older than
+// specification 0.26 answer on any path; the newer ones only on the bus path.
+import { readFileSync } from 'node:fs';
+import { isValidBusName, isValidUniqueName, isValidWellKnownName } from '../names/index.js';
+import { formatMatchRule, MatchRuleError, parseMatchRule, type MatchRule } from '../match/index.js';
+import { Variant, type DecodedMessage } from '../wire/index.js';
+import type { Broker } from './broker.js';
+import { BusError, BusErrors } from './bus-error.js';
+import type { Connection } from './connection.js';
+import { ReleaseNameReply } from './name-registry.js';
+
+export const DRIVER_NAME = 'org.freedesktop.DBus';
+export const DRIVER_PATH = '/org/freedesktop/DBus';
+export const DRIVER_INTERFACE = 'org.freedesktop.DBus';
+const MONITORING = 'org.freedesktop.DBus.Monitoring';
+const STATS = 'org.freedesktop.DBus.Debug.Stats';
+const PEER = 'org.freedesktop.DBus.Peer';
+const INTROSPECTABLE = 'org.freedesktop.DBus.Introspectable';
+const PROPERTIES = 'org.freedesktop.DBus.Properties';
+
+type Result = [string, unknown[]] | 'handled';
+
+interface Method {
+  iface: string;
+  member: string;
+  in: string;
+  out: string;
+  /** Argument names for introspection: in then out. */
+  args: string[];
+  /** Answers on any object path (methods older than specification 0.26). */
+  anyPath: boolean;
+  run(conn: Connection, msg: DecodedMessage): Result;
+}
+
+function invalidArgs(text: string): never {
+  throw new BusError(BusErrors.InvalidArgs, text);
+}
+
+function machineId(): string {
+  for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(f, 'utf8').trim();
+      if (/^[0-9a-f]{32}$/.test(id)) return id;
+    } catch {
+      // try the next
+    }
+  }
+  return '0'.repeat(32);
+}
+
+/** Dispatches method calls addressed to org.freedesktop.DBus. */
+export class Driver {
+  private readonly methods: Method[] = [];
+  private readonly byMember = new Map<string, Method[]>();
+  private machineIdCache: string | undefined;
+
+  constructor(private readonly bus: Broker) {
+    this.define();
+    for (const m of this.methods) {
+      const list = this.byMember.get(m.member) ?? [];
+      list.push(m);
+      this.byMember.set(m.member, list);
+    }
+  }
+
+  /** Handles one method call to the driver, answering with a return or an error. */
+  call(conn: Connection, msg: DecodedMessage): void {
+    const member = msg.member!;
+    const candidates = this.byMember.get(member) ?? [];
+    let method: Method | undefined;
+    if (msg.interface === undefined) method = candidates[0];
+    else {
+      method = candidates.find((m) => m.iface === msg.interface);
+      if (!method && !this.methods.some((m) => m.iface === msg.interface)) {
+        this.bus.replyError(conn, msg, BusErrors.UnknownInterface, `org.freedesktop.DBus does not understand interface ${msg.interface}`);
+        return;
+      }
+    }
+    if (!method) {
+      this.bus.replyError(conn, msg, BusErrors.UnknownMethod,
+        `org.freedesktop.DBus does not understand message ${member}`);
+      return;
+    }
+    if (!method.anyPath && msg.path !== DRIVER_PATH) {
+      this.bus.replyError(conn, msg, BusErrors.UnknownObject, `Method '${member}' is only available at the canonical object path '${DRIVER_PATH}'`);
+      return;
+    }
+    if ((msg.signature ?? '') !== method.in) {
+      this.bus.replyError(conn, msg, BusErrors.InvalidArgs,
+        `Call to ${member} has wrong args (${msg.signature ?? ''}, expected ${method.in})`);
+      return;
+    }
+    if (member !== 'Hello' && conn.uniqueName === undefined) return;
+    let result: Result;
+    try {
+      result = method.run(conn, msg);
+    } catch (e) {
+      if (e instanceof BusError) {
+        this.bus.replyError(conn, msg, e.errorName, e.message);
+        return;
+      }
+      throw e;
+    }
+    if (result !== 'handled') this.bus.reply(conn, msg, result[0], result[1]);
+  }
+
+  private add(iface: string, member: string, sig: string, out: string, args: string[], anyPath: boolean, run: Method['run']): void {
+    this.methods.push({ iface, member, in: sig, out, args, anyPath, run });
+  }
+
+  private connectionOf(name: string): Connection {
+    if (!isValidBusName(name)) invalidArgs(`"${name}" is not a valid bus name`);
+    const c = this.bus.lookup(name);
+    if (!c) throw new BusError(BusErrors.NameHasNoOwner, `Could not get owner of name '${name}': no such name`);
+    return c;
+  }
+
+  private define(): void {
+    const bus = this.bus;
+    const D = DRIVER_INTERFACE;
+    this.add(D, 'Hello', '', 's', ['unique_name'], true, (conn, msg) => {
+      if (conn.uniqueName !== undefined) throw new BusError(BusErrors.Failed, 'Already handled an Hello message');
+      const name = bus.hello(conn);
+      bus.reply(conn, msg, 's', [name]);
+      bus.signal('NameOwnerChanged', 'sss', [name, '', name]);
+      bus.signal('NameAcquired', 's', [name], conn);
+      return 'handled';
+    });
+    this.add(D, 'RequestName', 'su', 'u', ['name', 'flags', 'result'], true, (conn, msg) => {
+      const [name, flags] = msg.body as [string, number];
+      if (!isValidBusName(name)) invalidArgs(`Requested bus name "${name}" is not valid`);
+      if (isValidUniqueName(name)) invalidArgs(`Cannot acquire a service starting with ':' such as "${name}"`);
+      if (name === DRIVER_NAME) invalidArgs(`Connection "${conn.uniqueName}" is not allowed to own the service "${DRIVER_NAME}" because it is reserved for D-Bus' use only`);
+      if (!bus.policyAllowsOwn(conn, name)) {
+        throw new BusError(BusErrors.AccessDenied, `Connection "${conn.uniqueName}" is not allowed to own the service "${name}" due to security policies in the configuration file`);
+      }
+      if (bus.names.countOf(conn) >= bus.settings.limits.maxNames && !bus.names.queueOf(name).includes(conn)) {
+        throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to own more services (max_names_per_connection=${bus.settings.limits.maxNames})`);
+      }
+      const r = bus.names.request(name, conn, flags);
+      bus.reply(conn, msg, 'u', [r.reply]);
+      if (r.change) bus.announce(r.change);
+      return 'handled';
+    });
+    this.add(D, 'ReleaseName', 's', 'u', ['name', 'result'], true, (conn, msg) => {
+      const [name] = msg.body as [string];
+      if (!isValidBusName(name)) invalidArgs(`Given bus name "${name}" is not valid`);
+      if (isValidUniqueName(name)) invalidArgs(`Cannot release a service starting with ':' such as "${name}"`);
+      if (name === DRIVER_NAME) invalidArgs(`Cannot release the service "${DRIVER_NAME}" because it is owned by the bus`);
+      const r = bus.names.release(name, conn);
+      bus.reply(conn, msg, 'u', [r.reply]);
+      if (r.change) bus.announce(r.change);
+      void ReleaseNameReply;
+      return 'handled';
+    });
+    this.add(D, 'ListQueuedOwners', 's', 'as', ['name', 'queued_owners'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      if (!isValidBusName(name)) invalidArgs(`"${name}" is not a valid bus name`);
+      if (name === DRIVER_NAME) return ['as', [[DRIVER_NAME]]];
+      if (isValidUniqueName(name)) {
+        if (!bus.uniques.has(name)) throw new BusError(BusErrors.NameHasNoOwner, `Could not get owners of name '${name}': no such name`);
+        return ['as', [[name]]];
+      }
+      const q = bus.names.queueOf(name);
+      if (q.length === 0) throw new BusError(BusErrors.NameHasNoOwner, `Could not get owners of name '${name}': no such name`);
+      return ['as', [q.map((c) => c.uniqueName!)]];
+    });
+    this.add(D, 'ListNames', '', 'as', ['names'], true, () => ['as', [[DRIVER_NAME, ...bus.names.ownedNames(), ...bus.uniques.keys()]]]);
+    this.add(D, 'ListActivatableNames', '', 'as', ['activatable_names'], true, () => ['as', [[DRIVER_NAME, ...(bus.settings.activatableNames?.() ?? [])]]]);
+    this.add(D, 'NameHasOwner', 's', 'b', ['name', 'has_owner'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      if (!isValidBusName(name)) invalidArgs(`"${name}" is not a valid bus name`);
+      return ['b', [name === DRIVER_NAME || bus.lookup(name) !== undefined]];
+    });
+    this.add(D, 'StartServiceByName', 'su', 'u', ['name', 'flags', 'start_result'], true, (conn, msg) => {
+      const [name] = msg.body as [string, number];
+      if (!isValidWellKnownName(name)) invalidArgs(`"${name}" is not a valid well-known name`);
+      if (bus.lookup(name)) return ['u', [2]];
+      if (!(bus.settings.activatableNames?.() ?? []).includes(name) || !bus.settings.activate) {
+        throw new BusError(BusErrors.ServiceUnknown, `The name ${name} was not provided by any .service files`);
+      }
+      bus.settings.activate(name).then(
+        () => bus.reply(conn, msg, 'u', [1]),
+        (e: unknown) => {
+          const err = e instanceof BusError ? e : new BusError(BusErrors.SpawnFailed, String(e));
+          bus.replyError(conn, msg, err.errorName, err.message);
+        },
+      );
+      return 'handled';
+    });
+    this.add(D, 'UpdateActivationEnvironment', 'a{ss}', '', ['environment'], false, (_conn, msg) => {
+      const env = msg.body[0] as Map<string, string>;
+      for (const [k, v] of env) bus.activationEnvironment.set(k, v);
+      return ['', []];
+    });
+    this.add(D, 'GetNameOwner', 's', 's', ['name', 'unique_name'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      if (name === DRIVER_NAME) return ['s', [DRIVER_NAME]];
+      if (!isValidBusName(name)) invalidArgs(`"${name}" is not a valid bus name`);
+      const c = bus.lookup(name);
+      if (!c) throw new BusError(BusErrors.NameHasNoOwner, `Could not get owner of name '${name}': no such name`);
+      return ['s', [c.uniqueName!]];
+    });
+    this.add(D, 'GetConnectionUnixUser', 's', 'u', ['bus_name', 'unix_user_id'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      if (name === DRIVER_NAME) return ['u', [process.getuid?.() ?? 0]];
+      const c = this.connectionOf(name);
+      const uid = c.credentials?.uid ?? c.uid;
+      if (uid === undefined) throw new BusError(BusErrors.Failed, `Could not determine Unix user ID of '${name}'`);
+      return ['u', [uid]];
+    });
+    this.add(D, 'GetConnectionUnixProcessID', 's', 'u', ['bus_name', 'unix_process_id'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      if (name === DRIVER_NAME) return ['u', [process.pid]];
+      const c = this.connectionOf(name);
+      if (!c.credentials) throw new BusError(BusErrors.UnixProcessIdUnknown, `Could not determine PID for '${name}'`);
+      return ['u', [c.credentials.pid]];
+    });
+    this.add(D, 'GetConnectionCredentials', 's', 'a{sv}', ['bus_name', 'credentials'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      const creds = new Map<string, Variant>();
+      if (name === DRIVER_NAME) {
+        creds.set('UnixUserID', new Variant('u', process.getuid?.() ?? 0));
+        creds.set('ProcessID', new Variant('u', process.pid));
+        return ['a{sv}', [creds]];
+      }
+      const c = this.connectionOf(name);
+      const uid = c.credentials?.uid ?? c.uid;
+      if (uid !== undefined) creds.set('UnixUserID', new Variant('u', uid));
+      if (c.credentials) {
+        creds.set('UnixGroupIDs', new Variant('au', c.credentials.groups.length ? c.credentials.groups : [c.credentials.gid]));
+        creds.set('ProcessID', new Variant('u', c.credentials.pid));
+      }
+      return ['a{sv}', [creds]];
+    });
+    this.add(D, 'GetAdtAuditSessionData', 's', 'ay', ['bus_name', 'audit_session_data'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      this.connectionOf(name);
+      throw new BusError(BusErrors.AdtAuditDataUnknown, `Could not determine audit session data for '${name}'`);
+    });
+    this.add(D, 'GetConnectionSELinuxSecurityContext', 's', 'ay', ['bus_name', 'security_context'], true, (_conn, msg) => {
+      const [name] = msg.body as [string];
+      this.connectionOf(name);
+      throw new BusError(BusErrors.SELinuxSecurityContextUnknown, `Could not determine security context for '${name}'`);
+    });
+    this.add(D, 'AddMatch', 's', '', ['rule'], true, (conn, msg) => {
+      const [text] = msg.body as [string];
+      let rule: MatchRule;
+      try {
+        rule = parseMatchRule(text);
+      } catch (e) {
+        if (e instanceof MatchRuleError) throw new BusError(BusErrors.MatchRuleInvalid, e.message);
+        throw e;
+      }
+      bus.addMatch(conn, rule, formatMatchRule(rule));
+      return ['', []];
+    });
+    this.add(D, 'RemoveMatch', 's', '', ['rule'], true, (conn, msg) => {
+      const [text] = msg.body as [string];
+      let rule: MatchRule;
+      try {
+        rule = parseMatchRule(text);
+      } catch (e) {
+        if (e instanceof MatchRuleError) throw new BusError(BusErrors.MatchRuleInvalid, e.message);
+        throw e;
+      }
+      if (!bus.removeMatch(conn, rule, formatMatchRule(rule))) {
+        throw new BusError(BusErrors.MatchRuleNotFound, 'The given match rule wasn\'t found and can\'t be removed');
+      }
+      return ['', []];
+    });
+    this.add(D, 'GetId', '', 's', ['id'], true, () => ['s', [bus.guid]]);
+    this.add(D, 'ReloadConfig', '', '', [], true, (conn, msg) => {
+      const reload = bus.settings.reload;
+      if (!reload) return ['', []];
+      reload().then(
+        () => bus.reply(conn, msg, '', []),
+        (e: unknown) => bus.replyError(conn, msg, BusErrors.Failed, `Unable to reload configuration: ${(e as Error).message}`),
+      );
+      return 'handled';
+    });
+    this.add(MONITORING, 'BecomeMonitor', 'asu', '', ['rule', 'flags'], false, (conn, msg) => {
+      const [texts, flags] = msg.body as [string[], number];
+      if (flags !== 0) invalidArgs('BecomeMonitor flags must be 0');
+      const rules: MatchRule[] = [];
+      for (const t of texts) {
+        try {
+          rules.push(parseMatchRule(t));
+        } catch (e) {
+          if (e instanceof MatchRuleError) throw new BusError(BusErrors.MatchRuleInvalid, e.message);
+          throw e;
+        }
+      }
+      bus.reply(conn, msg, '', []);
+      bus.becomeMonitor(conn, rules);
+      return 'handled';
+    });
+    this.add(STATS, 'GetStats', '', 'a{sv}', ['stats'], false, () => {
+      const m = new Map<string, Variant>([
+        ['Serial', new Variant('u', bus.nextSerial())],
+        ['ActiveConnections', new Variant('u', bus.uniques.size)],
+        ['IncompleteConnections', new Variant('u', bus.connections.size - bus.uniques.size - bus.monitors.size)],
+        ['MatchRules', new Variant('u', bus.matches.size)],
+        ['PeakMatchRules', new Variant('u', bus.peakMatchRules)],
+        ['BusNames', new Variant('u', [...bus.names.ownedNames()].length)],
+      ]);
+      return ['a{sv}', [m]];
+    });
+    this.add(STATS, 'GetConnectionStats', 's', 'a{sv}', ['bus_name', 'stats'], false, (_conn, msg) => {
+      const c = this.connectionOf((msg.body as [string])[0]);
+      const m = new Map<string, Variant>([
+        ['UniqueName', new Variant('s', c.uniqueName ?? '')],
+        ['IncomingMessages', new Variant('u', c.stats.messagesIn)],
+        ['IncomingBytes', new Variant('u', c.stats.bytesIn >>> 0)],
+        ['OutgoingMessages', new Variant('u', c.stats.messagesOut)],
+        ['OutgoingBytes', new Variant('u', c.stream.queuedBytes)],
+        ['PeakOutgoingBytes', new Variant('u', c.stats.peakQueuedBytes >>> 0)],
+        ['OwnedNames', new Variant('u', bus.names.namesOf(c).length)],
+        ['MatchRules', new Variant('u', bus.matches.countOf(c))],
+        ['PendingReplies', new Variant('u', c.pendingCalls)],
+      ]);
+      return ['a{sv}', [m]];
+    });
+    this.add(STATS, 'GetAllMatchRules', '', 'a{sas}', ['rules'], false, () => {
+      const m = new Map<string, string[]>();
+      for (const owner of bus.matches.owners()) {
+        const list: string[] = [];
+        for (const e of bus.matches.rulesOf(owner)) for (let i = 0; i < e.count; i++) list.push(e.text);
+        if (owner.uniqueName) m.set(owner.uniqueName, list);
+      }
+      return ['a{sas}', [m]];
+    });
+    this.add(PEER, 'Ping', '', '', [], true, () => ['', []]);
+    this.add(PEER, 'GetMachineId', '', 's', ['machine_uuid'], true, () => ['s', [(this.machineIdCache ??= machineId())]]);
+    this.add(INTROSPECTABLE, 'Introspect', '', 's', ['xml_data'], true, (_conn, msg) => ['s', [this.introspect(msg.path!)]]);
+    this.add(PROPERTIES, 'Get', 'ss', 'v', ['interface_name', 'property_name', 'value'], false, (_conn, msg) => {
+      const [iface, prop] = msg.body as [string, string];
+      return ['v', [this.property(iface, prop)]];
+    });
+    this.add(PROPERTIES, 'GetAll', 's', 'a{sv}', ['interface_name', 'properties'], false, (_conn, msg) => {
+      const [iface] = msg.body as [string];
+      const m = new Map<string, Variant>();
+      if (iface === DRIVER_INTERFACE || iface === '') for (const p of ['Features', 'Interfaces']) m.set(p, this.property(DRIVER_INTERFACE, p));
+      else if (!this.methods.some((x) => x.iface === iface)) throw new BusError(BusErrors.UnknownInterface, `Interface "${iface}" does not exist`);
+      return ['a{sv}', [m]];
+    });
+    this.add(PROPERTIES, 'Set', 'ssv', '', ['interface_name', 'property_name', 'value'], false, (_conn, msg) => {
+      const [iface, prop] = msg.body as [string, string];
+      this.property(iface, prop);
+      throw new BusError(BusErrors.PropertyReadOnly, `Property "${prop}" is read-only`);
+    });
+  }
+
+  private property(iface: string, prop: string): Variant {
+    if (iface !== DRIVER_INTERFACE && iface !== '') {
+      if (this.methods.some((x) => x.iface === iface)) throw new BusError(BusErrors.UnknownProperty, `Interface "${iface}" has no property "${prop}"`);
+      throw new BusError(BusErrors.UnknownInterface, `Interface "${iface}" does not exist`);
+    }
+    if (prop === 'Features') return new Variant('as', ['HeaderFiltering']);
+    if (prop === 'Interfaces') return new Variant('as', [MONITORING, STATS]);
+    throw new BusError(BusErrors.UnknownProperty, `Property "${prop}" does not exist`);
+  }
+
+  /** Introspection XML: the bus interfaces at every path, and the child node under "/". */
+  introspect(path: string): string {
+    const ifaces = new Map<string, Method[]>();
+    for (const m of this.methods) {
+      const l = ifaces.get(m.iface) ?? [];
+      l.push(m);
+      ifaces.set(m.iface, l);
+    }
+    const order = [DRIVER_INTERFACE, PROPERTIES, INTROSPECTABLE, MONITORING, STATS, PEER];
+    const lines = [
+      '<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"',
+      '"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">',
+      '<node>',
+    ];
+    for (const name of order) {
+      if (path !== DRIVER_PATH && (name === MONITORING || name === STATS)) continue;
+      lines.push(`  <interface name="${name}">`);
+      for (const m of ifaces.get(name) ?? []) {
+        lines.push(`    <method name="${m.member}">`);
+        const ins = splitTypes(m.in);
+        const outs = splitTypes(m.out);
+        ins.forEach((t, i) => lines.push(`      <arg direction="in" type="${t}" name="${m.args[i] ?? `arg${i}`}"/>`));
+        outs.forEach((t, i) => lines.push(`      <arg direction="out" type="${t}" name="${m.args[ins.length + i] ?? `arg${ins.length + i}`}"/>`));
+        lines.push('    </method>');
+      }
+      if (name === DRIVER_INTERFACE) {
+        lines.push(
+          '    <signal name="NameOwnerChanged">',
+          '      <arg type="s" name="name"/>', '      <arg type="s" name="old_owner"/>', '      <arg type="s" name="new_owner"/>',
+          '    </signal>',
+          '    <signal name="NameLost">', '      <arg type="s" name="name"/>', '    </signal>',
+          '    <signal name="NameAcquired">', '      <arg type="s" name="name"/>', '    </signal>',
+          '    <property name="Features" type="as" access="read">',
+          '      <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>',
+          '    </property>',
+          '    <property name="Interfaces" type="as" access="read">',
+          '      <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>',
+          '    </property>',
+        );
+      }
+      if (name === PROPERTIES) {
+        lines.push('    <signal name="PropertiesChanged">', '      <arg type="s" name="interface_name"/>',
+          '      <arg type="a{sv}" name="changed_properties"/>', '      <arg type="as" name="invalidated_properties"/>', '    </signal>');
+      }
+      lines.push('  </interface>');
+    }
+    if (path === '/') lines.push('  <node name="org/freedesktop/DBus"/>');
+    else if (path === '/org') lines.push('  <node name="freedesktop/DBus"/>');
+    else if (path === '/org/freedesktop') lines.push('  <node name="DBus"/>');
+    lines.push('</node>', '');
+    return lines.join('\n');
+  }
+}
+
+/** Splits a signature into its complete types (for introspection). */
+function splitTypes(sig: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < sig.length) {
+    const start = i;
+    while (sig[i] === 'a') i++;
+    if (sig[i] === '(' || sig[i] === '{') {
+      let depth = 0;
+      do {
+        if (sig[i] === '(' || sig[i] === '{') depth++;
+        else if (sig[i] === ')' || sig[i] === '}') depth--;
+        i++;
+      } while (depth > 0);
+    } else i++;
+    out.push(sig.slice(start, i));
+  }
+  return out;
+}
