@@ -74,6 +74,8 @@ export interface BrokerSettings {
   activatableNames?: () => string[];
   /** ReloadConfig. */
   reload?: () => Promise<void>;
+  /** Told when a name gets a primary owner (activation waits on it). */
+  onNameAcquired?: (name: string) => void;
   /** Policy: may this connection own this name (`<allow own=...>`)? Default: yes. */
   canOwn?: (uid: number | undefined, name: string) => boolean;
 }
@@ -105,7 +107,7 @@ class SharedFds {
 /** The message bus. Create with Broker.start(). */
 export class Broker {
   readonly guid = randomBytes(16).toString('hex');
-  readonly settings: BrokerSettings;
+  settings: BrokerSettings;
   readonly names = new NameRegistry<Connection>();
   readonly matches = new MatchIndex<Connection>();
   readonly uniques = new Map<string, Connection>();
@@ -291,6 +293,7 @@ export class Broker {
     this.signal('NameOwnerChanged', 'sss', [name, from?.uniqueName ?? '', to?.uniqueName ?? '']);
     if (to) {
       this.signal('NameAcquired', 's', [name], to);
+      this.settings.onNameAcquired?.(name);
       const queued = this.activationQueue.get(name);
       if (queued) {
         this.activationQueue.delete(name);

@@ -1,0 +1,257 @@
+// dbus-daemon configuration files (dbus-daemon(1), "CONFIGURATION FILE"):
+// the XML subset real configs use — listen, auth, allow_anonymous, servicedir,
+// standard_*_servicedirs, include/includedir, policy (default/mandatory,
+// user, group; allow/deny), limit, and the few elements we accept and ignore
+// (type, fork, keep_umask, syslog, pidfile, user, apparmor, selinux). Anything
+// else is an error naming the file and element: nothing is silently ignored.
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+/** A configuration that cannot be used. */
+export class BusConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BusConfigError';
+  }
+}
+
+/** One `<allow>` or `<deny>` with its attributes. */
+export interface PolicyRule {
+  allow: boolean;
+  attributes: Record<string, string>;
+}
+
+/** One `<policy>` block. */
+export interface PolicyBlock {
+  context?: 'default' | 'mandatory';
+  user?: string;
+  group?: string;
+  /** at_console and other selectors we do not support leave the block unused. */
+  unsupported?: string;
+  rules: PolicyRule[];
+}
+
+/** The merged result of a configuration file and its includes. */
+export interface BusConfig {
+  type: string | undefined;
+  listen: string[];
+  auth: string[];
+  allowAnonymous: boolean;
+  serviceDirs: string[];
+  policies: PolicyBlock[];
+  /** `<limit name=...>` values as numbers. */
+  limits: Record<string, number>;
+  /** Elements read and deliberately ignored, for a note at start. */
+  ignored: string[];
+  pidfile: string | undefined;
+  syslog: boolean;
+}
+
+interface XmlElement {
+  name: string;
+  attributes: Record<string, string>;
+  children: XmlElement[];
+  text: string;
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function decodeEntities(s: string, file: string): string {
+  return s.replace(/&(#x[0-9a-fA-F]+|#\d+|\w+);/g, (m, e: string) => {
+    if (e.startsWith('#x')) return String.fromCodePoint(parseInt(e.slice(2), 16));
+    if (e.startsWith('#')) return String.fromCodePoint(Number(e.slice(1)));
+    const v = ENTITIES[e];
+    if (v === undefined) throw new BusConfigError(`${file}: unknown entity ${m}`);
+    return v;
+  });
+}
+
+/** A small XML reader: elements, attributes, text, comments, the prolog and DOCTYPE. */
+function parseXml(text: string, file: string): XmlElement {
+  let i = 0;
+  const root: XmlElement = { name: '#document', attributes: {}, children: [], text: '' };
+  const stack: XmlElement[] = [root];
+  const fail = (msg: string): never => {
+    const line = text.slice(0, i).split('\n').length;
+    throw new BusConfigError(`${file}:${line}: ${msg}`);
+  };
+  while (i < text.length) {
+    const lt = text.indexOf('<', i);
+    const chunk = lt < 0 ? text.slice(i) : text.slice(i, lt);
+    if (chunk.trim() !== '') {
+      if (stack.length === 1) fail('text outside the root element');
+      stack[stack.length - 1].text += decodeEntities(chunk, file);
+    }
+    if (lt < 0) break;
+    i = lt;
+    if (text.startsWith('<!--', i)) {
+      const end = text.indexOf('-->', i + 4);
+      if (end < 0) fail('unterminated comment');
+      i = end + 3;
+    } else if (text.startsWith('<?', i)) {
+      const end = text.indexOf('?>', i);
+      if (end < 0) fail('unterminated processing instruction');
+      i = end + 2;
+    } else if (text.startsWith('<!DOCTYPE', i)) {
+      const end = text.indexOf('>', i);
+      if (end < 0) fail('unterminated DOCTYPE');
+      i = end + 1;
+    } else if (text.startsWith('<![CDATA[', i)) {
+      const end = text.indexOf(']]>', i);
+      if (end < 0) fail('unterminated CDATA');
+      stack[stack.length - 1].text += text.slice(i + 9, end);
+      i = end + 3;
+    } else if (text.startsWith('</', i)) {
+      const end = text.indexOf('>', i);
+      if (end < 0) fail('unterminated end tag');
+      const name = text.slice(i + 2, end).trim();
+      const top = stack.pop()!;
+      if (top.name !== name) fail(`</${name}> closes <${top.name}>`);
+      i = end + 1;
+    } else {
+      const m = /^<([A-Za-z_][\w.-]*)/.exec(text.slice(i, i + 256));
+      if (!m) fail('bad tag');
+      const el: XmlElement = { name: m![1], attributes: {}, children: [], text: '' };
+      i += m![0].length;
+      for (;;) {
+        while (/\s/.test(text[i] ?? '')) i++;
+        if (text.startsWith('/>', i)) {
+          i += 2;
+          stack[stack.length - 1].children.push(el);
+          break;
+        }
+        if (text[i] === '>') {
+          i++;
+          stack[stack.length - 1].children.push(el);
+          stack.push(el);
+          break;
+        }
+        const a = /^([A-Za-z_][\w.:-]*)\s*=\s*("([^"]*)"|'([^']*)')/.exec(text.slice(i, i + 4096));
+        if (!a) fail(`bad attribute in <${el.name}>`);
+        el.attributes[a![1]] = decodeEntities(a![3] ?? a![4], file);
+        i += a![0].length;
+      }
+    }
+  }
+  if (stack.length !== 1) fail(`<${stack[stack.length - 1].name}> is not closed`);
+  if (root.children.length !== 1) fail('expected exactly one root element');
+  return root.children[0];
+}
+
+const POLICY_ATTRIBUTES = new Set([
+  'send_interface', 'send_member', 'send_error', 'send_destination', 'send_destination_prefix', 'send_path', 'send_type',
+  'send_requested_reply', 'send_broadcast', 'receive_interface', 'receive_member', 'receive_error', 'receive_sender',
+  'receive_path', 'receive_type', 'receive_requested_reply', 'eavesdrop', 'own', 'own_prefix', 'user', 'group', 'log',
+  'max_fds', 'min_fds',
+]);
+
+function sessionServiceDirs(): string[] {
+  const dataHome = process.env.XDG_DATA_HOME || path.join(process.env.HOME ?? '/root', '.local/share');
+  const dataDirs = (process.env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':');
+  const dirs = [path.join(dataHome, 'dbus-1/services'), ...dataDirs.map((d) => path.join(d, 'dbus-1/services'))];
+  if (process.env.XDG_RUNTIME_DIR) dirs.unshift(path.join(process.env.XDG_RUNTIME_DIR, 'dbus-1/services'));
+  return dirs;
+}
+
+function emptyConfig(): BusConfig {
+  return { type: undefined, listen: [], auth: [], allowAnonymous: false, serviceDirs: [], policies: [], limits: {}, ignored: [], pidfile: undefined, syslog: false };
+}
+
+function apply(config: BusConfig, el: XmlElement, file: string, depth: number): void {
+  if (el.name !== 'busconfig') throw new BusConfigError(`${file}: the root element is <${el.name}>, expected <busconfig>`);
+  const dir = path.dirname(file);
+  const resolve = (p: string): string => (path.isAbsolute(p) ? p : path.join(dir, p));
+  for (const c of el.children) {
+    const text = c.text.trim();
+    switch (c.name) {
+      case 'type': config.type = text; break;
+      case 'listen': config.listen.push(text); break;
+      case 'auth': config.auth.push(text); break;
+      case 'allow_anonymous': config.allowAnonymous = true; break;
+      case 'servicedir': config.serviceDirs.push(resolve(text)); break;
+      case 'standard_session_servicedirs': config.serviceDirs.push(...sessionServiceDirs()); break;
+      case 'standard_system_servicedirs':
+        config.serviceDirs.push('/usr/local/share/dbus-1/system-services', '/usr/share/dbus-1/system-services', '/lib/dbus-1/system-services');
+        break;
+      case 'pidfile': config.pidfile = text; break;
+      case 'syslog': config.syslog = true; break;
+      case 'fork': case 'keep_umask': case 'user': case 'servicehelper': case 'apparmor': case 'selinux': case 'associate':
+        config.ignored.push(`<${c.name}>`);
+        break;
+      case 'include': {
+        if (c.attributes.if_selinux_enabled === 'yes') break; // no SELinux support: such includes do not apply
+        const target = resolve(text);
+        let body: string;
+        try {
+          body = readFileSync(target, 'utf8');
+        } catch (e) {
+          if (c.attributes.ignore_missing === 'yes') break;
+          throw new BusConfigError(`${file}: cannot include ${target}: ${(e as Error).message}`);
+        }
+        if (depth > 16) throw new BusConfigError(`${file}: includes nest too deep`);
+        apply(config, parseXml(body, target), target, depth + 1);
+        break;
+      }
+      case 'includedir': {
+        const target = resolve(text);
+        let names: string[] = [];
+        try {
+          names = readdirSync(target).filter((n) => n.endsWith('.conf')).sort();
+        } catch {
+          break; // a missing includedir is allowed
+        }
+        for (const n of names) {
+          const f = path.join(target, n);
+          apply(config, parseXml(readFileSync(f, 'utf8'), f), f, depth + 1);
+        }
+        break;
+      }
+      case 'policy': {
+        const a = c.attributes;
+        const block: PolicyBlock = { rules: [] };
+        if (a.context !== undefined) {
+          if (a.context !== 'default' && a.context !== 'mandatory') throw new BusConfigError(`${file}: <policy context="${a.context}"> must be default or mandatory`);
+          block.context = a.context;
+        }
+        if (a.user !== undefined) block.user = a.user;
+        if (a.group !== undefined) block.group = a.group;
+        if (a.at_console !== undefined) block.unsupported = 'at_console';
+        for (const r of c.children) {
+          if (r.name !== 'allow' && r.name !== 'deny') throw new BusConfigError(`${file}: unsupported element <${r.name}> in <policy>`);
+          for (const k of Object.keys(r.attributes)) {
+            if (!POLICY_ATTRIBUTES.has(k)) throw new BusConfigError(`${file}: unsupported attribute ${k} on <${r.name}>`);
+          }
+          block.rules.push({ allow: r.name === 'allow', attributes: { ...r.attributes } });
+        }
+        config.policies.push(block);
+        break;
+      }
+      case 'limit': {
+        const name = c.attributes.name;
+        if (!name || !/^\d+$/.test(text)) throw new BusConfigError(`${file}: <limit name="${name ?? ''}"> needs a numeric value`);
+        config.limits[name] = Number(text);
+        break;
+      }
+      default:
+        throw new BusConfigError(`${file}: unsupported element <${c.name}>`);
+    }
+  }
+}
+
+/** Reads a configuration file with its includes; throws BusConfigError. */
+export function readBusConfig(file: string): BusConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new BusConfigError(`cannot read configuration file ${file}: ${(e as Error).message}`);
+  }
+  return parseBusConfig(text, file);
+}
+
+/** Parses configuration text (`file` resolves relative includes and names errors). */
+export function parseBusConfig(text: string, file: string): BusConfig {
+  const config = emptyConfig();
+  apply(config, parseXml(text, file), path.resolve(file), 0);
+  return config;
+}
