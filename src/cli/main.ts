@@ -2,6 +2,7 @@
 // The `fastbus` command: argv -> library -> print. Each command lives in its
 // own file and registers itself in `commands`.
 import { commands } from './commands.js';
+import './daemon.js';
 
 function help(): string {
   const lines = ['usage: fastbus <command> [options]', '', 'commands:'];
