@@ -337,11 +337,13 @@ export class Broker {
 
   private dispatch(conn: Connection, r: Routed): void {
     const msg = r.msg;
-    if (conn.uniqueName === undefined) {
+    if (!conn.helloDone) {
       if (msg.type !== MessageType.METHOD_CALL || msg.member !== 'Hello' || msg.destination !== DRIVER_NAME
         || (msg.interface !== undefined && msg.interface !== DRIVER_INTERFACE)) {
         throw new ProtocolError('NO_HELLO', `the first message was ${msg.member ?? 'a reply'} to ${msg.destination ?? 'nobody'}, not Hello to ${DRIVER_NAME}`);
       }
+      // The name exists before monitors see the Hello, as they see its sender.
+      if (conn.uniqueName === undefined) this.hello(conn);
     }
     if (conn.monitorRules !== undefined) throw new ProtocolError('MONITOR_SENT', 'a monitor sent a message');
     if (msg.path === '/org/freedesktop/DBus/Local' || msg.interface === 'org.freedesktop.DBus.Local') {
@@ -578,6 +580,8 @@ export class Broker {
     const unique = conn.uniqueName!;
     for (const change of this.names.removeOwner(conn)) this.announce(change, true);
     this.removeAllMatches(conn);
+    // Like dbus-daemon, the monitor hears it lost its unique name (busctl waits for this).
+    this.signal('NameLost', 's', [unique], conn);
     conn.monitorRules = rules;
     this.monitors.add(conn);
     this.signal('NameOwnerChanged', 'sss', [unique, unique, '']);

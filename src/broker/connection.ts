@@ -16,6 +16,8 @@ export interface ConnectionStats {
 export class Connection {
   /** Unique name once Hello is handled. */
   uniqueName: string | undefined;
+  /** Whether Hello was answered. */
+  helloDone = false;
   /** Callers waiting for this connection's replies: caller → serials of their calls. */
   readonly awaiting = new Map<Connection, Set<number>>();
   /** Connections this one waits on for replies. */

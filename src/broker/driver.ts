@@ -92,7 +92,7 @@ export class Driver {
         `Call to ${member} has wrong args (${msg.signature ?? ''}, expected ${method.in})`);
       return;
     }
-    if (member !== 'Hello' && conn.uniqueName === undefined) return;
+    if (member !== 'Hello' && !conn.helloDone) return;
     let result: Result;
     try {
       result = method.run(conn, msg);
@@ -121,8 +121,9 @@ export class Driver {
     const bus = this.bus;
     const D = DRIVER_INTERFACE;
     this.add(D, 'Hello', '', 's', ['unique_name'], true, (conn, msg) => {
-      if (conn.uniqueName !== undefined) throw new BusError(BusErrors.Failed, 'Already handled an Hello message');
-      const name = bus.hello(conn);
+      if (conn.helloDone) throw new BusError(BusErrors.Failed, 'Already handled an Hello message');
+      conn.helloDone = true;
+      const name = conn.uniqueName ?? bus.hello(conn);
       bus.reply(conn, msg, 's', [name]);
       bus.signal('NameOwnerChanged', 'sss', [name, '', name]);
       bus.signal('NameAcquired', 's', [name], conn);
