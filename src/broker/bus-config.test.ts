@@ -1,0 +1,51 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { BusConfigError, parseBusConfig, readBusConfig } from './bus-config.js';
+import { BusPolicy } from './bus-policy.js';
+
+describe('bus configuration', () => {
+  it("reads Debian's session.conf with its includes", { skip: !existsSync('/usr/share/dbus-1/session.conf') }, () => {
+    const c = readBusConfig('/usr/share/dbus-1/session.conf');
+    assert.equal(c.type, 'session');
+    assert.deepEqual(c.listen, ['unix:tmpdir=/tmp']);
+    assert.deepEqual(c.auth, ['EXTERNAL']);
+    assert.equal(c.limits.max_names_per_connection, 50000);
+    assert.ok(new BusPolicy(c.policies).canOwn(1000, 'org.example.Any'));
+  });
+
+  it('reads listen, auth, anonymous, limits and policy, with entities and comments', () => {
+    const c = parseBusConfig(`<?xml version="1.0"?>
+      <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "x">
+      <busconfig>
+        <!-- a comment -->
+        <listen>unix:path=/tmp/a&amp;b</listen>
+        <auth>ANONYMOUS</auth>
+        <allow_anonymous/>
+        <limit name="max_message_size">4096</limit>
+        <policy context="default"><allow own_prefix="org.ok"/><deny own="org.ok.Not"/></policy>
+      </busconfig>`, '/tmp/test.conf');
+    assert.deepEqual(c.listen, ['unix:path=/tmp/a&b']);
+    assert.equal(c.allowAnonymous, true);
+    assert.equal(c.limits.max_message_size, 4096);
+    const p = new BusPolicy(c.policies);
+    assert.ok(p.canOwn(0, 'org.ok.Yes'));
+    assert.ok(p.canOwn(0, 'org.ok'));
+    assert.ok(!p.canOwn(0, 'org.ok.Not'));
+    assert.ok(!p.canOwn(0, 'org.okay'));
+  });
+
+  for (const [xml, why] of [
+    ['<busconfig><frobnicate/></busconfig>', 'an unsupported element'],
+    ['<busconfig><listen>x</busconfig>', 'a mismatched tag'],
+    ['<busconfig><limit name="max_message_size">lots</limit></busconfig>', 'a non-numeric limit'],
+    ['<busconfig><policy context="sometimes"/></busconfig>', 'a bad policy context'],
+    ['<busconfig><policy context="default"><allow send_colour="red"/></policy></busconfig>', 'an unsupported policy attribute'],
+    ['<notbusconfig/>', 'the wrong root element'],
+    ['<busconfig><include>/nonexistent/x.conf</include></busconfig>', 'a missing include'],
+  ]) {
+    it(`rejects ${why} with a BusConfigError naming the file`, () => {
+      assert.throws(() => parseBusConfig(xml, '/tmp/bad.conf'), (e: unknown) => e instanceof BusConfigError && e.message.includes('/tmp/bad.conf'));
+    });
+  }
+});
