@@ -33,8 +33,9 @@ function mismatch(expected: string, v: unknown): EncodeError {
  */
 export class Encoder {
   private scratch: Buffer = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  private readonly scratchDv = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.byteLength);
   buf: Buffer = this.scratch;
-  dv: DataView = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  dv: DataView = this.scratchDv;
   pos = 0;
   little = true;
   /** The largest unix-fd index written, -1 if none. */
@@ -46,7 +47,7 @@ export class Encoder {
   /** Starts a new message in the given byte order. */
   reset(little: boolean): void {
     this.buf = this.scratch;
-    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.dv = this.scratchDv;
     this.pos = 0;
     this.little = little;
     this.maxFd = -1;
