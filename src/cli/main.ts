@@ -3,6 +3,16 @@
 // own file and registers itself in `commands`.
 import { commands } from './commands.js';
 import './daemon.js';
+import './list.js';
+import './call.js';
+import './emit.js';
+import './monitor.js';
+import './introspect.js';
+import './tree.js';
+import './get-property.js';
+import './set-property.js';
+import './status.js';
+import './codegen.js';
 
 function help(): string {
   const lines = ['usage: fastbus <command> [options]', '', 'commands:'];

@@ -140,6 +140,7 @@ export class Connection extends EventEmitter {
   private readonly objects: ObjectTable;
   private readonly introspectionCache = new Map<string, Promise<NodeInfo>>();
   private closedError: Error | undefined;
+  private closing = false;
   private isClosed = false;
 
   /** @internal use connect() */
@@ -423,6 +424,23 @@ export class Connection extends EventEmitter {
     return new ProxyObject(this, destination, path, node);
   }
 
+  /**
+   * Turns this connection into a monitor (org.freedesktop.DBus.Monitoring.BecomeMonitor):
+   * from then on every message the bus copies to it (matching `rules`, or all
+   * when empty) goes to `handler`, and the connection sends nothing else.
+   */
+  async becomeMonitor(rules: string[], handler: (message: Message) => void): Promise<void> {
+    this.monitorHandler = handler;
+    try {
+      await this.callMethod({ destination: DBUS, path: DBUS_PATH, interface: 'org.freedesktop.DBus.Monitoring', member: 'BecomeMonitor', signature: 'asu', body: [rules, 0] });
+    } catch (e) {
+      this.monitorHandler = undefined;
+      throw e;
+    }
+  }
+
+  private monitorHandler: ((message: Message) => void) | undefined;
+
   /** Stops this connection from keeping the process alive while idle. */
   unref(): this {
     this.stream.unref();
@@ -437,6 +455,7 @@ export class Connection extends EventEmitter {
 
   /** Closes the connection: pending calls reject with DisconnectedError, iterators end. */
   close(): void {
+    this.closing = true;
     this.stream.close();
   }
 
@@ -480,6 +499,10 @@ export class Connection extends EventEmitter {
       return;
     }
     if (receiveChannel.hasSubscribers) receiveChannel.publish({ connection: this, message: msg });
+    if (this.monitorHandler !== undefined && !(msg.replySerial !== undefined && msg.type !== MessageType.METHOD_CALL && msg.type !== MessageType.SIGNAL && this.pending.has(msg.replySerial) && msg.destination === this.uniqueName)) {
+      this.monitorHandler(msg);
+      return;
+    }
     switch (msg.type) {
       case MessageType.METHOD_RETURN:
         if (msg.replySerial !== undefined) this.settle(msg.replySerial, msg, undefined);
@@ -567,7 +590,7 @@ export class Connection extends EventEmitter {
     if (this.isClosed) return;
     this.isClosed = true;
     this.closedError = error;
-    const why = error ? `connection lost: ${error.message}` : 'connection closed';
+    const why = error ? `connection lost: ${error.message}` : this.closing ? 'connection closed' : 'connection closed by the bus';
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
     for (const [serial, p] of this.pending) {

@@ -17,4 +17,5 @@ export {
   parseIntrospection, formatIntrospection, formatInterface, methodSignatures, IntrospectionError,
   type NodeInfo, type InterfaceInfo, type MethodInfo, type SignalInfo, type PropertyInfo, type ArgInfo, type Annotations,
 } from './introspection.js';
+export { generateTypeScript, tsType, typeName, type CodegenOptions } from './codegen.js';
 export { Variant, MessageType, MessageFlags, type Message } from '../wire/index.js';

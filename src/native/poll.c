@@ -21,10 +21,21 @@ struct poller {
   poll_box_t *box; /* NULL once the JS handle is collected */
 };
 
+/* Set when Node tears the environment down: close callbacks that run after
+ * that must not call into Node-API (the env may already be gone). */
+static int env_closing = 0;
+
+static void on_env_cleanup(void *arg) {
+  (void)arg;
+  env_closing = 1;
+}
+
 static void poller_closed(uv_handle_t *h) {
   poller_t *p = h->data;
-  napi_delete_reference(p->env, p->callback);
-  napi_async_destroy(p->env, p->context);
+  if (!env_closing) {
+    napi_delete_reference(p->env, p->callback);
+    napi_async_destroy(p->env, p->context);
+  }
   if (p->box) p->box->p = NULL;
   free(p);
 }
@@ -140,6 +151,8 @@ static napi_value poll_ref(napi_env env, napi_callback_info info) {
 }
 
 void poll_init(napi_env env, napi_value exports) {
+  /* Registered after Node-API's own teardown hook, so it runs before the finalizers. */
+  napi_add_env_cleanup_hook(env, on_env_cleanup, NULL);
   fb_export(env, exports, "poll_open", poll_open);
   fb_export(env, exports, "poll_update", poll_update);
   fb_export(env, exports, "poll_close", poll_close);

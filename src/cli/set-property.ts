@@ -1,0 +1,28 @@
+// `fastbus set-property DEST PATH IFACE PROPERTY SIGNATURE VALUE...`: writes a
+// property, the value in busctl's syntax.
+import { Variant } from '../wire/index.js';
+import { register } from './commands.js';
+import { parseBusArgs } from './bus-args.js';
+import { openBus, parseCommand, runCommand, UsageError } from './cli-bus.js';
+
+const USAGE = 'usage: fastbus set-property [--address A | --session | --system] DESTINATION PATH INTERFACE PROPERTY SIGNATURE VALUE...';
+
+register('set-property', {
+  summary: 'set a property of an object',
+  run: (argv) =>
+    runCommand('set-property', USAGE, async () => {
+      const { values, positionals } = parseCommand(argv);
+      if (values.help) return void console.log(USAGE);
+      if (positionals.length < 6) throw new UsageError('needs DESTINATION PATH INTERFACE PROPERTY SIGNATURE VALUE...');
+      const [destination, path, iface, prop, signature, ...args] = positionals;
+      const parsed = parseBusArgs(signature, args);
+      const [value] = parsed;
+      if (parsed.length !== 1) throw new UsageError(`a property value is one complete type, '${signature}' is not`);
+      const bus = await openBus(values);
+      try {
+        await bus.callMethod({ destination, path, interface: 'org.freedesktop.DBus.Properties', member: 'Set', signature: 'ssv', body: [iface, prop, new Variant(signature, value)] });
+      } finally {
+        bus.close();
+      }
+    }),
+});
