@@ -62,7 +62,7 @@ register('monitor', {
         else console.log(describe(m));
         if (seen >= count) done();
       });
-      if (!values.json) console.error(`fastbus monitor: monitoring ${positionals.length ? positionals.join(', ') : 'all messages'} on ${bus.uniqueName}`);
+      console.error(`fastbus monitor: monitoring ${positionals.length ? positionals.join(', ') : 'all messages'} on ${bus.uniqueName}`);
       await finished;
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

@@ -37,7 +37,6 @@ export class ProxyObject {
 
 /** One interface of a remote object. */
 export class ProxyInterface {
-  [method: string]: unknown;
 
   private readonly methodTable = new Map<string, { in: string; inCount: number; outCount: number }>();
 

@@ -24,7 +24,7 @@ type State = 'auth' | 'fd' | 'done';
 /** Call `start()` for the first bytes, then `receive()` with each read. */
 export class SaslClient {
   private state: State = 'auth';
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private tried: string[] = [];
   private mechanism = '';
   private guid = '';
@@ -54,7 +54,8 @@ export class SaslClient {
   /** Takes received bytes; returns bytes to send and, when done, the result. */
   receive(bytes: Uint8Array): { send: string; result?: SaslClientResult } {
     if (this.state === 'done') throw new ProtocolError('AUTH_STATE', 'authentication already finished');
-    this.buffer = Buffer.concat([this.buffer, bytes]);
+    const parts: Uint8Array[] = [this.buffer, bytes];
+    this.buffer = Buffer.concat(parts);
     let send = '';
     for (;;) {
       const nl = this.buffer.indexOf('\r\n');

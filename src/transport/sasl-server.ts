@@ -46,7 +46,7 @@ type State = 'nul' | 'auth' | 'data' | 'begin' | 'done';
  */
 export class SaslServer {
   private state: State = 'nul';
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private commands = 0;
   private mechanism = '';
   private uid: number | undefined;
@@ -72,7 +72,8 @@ export class SaslServer {
   /** Takes received bytes; returns the reply bytes and, when done, the result. */
   receive(bytes: Uint8Array): { reply: string; result?: SaslResult } {
     assertNotDone(this.state);
-    this.buffer = this.buffer.length === 0 ? Buffer.from(bytes) : Buffer.concat([this.buffer, bytes]);
+    const parts: Uint8Array[] = [this.buffer, bytes];
+    this.buffer = Buffer.concat(parts);
     let reply = '';
     if (this.state === 'nul') {
       if (this.buffer.length === 0) return { reply };
