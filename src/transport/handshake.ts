@@ -30,6 +30,10 @@ function run<T>(stream: MessageStream, timeoutMs: number, step: (bytes: Uint8Arr
         return;
       }
       if (result !== undefined) {
+        // Pause before the stream's read loop goes on: bytes after BEGIN that
+        // arrive in a later read of this same callback must wait for
+        // startMessages(), not fall on the cleared onRaw.
+        stream.pause();
         done();
         resolve(result);
       }
