@@ -14,7 +14,12 @@ function run(cmd, args) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-if (!existsSync('build/Release/fastbus.node')) run(process.execPath, ['scripts/build-native.mjs']);
+// Rebuild the addon when it is missing or older than its sources.
+const addon = 'build/Release/fastbus.node';
+const sources = ['binding.gyp', ...readdirSync('src/native').filter((f) => /\.[ch]$/.test(f)).map((f) => path.join('src/native', f))];
+if (!existsSync(addon) || sources.some((f) => statSync(f).mtimeMs > statSync(addon).mtimeMs)) {
+  run(process.execPath, ['scripts/build-native.mjs']);
+}
 run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
 run(process.execPath, ['scripts/check-layers.mjs', 'src']);
 
