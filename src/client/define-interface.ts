@@ -70,10 +70,22 @@ export interface Invocation {
  * nothing, possibly as a promise; each property a field or accessor.
  */
 export type Implementation<S extends InterfaceSpec> = {
-  [K in keyof S['methods']]: (...args: any[]) => unknown;
+  -readonly [K in keyof S['methods']]: (...args: any[]) => unknown;
 } & {
-  [K in keyof S['properties']]: unknown;
+  -readonly [K in keyof S['properties']]: S['properties'] extends Record<K, { type: infer T extends string }> ? ValueOf<T> : any;
 };
+
+interface BasicTypes {
+  y: number; n: number; q: number; i: number; u: number; d: number; h: number;
+  x: bigint; t: bigint; b: boolean; s: string; o: string; g: string;
+}
+
+/** The JavaScript type of a signature: basic types and arrays of them; `any` for the rest (see codegen for full types). */
+export type ValueOf<T extends string> = T extends keyof BasicTypes
+  ? BasicTypes[T]
+  : T extends `a${infer E}`
+    ? E extends 'y' ? Uint8Array : E extends keyof BasicTypes ? BasicTypes[E][] : any
+    : any;
 
 function args(spec: ArgsSpec | undefined, where: string, direction?: 'in' | 'out'): ArgInfo[] {
   if (spec === undefined) return [];
