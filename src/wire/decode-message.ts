@@ -7,7 +7,7 @@ import { checkBusName } from '../names/bus-name.js';
 import { checkInterfaceName } from '../names/interface-name.js';
 import { checkMemberName } from '../names/member-name.js';
 import { checkObjectPath } from '../names/object-path.js';
-import { decoder, type Decoder, type DecodeOptions } from './decoder.js';
+import { decoder, KIND_BUS_NAME, KIND_INTERFACE, KIND_MEMBER, KIND_PATH, type Decoder, type DecodeOptions } from './decoder.js';
 import { FIXED_HEADER_LENGTH } from './frame-length.js';
 import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
 import { MessageType, type DecodedMessage, type MessageHeader, type UnknownHeaderField } from './message.js';
@@ -29,12 +29,18 @@ const FIELD_NAMES = ['', 'PATH', 'INTERFACE', 'MEMBER', 'ERROR_NAME', 'REPLY_SER
 const FIELD_SIGS = [0, 0x6f, 0x73, 0x73, 0x73, 0x75, 0x73, 0x73, 0x67, 0x75];
 const VARIANT: SignatureType = parseSignature('v')[0];
 
-function checked(d: Decoder, code: number, check: (s: string) => string | null, errorCode: string): string {
+function checked(d: Decoder, code: number, kind: number, check: (s: string) => string | null, errorCode: string): string {
   const at = d.pos;
   const s = d.string();
-  const rule = check(s);
+  const rule = d.checkLast(s, kind, check);
   if (rule !== null) fail(errorCode, `header field ${FIELD_NAMES[code]} at offset ${at}: ${JSON.stringify(s)} ${rule}`);
   return s;
+}
+
+function u32At(b: Uint8Array, p: number, little: boolean): number {
+  return little
+    ? (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0
+    : ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
 }
 
 /**
@@ -55,10 +61,9 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
   const flags = bytes[2];
   if (bytes[3] !== 1) fail('BAD_VERSION', `unsupported protocol version ${bytes[3]}`);
   if (type === 0) fail('BAD_TYPE', 'message type 0 is invalid');
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, 16);
-  const bodyLength = dv.getUint32(4, little);
-  const serial = dv.getUint32(8, little);
-  const fieldsLength = dv.getUint32(12, little);
+  const bodyLength = u32At(bytes, 4, little);
+  const serial = u32At(bytes, 8, little);
+  const fieldsLength = u32At(bytes, 12, little);
   if (serial === 0) fail('BAD_SERIAL', 'serial 0 is invalid');
   if (fieldsLength > MAX_ARRAY_LENGTH) fail('ARRAY_TOO_LONG', `header field array of ${fieldsLength} bytes exceeds the ${MAX_ARRAY_LENGTH}-byte limit`);
   const fieldsEnd = FIXED_HEADER_LENGTH + fieldsLength;
@@ -69,6 +74,7 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
     fail(n < totalLength ? 'TRUNCATED' : 'TRAILING_BYTES', `message of ${totalLength} bytes (header ${headerLength}) given as ${n} bytes`);
   }
   d.reset(bytes, fieldsEnd, little);
+  d.bodyTypes = undefined;
   d.pos = FIXED_HEADER_LENGTH;
   let path: string | undefined;
   let iface: string | undefined;
@@ -98,17 +104,17 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
       }
       d.pos = at + 4;
       switch (code) {
-        case 1: path = checked(d, code, checkObjectPath, 'BAD_PATH'); break;
-        case 2: iface = checked(d, code, checkInterfaceName, 'BAD_INTERFACE'); break;
-        case 3: member = checked(d, code, checkMemberName, 'BAD_MEMBER'); break;
-        case 4: errorName = checked(d, code, checkInterfaceName, 'BAD_ERROR_NAME'); break;
+        case 1: path = checked(d, code, KIND_PATH, checkObjectPath, 'BAD_PATH'); break;
+        case 2: iface = checked(d, code, KIND_INTERFACE, checkInterfaceName, 'BAD_INTERFACE'); break;
+        case 3: member = checked(d, code, KIND_MEMBER, checkMemberName, 'BAD_MEMBER'); break;
+        case 4: errorName = checked(d, code, KIND_INTERFACE, checkInterfaceName, 'BAD_ERROR_NAME'); break;
         case 5:
           replySerial = d.u32();
           if (replySerial === 0) fail('BAD_HEADER_FIELD', 'REPLY_SERIAL 0 is invalid');
           break;
-        case 6: destination = checked(d, code, checkBusName, 'BAD_BUS_NAME'); break;
-        case 7: sender = checked(d, code, checkBusName, 'BAD_BUS_NAME'); break;
-        case 8: signature = d.signature(); parseSignature(signature); break;
+        case 6: destination = checked(d, code, KIND_BUS_NAME, checkBusName, 'BAD_BUS_NAME'); break;
+        case 7: sender = checked(d, code, KIND_BUS_NAME, checkBusName, 'BAD_BUS_NAME'); break;
+        case 8: d.bodyTypes = d.signatureTypes(); signature = d.sigText; break;
         case 9: unixFds = d.u32(); break;
       }
     } else {
@@ -174,7 +180,7 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeMessageOptions)
       fail('BAD_FD', `UNIX_FDS says ${unixFds} fds but ${options.fdCount} arrived with the message`);
     }
     if (m.signature !== undefined && m.signature !== '') {
-      const types = parseSignature(m.signature);
+      const types = d.bodyTypes ?? parseSignature(m.signature);
       d.pos = m.headerLength;
       d.end = m.totalLength;
       d.unixFds = unixFds;

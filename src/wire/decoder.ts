@@ -29,9 +29,23 @@ function fail(code: string, message: string): never {
  */
 export class Decoder {
   buf: Buffer = Buffer.alloc(0);
-  dv: DataView = new DataView(this.buf.buffer);
+  /**
+   * A DataView of the input's whole ArrayBuffer: read at `base + pos`. Kept
+   * while messages keep arriving in the same small ArrayBuffer (Node's pooled
+   * slabs), so that most messages cost no new DataView.
+   */
+  dv: DataView = EMPTY_VIEW;
+  private ab: ArrayBufferLike | null = null;
+  /** Offset of the message in its ArrayBuffer (for `dv`). */
+  base = 0;
   pos = 0;
   end = 0;
+  /** The cache slot of the last string read, -1 when it was not cached. */
+  slot = -1;
+  /** The text of the last signature read by signatureTypes. */
+  sigText = '';
+  /** The parsed SIGNATURE header field of the message being read. */
+  bodyTypes: readonly SignatureType[] | undefined = undefined;
   little = true;
   zeroCopy = false;
   dictAsObject = false;
@@ -43,8 +57,13 @@ export class Decoder {
 
   /** Starts reading `bytes[0..end)` in the given byte order. */
   reset(bytes: Uint8Array, end: number, little: boolean): void {
-    this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const ab = bytes.buffer;
+    this.buf = bytes instanceof Buffer ? bytes : Buffer.from(ab, bytes.byteOffset, bytes.byteLength);
+    this.base = bytes.byteOffset;
+    if (ab !== this.ab) {
+      this.ab = ab;
+      this.dv = new DataView(ab);
+    }
     this.pos = 0;
     this.end = end;
     this.little = little;
@@ -55,7 +74,10 @@ export class Decoder {
   /** Drops the reference to the input so that it can be collected. */
   release(): void {
     this.buf = EMPTY;
-    this.dv = EMPTY_VIEW;
+    if (this.dv.byteLength > KEEP_VIEW_BYTES) {
+      this.dv = EMPTY_VIEW;
+      this.ab = null;
+    }
   }
 
   need(n: number): void {
@@ -80,13 +102,21 @@ export class Decoder {
 
   u32(): number {
     this.align(4);
-    this.need(4);
-    const v = this.dv.getUint32(this.pos, this.little);
-    this.pos += 4;
-    return v;
+    const p = this.pos;
+    if (p + 4 > this.end) this.need(4);
+    const b = this.buf;
+    this.pos = p + 4;
+    return this.little
+      ? (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0
+      : ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
   }
 
-  /** Reads a string's bytes (length already read) and its NUL; checks UTF-8 and inner NULs. */
+  /**
+   * Reads a string's bytes (length already read) and its NUL; checks UTF-8
+   * and inner NULs. Short ASCII strings come from a small cache (names and
+   * dict keys repeat), so that most reads allocate nothing; `slot` is then
+   * the cache slot, else -1.
+   */
   text(len: number): string {
     const start = this.pos;
     if (len > this.end - start - 1) fail('TRUNCATED', `string of ${len} bytes at offset ${start} runs past the end`);
@@ -94,19 +124,88 @@ export class Decoder {
     const stop = start + len;
     if (b[stop] !== 0) fail('BAD_STRING', `string at offset ${start} is not followed by NUL`);
     this.pos = stop + 1;
-    if (len <= 64) {
-      let ascii = true;
-      for (let i = start; i < stop; i++) {
-        const c = b[i];
-        if (c === 0) fail('BAD_STRING', `string at offset ${start} contains NUL`);
-        if (c >= 0x80) ascii = false;
+    this.slot = -1;
+    if (len <= CACHED_LENGTH) {
+      // Four bytes at a time: a hash, and a flag for any byte that is NUL or >= 0x80.
+      const dv = this.dv;
+      const o = this.base;
+      let h = len;
+      let bad = 0;
+      let i = start;
+      const words = start + (len & ~3);
+      for (; i < words; i += 4) {
+        const w = dv.getInt32(o + i, true);
+        bad |= ((w - 0x01010101) & ~w) | w;
+        h = Math.imul(h ^ w, 0x9e3779b1);
       }
-      if (ascii) return b.latin1Slice(start, stop);
-    } else if (b.subarray(start, stop).indexOf(0) !== -1) {
-      fail('BAD_STRING', `string at offset ${start} contains NUL`);
+      for (; i < stop; i++) {
+        const c = b[i];
+        bad |= ((c - 1) & ~c) | c;
+        h = Math.imul(h ^ c, 0x9e3779b1);
+      }
+      if ((bad & 0x80808080) === 0) {
+        const slot = (h ^ (h >>> 15)) & CACHE_MASK;
+        const base = slot * CACHED_LENGTH;
+        if (cacheLength[slot] === len) {
+          let k = 0;
+          const kw = len & ~3;
+          while (k < kw && POOL_VIEW.getInt32(base + k, true) === dv.getInt32(o + start + k, true)) k += 4;
+          if (k >= kw) {
+            while (k < len && POOL[base + k] === b[start + k]) k++;
+            if (k === len) {
+              this.slot = slot;
+              return cacheText[slot];
+            }
+          }
+        }
+        const str = b.latin1Slice(start, stop);
+        for (let k = 0; k < len; k++) POOL[base + k] = b[start + k];
+        cacheLength[slot] = len;
+        cacheText[slot] = str;
+        cacheValid[slot] = 0;
+        cacheTypes[slot] = undefined;
+        this.slot = slot;
+        return str;
+      }
     }
+    if (b.subarray(start, stop).indexOf(0) !== -1) fail('BAD_STRING', `string at offset ${start} contains NUL`);
     if (!isUtf8(b.subarray(start, stop))) fail('BAD_STRING', `string at offset ${start} is not valid UTF-8`);
     return b.utf8Slice(start, stop);
+  }
+
+  /**
+   * Checks the string just read with `check` (a names/ rule), remembering a
+   * pass in the cache under `kind` (a bit) so that a repeated name is checked
+   * once. Returns the broken rule or null.
+   */
+  checkLast(s: string, kind: number, check: (s: string) => string | null): string | null {
+    const slot = this.slot;
+    if (slot >= 0 && (cacheValid[slot] & kind) !== 0) return null;
+    const rule = check(s);
+    if (rule === null && slot >= 0) cacheValid[slot] |= kind;
+    return rule;
+  }
+
+  /** Reads a signature (`g`) and parses it, through the cache. */
+  signatureTypes(): readonly SignatureType[] {
+    const len = this.u8();
+    if (len === 1 && this.pos + 1 < this.end && this.buf[this.pos + 1] === 0) {
+      const single = SINGLE[this.buf[this.pos]];
+      if (single !== undefined) {
+        this.pos += 2;
+        this.sigText = SINGLE_TEXT[this.buf[this.pos - 2]];
+        return single;
+      }
+    }
+    const sig = this.text(len);
+    this.sigText = sig;
+    const slot = this.slot;
+    if (slot >= 0) {
+      const hit = cacheTypes[slot];
+      if (hit !== undefined) return hit;
+      return (cacheTypes[slot] = parseSignature(sig));
+    }
+    return parseSignature(sig);
   }
 
   string(): string {
@@ -132,21 +231,21 @@ export class Decoder {
       case 0x6e: { // n
         this.align(2);
         this.need(2);
-        const v = this.dv.getInt16(this.pos, this.little);
+        const v = this.dv.getInt16(this.base + this.pos, this.little);
         this.pos += 2;
         return v;
       }
       case 0x71: { // q
         this.align(2);
         this.need(2);
-        const v = this.dv.getUint16(this.pos, this.little);
+        const v = this.dv.getUint16(this.base + this.pos, this.little);
         this.pos += 2;
         return v;
       }
       case 0x69: { // i
         this.align(4);
         this.need(4);
-        const v = this.dv.getInt32(this.pos, this.little);
+        const v = this.dv.getInt32(this.base + this.pos, this.little);
         this.pos += 4;
         return v;
       }
@@ -160,21 +259,21 @@ export class Decoder {
       case 0x78: { // x
         this.align(8);
         this.need(8);
-        const v = this.dv.getBigInt64(this.pos, this.little);
+        const v = this.dv.getBigInt64(this.base + this.pos, this.little);
         this.pos += 8;
         return v;
       }
       case 0x74: { // t
         this.align(8);
         this.need(8);
-        const v = this.dv.getBigUint64(this.pos, this.little);
+        const v = this.dv.getBigUint64(this.base + this.pos, this.little);
         this.pos += 8;
         return v;
       }
       case 0x64: { // d
         this.align(8);
         this.need(8);
-        const v = this.dv.getFloat64(this.pos, this.little);
+        const v = this.dv.getFloat64(this.base + this.pos, this.little);
         this.pos += 8;
         return v;
       }
@@ -183,26 +282,24 @@ export class Decoder {
       case 0x6f: { // o
         const at = this.pos;
         const v = this.string();
-        const rule = checkObjectPath(v);
+        const rule = this.checkLast(v, KIND_PATH, checkObjectPath);
         if (rule !== null) fail('BAD_PATH', `object path at offset ${at} ${JSON.stringify(v)} ${rule}`);
         return v;
       }
       case 0x67: { // g
-        const v = this.signature();
-        parseSignature(v);
-        return v;
+        this.signatureTypes();
+        return this.sigText;
       }
       case 0x76: { // v
         const at = this.pos;
-        const sig = this.signature();
-        const types = parseSignature(sig);
-        if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has signature ${JSON.stringify(sig)}, not one complete type`);
+        const types = this.signatureTypes();
+        if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has signature ${JSON.stringify(this.sigText)}, not one complete type`);
         if (++this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) fail('TOO_DEEP', `variant at offset ${at} nests values more than ${MAX_TOTAL_DEPTH} deep`);
         const inner = types[0];
         // Nesting limits hold across variants: count the inner type's own depth too.
         const value = this.value(inner);
         this.depth--;
-        return new Variant(sig, value);
+        return new Variant(inner.signature, value);
       }
       case 0x61: // a
         return this.array(t);
@@ -292,7 +389,32 @@ export class Decoder {
 }
 
 const EMPTY = Buffer.alloc(0);
-const EMPTY_VIEW = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
+/** A DataView over an ArrayBuffer up to this size is kept between messages. */
+const KEEP_VIEW_BYTES = 64 * 1024;
+
+/** Strings up to this many bytes are cached. */
+const CACHED_LENGTH = 64;
+const CACHE_SIZE = 4096;
+const CACHE_MASK = CACHE_SIZE - 1;
+const cacheText: string[] = new Array<string>(CACHE_SIZE).fill('');
+/** Per slot: the cached string's length, -1 when empty; its bytes are in POOL. */
+const cacheLength = new Int16Array(CACHE_SIZE).fill(-1);
+const POOL = new Uint8Array(CACHE_SIZE * CACHED_LENGTH);
+const POOL_VIEW = new DataView(POOL.buffer);
+/** Per slot: bits of the name rules the cached string is known to pass. */
+const cacheValid = new Uint8Array(CACHE_SIZE);
+/** Per slot: the parsed types when the cached string was read as a signature. */
+const cacheTypes: Array<readonly SignatureType[] | undefined> = new Array(CACHE_SIZE).fill(undefined);
+/** Rule bits for Decoder.checkLast. */
+export const KIND_PATH = 1, KIND_INTERFACE = 2, KIND_MEMBER = 4, KIND_BUS_NAME = 8;
+/** One-character signatures, by character code. */
+const SINGLE: Array<readonly SignatureType[] | undefined> = [];
+const SINGLE_TEXT: string[] = [];
+for (const c of 'ybnqiuxtdsogvh') {
+  SINGLE[c.charCodeAt(0)] = parseSignature(c);
+  SINGLE_TEXT[c.charCodeAt(0)] = c;
+}
 
 declare module 'node:buffer' {
   interface Buffer {
