@@ -158,7 +158,7 @@ export class Decoder {
             }
           }
         }
-        const str = b.latin1Slice(start, stop);
+        const str = internalize(b.latin1Slice(start, stop));
         for (let k = 0; k < len; k++) POOL[base + k] = b[start + k];
         cacheLength[slot] = len;
         cacheText[slot] = str;
@@ -290,17 +290,8 @@ export class Decoder {
         this.signatureTypes();
         return this.sigText;
       }
-      case 0x76: { // v
-        const at = this.pos;
-        const types = this.signatureTypes();
-        if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has signature ${JSON.stringify(this.sigText)}, not one complete type`);
-        if (++this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) fail('TOO_DEEP', `variant at offset ${at} nests values more than ${MAX_TOTAL_DEPTH} deep`);
-        const inner = types[0];
-        // Nesting limits hold across variants: count the inner type's own depth too.
-        const value = this.value(inner);
-        this.depth--;
-        return new Variant(inner.signature, value);
-      }
+      case 0x76: // v
+        return this.variant();
       case 0x61: // a
         return this.array(t);
       case 0x28: { // (
@@ -317,6 +308,19 @@ export class Decoder {
       default:
         return fail('BAD_SIGNATURE', `unexpected type '${t.code}'`);
     }
+  }
+
+  /** Reads a variant: its signature (one complete type), then its value. */
+  variant(): Variant {
+    const at = this.pos;
+    const types = this.signatureTypes();
+    if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has signature ${JSON.stringify(this.sigText)}, not one complete type`);
+    // Nesting limits hold across variants: arrays and structs inside count on.
+    if (++this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) fail('TOO_DEEP', `variant at offset ${at} nests values more than ${MAX_TOTAL_DEPTH} deep`);
+    const inner = types[0];
+    const value = this.value(inner);
+    this.depth--;
+    return new Variant(inner.signature, value);
   }
 
   private array(t: SignatureType): unknown {
@@ -376,10 +380,19 @@ export class Decoder {
       out = obj;
     } else {
       const map = new Map<unknown, unknown>();
-      while (this.pos < stop) {
-        this.align(8);
-        const k = this.value(kt);
-        map.set(k, this.value(vt));
+      if (kt.tag === 0x73 && vt.tag === 0x76) {
+        // a{sv}, the commonest dict (properties, options): no dispatch per entry.
+        while (this.pos < stop) {
+          this.align(8);
+          const k = this.text(this.u32());
+          map.set(k, this.variant());
+        }
+      } else {
+        while (this.pos < stop) {
+          this.align(8);
+          const k = this.value(kt);
+          map.set(k, this.value(vt));
+        }
       }
       out = map;
     }
@@ -392,6 +405,14 @@ const EMPTY = Buffer.alloc(0);
 const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 /** A DataView over an ArrayBuffer up to this size is kept between messages. */
 const KEEP_VIEW_BYTES = 64 * 1024;
+
+/**
+ * The engine's one shared copy of `s` (as property keys are): Map lookups and
+ * property stores with it then need no hashing or string-table lookup.
+ */
+function internalize(s: string): string {
+  return Object.keys({ [s]: 0 })[0] ?? s;
+}
 
 /** Strings up to this many bytes are cached. */
 const CACHED_LENGTH = 64;

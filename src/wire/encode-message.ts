@@ -7,7 +7,7 @@ import { checkInterfaceName } from '../names/interface-name.js';
 import { checkMemberName } from '../names/member-name.js';
 import { checkObjectPath } from '../names/object-path.js';
 import { EncodeError } from './encode-error.js';
-import { encoder, validSignatureList, type Encoder } from './encoder.js';
+import { Encoder, encoder, validSignatureList } from './encoder.js';
 import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
 import { HeaderField, MessageType, type Message, type UnknownHeaderField } from './message.js';
 import type { SignatureType } from './signature.js';
@@ -153,6 +153,26 @@ const VARIANT: SignatureType = { code: 'v', tag: 0x76, signature: 'v', align: 1,
  * than the largest `h` index in the body. Throws EncodeError (a TypeError) saying where it failed.
  */
 export function encodeMessage(msg: Message, options?: EncodeOptions): Buffer {
+  encodeWith(encoder, msg, options);
+  return encoder.take();
+}
+
+/**
+ * Encodes messages into a buffer of its own that it reuses: `encode` returns
+ * a view that stays valid only until the next `encode`. For a transport that
+ * hands the bytes to the kernel at once, this saves allocating a buffer per
+ * message (which costs more than copying a large body).
+ */
+export class MessageEncoder {
+  private readonly w = new Encoder();
+  /** Like encodeMessage, but the bytes are a view of this encoder's buffer, overwritten by the next call. */
+  encode(msg: Message, options?: EncodeOptions): Buffer {
+    encodeWith(this.w, msg, options);
+    return this.w.view();
+  }
+}
+
+function encodeWith(w: Encoder, msg: Message, options: EncodeOptions | undefined): void {
   checkHeader(msg);
   const body = msg.body ?? [];
   if (!Array.isArray(body)) throw new EncodeError('expected an array of values', 'body');
@@ -162,7 +182,6 @@ export function encodeMessage(msg: Message, options?: EncodeOptions): Buffer {
     throw new EncodeError(`signature ${JSON.stringify(sig)} has ${types.length} complete types but the body has ${body.length} values`, 'body');
   }
   const given = msg.fds !== undefined ? msg.fds.length : msg.unixFds;
-  const w = encoder;
   const little = options?.endian !== 'big';
   try {
     let unixFds = given ?? 0;
@@ -176,9 +195,7 @@ export function encodeMessage(msg: Message, options?: EncodeOptions): Buffer {
     w.reset(true);
     throw e;
   }
-  return w.take();
 }
-
 function encodeInto(w: Encoder, little: boolean, msg: Message, types: readonly SignatureType[], body: readonly unknown[], unixFds: number): void {
   w.reset(little);
   writeHeader(w, msg, 0, unixFds);

@@ -68,6 +68,17 @@ export class Encoder {
     return out;
   }
 
+  /**
+   * The bytes written so far as a view of this encoder's own buffer, valid
+   * until its next message; a grown buffer is kept for the messages after.
+   */
+  view(): Buffer {
+    const out = this.buf.subarray(0, this.pos);
+    this.scratch = this.buf;
+    this.reset(this.little);
+    return out;
+  }
+
   ensure(n: number): void {
     if (this.pos + n > this.buf.length) this.grow(n);
   }

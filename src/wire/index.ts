@@ -8,7 +8,7 @@ export { parseSignature, parseSingleType, isValidSignature, ALIGNMENT, type Sign
 export { Variant } from './variant.js';
 export { EncodeError } from './encode-error.js';
 export { MessageType, MessageFlags, HeaderField, type Message, type MessageHeader, type DecodedMessage, type UnknownHeaderField } from './message.js';
-export { encodeMessage, type EncodeOptions } from './encode-message.js';
+export { encodeMessage, MessageEncoder, type EncodeOptions } from './encode-message.js';
 export { decodeMessage, decodeHeader, type DecodeMessageOptions } from './decode-message.js';
 export { withSender, type WithSenderOptions } from './with-sender.js';
 export { encodeValues } from './encoder.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  encodeMessage, decodeMessage, decodeHeader, withSender, frameLength, Variant, MessageType, MessageFlags, EncodeError, ProtocolError,
+  encodeMessage, decodeMessage, decodeHeader, withSender, frameLength, Variant, MessageType, MessageFlags, EncodeError, ProtocolError, MessageEncoder,
   type Message,
 } from './index.js';
 
@@ -136,5 +136,18 @@ describe('messages', () => {
     assert.throws(m('v', [new Variant('ii', [1, 2])]), /one complete type/);
     assert.throws(m('(ii)', [[1]]), /expected struct \(ii\)/);
     assert.throws(m('a{is}', [{ 1: 'x' }]), /use a Map/);
+  });
+});
+
+describe('MessageEncoder', () => {
+  it('reuses its buffer: a view valid until the next encode, with the same bytes as encodeMessage', () => {
+    const enc = new MessageEncoder();
+    const big = { ...call, signature: 'ay', body: [Buffer.alloc(200_000, 5)] };
+    const first = enc.encode(big);
+    assert.deepEqual(first, encodeMessage(big));
+    const second = enc.encode({ ...big, serial: 8 });
+    assert.equal(second.buffer, first.buffer, 'the grown buffer is kept');
+    assert.equal(decodeMessage(second).serial, 8);
+    assert.deepEqual(enc.encode(call), encodeMessage(call));
   });
 });
