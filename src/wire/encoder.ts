@@ -33,7 +33,7 @@ function mismatch(expected: string, v: unknown): EncodeError {
  */
 export class Encoder {
   private scratch: Buffer = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-  private readonly scratchDv = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.byteLength);
+  private scratchDv = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.byteLength);
   buf: Buffer = this.scratch;
   dv: DataView = this.scratchDv;
   pos = 0;
@@ -75,6 +75,7 @@ export class Encoder {
   view(): Buffer {
     const out = this.buf.subarray(0, this.pos);
     this.scratch = this.buf;
+    this.scratchDv = this.dv;
     this.reset(this.little);
     return out;
   }
