@@ -151,6 +151,7 @@ export class Connection extends EventEmitter {
     this.unixFd = unixFd;
     this.timeoutMs = options.timeoutMs ?? 25000;
     this.dictAsObject = options.dictAsObject ?? true;
+    this.decodeOptions = { dictAsObject: this.dictAsObject };
     this.objects = new ObjectTable(this);
     stream.onMessage = (frame) => this.receive(frame);
     stream.onClose = (error) => this.closed(error);
@@ -463,10 +464,8 @@ export class Connection extends EventEmitter {
     this.close();
   }
 
-  /** @internal Decoding options for the object table and proxies. */
-  get decodeOptions(): { dictAsObject: boolean } {
-    return { dictAsObject: this.dictAsObject };
-  }
+  /** @internal Decoding options, one object for every message. */
+  readonly decodeOptions: { dictAsObject: boolean };
 
   private nextSerial(): number {
     this.serial = this.serial >= 0xffffffff ? 1 : this.serial + 1;
@@ -491,7 +490,7 @@ export class Connection extends EventEmitter {
   private receive(frame: Uint8Array): void {
     let msg: Message;
     try {
-      const d = decodeMessage(frame, { dictAsObject: this.dictAsObject });
+      const d = decodeMessage(frame, this.decodeOptions);
       if (d.unixFds) d.fds = this.stream.takeFds(d.unixFds);
       msg = d as unknown as Message;
     } catch (e) {

@@ -218,7 +218,10 @@ export class ObjectTable {
     if (sig !== m.in) throw new DBusError(ErrorNames.InvalidArgs, `${d.name}.${member} takes signature '${m.in}', got '${sig}'`);
     const fn = entry.implementation[member] as (...a: unknown[]) => unknown;
     const invocation: Invocation = { sender: msg.sender, path: msg.path ?? '/', interface: d.name, member, fds: msg.fds };
-    const out = fn.apply(entry.implementation, [...msg.body, invocation]);
+    // The decoded body is ours: it becomes the argument list.
+    const args = msg.body;
+    args.push(invocation);
+    const out = fn.apply(entry.implementation, args);
     const wrap = (v: unknown): Reply => {
       if (m.outCount === 0) return reply('', []);
       if (m.outCount === 1) return reply(m.out, [v]);

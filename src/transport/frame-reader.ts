@@ -67,11 +67,12 @@ export class FrameReader {
       this.start = this.end = 0;
       return null;
     }
-    const len = frameLength(this.rx.subarray(0, this.end), this.start);
-    if (len < 0) {
+    if (available < 16) {
       if (this.start + 16 > this.rx.length) this.compact();
       return null;
     }
+    // frameLength reads only the 16 bytes at `start`, all present: no view of the filled part needed.
+    const len = frameLength(this.rx, this.start);
     if (len > this.maxMessageBytes) {
       throw new ProtocolError('MESSAGE_TOO_LONG', `message of ${len} bytes exceeds this bus's ${this.maxMessageBytes}-byte limit`);
     }
