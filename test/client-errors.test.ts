@@ -80,6 +80,25 @@ test('a bus that refuses our authentication mechanisms makes connect fail with A
   }
 });
 
+test('authenticates with ANONYMOUS when that is all the bus accepts', { timeout: 20000 }, async () => {
+  const daemon = await startDbusDaemon(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><auth>ANONYMOUS</auth><allow_anonymous/><listen>unix:tmpdir=/tmp</listen>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`);
+  try {
+    const c = await connect(daemon.address);
+    try {
+      assert.match(c.uniqueName, /^:1\.\d+$/);
+      const [id] = await c.busCall('GetId');
+      assert.match(id as string, /^[0-9a-f]{32}$/);
+    } finally {
+      c.close();
+    }
+  } finally {
+    await daemon.stop();
+  }
+});
+
 test('a malformed reply closes the connection with a ProtocolError and rejects the pending call', { timeout: 20000 }, async () => {
   const bus = await fakeBus((s, frame) => {
     const serial = frame.readUInt32LE(8);
