@@ -107,6 +107,12 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the client
     assert.equal(await client.introspect('com.example.Calc', '/com/example/Calc'), await client.introspect('com.example.Calc', '/com/example/Calc'));
   });
 
+  test('byte arrays received stay intact while later messages arrive into the same receive buffer', async () => {
+    const target = { destination: 'com.example.Calc', path: '/com/example/Calc', interface: 'com.example.Calc', member: 'Bytes', signature: 'y' };
+    const replies = await Promise.all([1, 2, 3, 4].map((n) => client.call({ ...target, body: [n] })));
+    replies.forEach((r, i) => assert.deepEqual(r.body[0], new Uint8Array(64).fill(i + 1)));
+  });
+
   test('error replies become DBusError with the remote name and body', async () => {
     const calc = (await client.proxy('com.example.Calc', '/com/example/Calc')).getInterface('com.example.Calc');
     await assert.rejects(calc.DivMod(1, 0) as Promise<unknown>, (e: unknown) => e instanceof DBusError && e.name === 'com.example.Calc.DivideByZero' && e.message === 'division by zero' && e.body[0] === 'division by zero');

@@ -153,6 +153,8 @@ export class Connection extends EventEmitter {
     this.dictAsObject = options.dictAsObject ?? true;
     this.decodeOptions = { dictAsObject: this.dictAsObject };
     this.objects = new ObjectTable(this);
+    // Each frame is decoded at once and none of its bytes kept (ay values are copied).
+    stream.borrowFrames = true;
     stream.onMessage = (frame) => this.receive(frame);
     stream.onClose = (error) => this.closed(error);
     // A handshake leaves the stream paused until its handlers are set.

@@ -15,6 +15,12 @@ export class FrameReader {
   private bigFilled = 0;
   /** Messages longer than this throw ProtocolError('MESSAGE_TOO_LONG'). */
   maxMessageBytes: number;
+  /**
+   * next() returns views of the receive buffer instead of copies: valid only
+   * until the next region()/commit(), for owners that decode each message at
+   * once and keep nothing of its bytes.
+   */
+  borrow = false;
 
   constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH) {
     this.rx = new Uint8Array(capacityBytes);
@@ -77,7 +83,7 @@ export class FrameReader {
       throw new ProtocolError('MESSAGE_TOO_LONG', `message of ${len} bytes exceeds this bus's ${this.maxMessageBytes}-byte limit`);
     }
     if (available >= len) {
-      const frame = this.rx.slice(this.start, this.start + len);
+      const frame = this.borrow ? this.rx.subarray(this.start, this.start + len) : this.rx.slice(this.start, this.start + len);
       this.start += len;
       if (this.start === this.end) this.start = this.end = 0;
       return frame;

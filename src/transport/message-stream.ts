@@ -28,6 +28,11 @@ export interface MessageStream extends MessageStreamHandlers {
   readonly closed: boolean;
   /** Messages larger than this close the stream with ProtocolError('MESSAGE_TOO_LONG'). */
   maxMessageBytes: number;
+  /**
+   * onMessage gets views of the receive buffer, valid only until it returns,
+   * instead of copies (for owners that decode at once and keep no bytes).
+   */
+  borrowFrames: boolean;
   /** Leaves raw mode: `initial` holds the first message bytes already read. */
   startMessages(initial: Uint8Array): void;
   /**

@@ -38,6 +38,12 @@ export class TcpStream implements MessageStream {
   set maxMessageBytes(n: number) {
     this.reader.maxMessageBytes = n;
   }
+  get borrowFrames(): boolean {
+    return this.reader.borrow;
+  }
+  set borrowFrames(on: boolean) {
+    this.reader.borrow = on;
+  }
   get queuedBytes(): number {
     return this.socket.writableLength;
   }

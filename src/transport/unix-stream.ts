@@ -62,6 +62,12 @@ export class UnixStream implements MessageStream {
   set maxMessageBytes(n: number) {
     this.reader.maxMessageBytes = n;
   }
+  get borrowFrames(): boolean {
+    return this.reader.borrow;
+  }
+  set borrowFrames(on: boolean) {
+    this.reader.borrow = on;
+  }
   get queuedBytes(): number {
     return this.queued;
   }
