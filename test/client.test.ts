@@ -23,6 +23,7 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the client
       Never: {},
       Storm: { in: 'u' },
       Slow: { out: 's' },
+      Bytes: { in: 'y', out: 'ay' },
     },
     properties: {
       Label: { type: 's', access: 'readwrite' },
@@ -55,6 +56,9 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the client
     },
     async Slow() {
       return 'late';
+    },
+    Bytes(n: number) {
+      return new Uint8Array(64).fill(n);
     },
   };
 
