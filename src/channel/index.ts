@@ -1,0 +1,9 @@
+// fastbus/channel: point-to-point messages between two processes over shared
+// memory. listen/connect for unrelated processes, fork/parentChannel for a
+// Node child; see docs/channel.md for the layout, modes and faults.
+export { Channel, ChannelClosedError, type ChannelOptions, type ChannelStats, type CloseReason } from './channel.js';
+export { ChannelServer, listen, type ListenOptions } from './channel-server.js';
+export { connect, type ConnectOptions } from './connect.js';
+export { fork, parentChannel, type ForkOptions } from './fork.js';
+export { SegmentError, LAYOUT_VERSION } from './segment.js';
+export { DEFAULT_RING_BYTES } from './setup.js';

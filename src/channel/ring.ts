@@ -1,0 +1,209 @@
+// One single-producer/single-consumer ring of frames in a channel segment.
+// head and tail are byte counters that only grow (mod 2^32); a position is
+// counter & (ringBytes - 1). A frame is 8-byte aligned:
+//
+//   [length i32][kind i32][payload: length bytes, padded to 8]
+//
+// A frame never wraps: when it does not fit before the end of the ring, a
+// padding frame (kind 0) fills the rest and the frame starts at offset 0.
+// The producer publishes tail after writing a frame; the consumer reads a
+// batch up to the tail it saw and publishes head once per batch.
+import { ProtocolError } from '../errors.js';
+import type { RingControl, Segment } from './segment.js';
+
+export const FRAME_HEADER_BYTES = 8;
+/** Frame kind 0: padding up to the end of the ring. */
+export const KIND_PAD = 0;
+
+/** The bytes a frame with a `length`-byte payload takes in the ring. */
+export function frameBytes(length: number): number {
+  return FRAME_HEADER_BYTES + ((length + 7) & ~7);
+}
+
+/** The producing end of a ring. */
+export class RingWriter {
+  readonly u8: Uint8Array;
+  private readonly i32: Int32Array;
+  private readonly cap: number;
+  private readonly mask: number;
+  private readonly data: number;
+  private readonly tailAt: number;
+  private readonly headAt: number;
+  private readonly sleepingAt: number;
+  private readonly waitingAt: number;
+  private tail: number;
+  private headSeen: number;
+  private pos = 0;
+
+  constructor(segment: Segment, control: RingControl) {
+    this.u8 = new Uint8Array(segment.buffer);
+    this.i32 = new Int32Array(segment.buffer);
+    this.cap = segment.ringBytes;
+    this.mask = segment.ringBytes - 1;
+    this.data = control.data;
+    this.tailAt = control.tail >> 2;
+    this.headAt = control.head >> 2;
+    this.sleepingAt = control.consumerSleeping >> 2;
+    this.waitingAt = control.producerWaiting >> 2;
+    this.tail = Atomics.load(this.i32, this.tailAt);
+    this.headSeen = Atomics.load(this.i32, this.headAt);
+  }
+
+  /** The largest payload a single frame can carry. */
+  get maxPayloadBytes(): number {
+    return this.cap - FRAME_HEADER_BYTES;
+  }
+
+  /**
+   * Makes room for a frame with a payload of up to `length` bytes. Returns
+   * the segment offset where the payload goes, or -1 when the ring is full.
+   */
+  reserve(length: number): number {
+    const frame = FRAME_HEADER_BYTES + ((length + 7) & ~7);
+    let pos = this.tail & this.mask;
+    const toEnd = this.cap - pos;
+    if (frame > toEnd) {
+      if (this.cap - ((this.tail - this.headSeen) | 0) < toEnd && !this.refresh(toEnd)) return -1;
+      const at = (this.data + pos) >> 2;
+      this.i32[at] = toEnd - FRAME_HEADER_BYTES;
+      this.i32[at + 1] = KIND_PAD;
+      this.tail = (this.tail + toEnd) | 0;
+      // SYNC: publishes the padding frame; pairs with the Atomics.load of tail in RingReader.refresh.
+      Atomics.store(this.i32, this.tailAt, this.tail);
+      pos = 0;
+    }
+    if (this.cap - ((this.tail - this.headSeen) | 0) < frame && !this.refresh(frame)) return -1;
+    this.pos = pos;
+    return this.data + pos + FRAME_HEADER_BYTES;
+  }
+
+  private refresh(bytes: number): boolean {
+    // SYNC: pairs with the Atomics.store of head in RingReader.release.
+    this.headSeen = Atomics.load(this.i32, this.headAt);
+    return this.cap - ((this.tail - this.headSeen) | 0) >= bytes;
+  }
+
+  /**
+   * Completes the frame reserved last with its real `length` (at most the
+   * reserved one) and publishes it. Returns true when the consumer was asleep
+   * and its doorbell must be rung (the caller rings it).
+   */
+  commit(length: number, kind: number): boolean {
+    const at = (this.data + this.pos) >> 2;
+    this.i32[at] = length;
+    this.i32[at + 1] = kind;
+    this.tail = (this.tail + FRAME_HEADER_BYTES + ((length + 7) & ~7)) | 0;
+    // SYNC: publishes the frame; pairs with the Atomics.load of tail in RingReader.refresh,
+    // and (seq_cst) orders it before the load of consumerSleeping below, which pairs with
+    // the consumer's store of consumerSleeping followed by its re-check of tail.
+    Atomics.store(this.i32, this.tailAt, this.tail);
+    return Atomics.load(this.i32, this.sleepingAt) === 1 && Atomics.compareExchange(this.i32, this.sleepingAt, 1, 0) === 1;
+  }
+
+  /**
+   * Says the producer waits for room (the consumer rings on release), then
+   * re-checks; true when room for `bytes` appeared meanwhile.
+   */
+  waitForRoom(bytes: number): boolean {
+    // SYNC: pairs with the compareExchange of producerWaiting in RingReader.release.
+    Atomics.store(this.i32, this.waitingAt, 1);
+    if (this.refresh(bytes)) {
+      Atomics.store(this.i32, this.waitingAt, 0);
+      return true;
+    }
+    return false;
+  }
+
+  /** Bytes written but not yet consumed. */
+  get usedBytes(): number {
+    return (this.tail - Atomics.load(this.i32, this.headAt)) | 0;
+  }
+}
+
+/** The consuming end of a ring. */
+export class RingReader {
+  /** Payload offset (in the segment) and length of the frame `next()` returned. */
+  offset = 0;
+  length = 0;
+  private readonly i32: Int32Array;
+  private readonly cap: number;
+  private readonly mask: number;
+  private readonly data: number;
+  private readonly tailAt: number;
+  private readonly headAt: number;
+  private readonly sleepingAt: number;
+  private readonly waitingAt: number;
+  private head: number;
+  private tailSeen: number;
+
+  constructor(segment: Segment, control: RingControl) {
+    this.i32 = new Int32Array(segment.buffer);
+    this.cap = segment.ringBytes;
+    this.mask = segment.ringBytes - 1;
+    this.data = control.data;
+    this.tailAt = control.tail >> 2;
+    this.headAt = control.head >> 2;
+    this.sleepingAt = control.consumerSleeping >> 2;
+    this.waitingAt = control.producerWaiting >> 2;
+    this.head = Atomics.load(this.i32, this.headAt);
+    this.tailSeen = this.head;
+  }
+
+  /** Loads the producer's tail; true when frames are waiting. */
+  refresh(): boolean {
+    // SYNC: pairs with the Atomics.store of tail in RingWriter.reserve/commit.
+    this.tailSeen = Atomics.load(this.i32, this.tailAt);
+    return this.tailSeen !== this.head;
+  }
+
+  /**
+   * The kind of the next frame up to the tail last seen (skipping padding),
+   * with its payload at `offset`/`length`; -1 when there is none. A frame
+   * that breaks the ring's rules throws ProtocolError('CORRUPT_SEGMENT').
+   */
+  next(): number {
+    for (;;) {
+      const avail = (this.tailSeen - this.head) | 0;
+      if (avail === 0) return -1;
+      const pos = this.head & this.mask;
+      const at = (this.data + pos) >> 2;
+      const length = this.i32[at];
+      const kind = this.i32[at + 1];
+      const frame = FRAME_HEADER_BYTES + ((length + 7) & ~7);
+      if (length < 0 || frame > this.cap - pos || frame > avail || avail < 0 || avail > this.cap) {
+        throw new ProtocolError('CORRUPT_SEGMENT', `corrupt channel ring: frame of ${length} bytes at ${pos} with ${avail} bytes published`);
+      }
+      this.head = (this.head + frame) | 0;
+      if (kind !== KIND_PAD) {
+        this.offset = this.data + pos + FRAME_HEADER_BYTES;
+        this.length = length;
+        return kind;
+      }
+    }
+  }
+
+  /**
+   * Publishes the head (frames read so far are free to reuse). Returns true
+   * when the producer waits for room and its doorbell must be rung.
+   */
+  release(): boolean {
+    // SYNC: pairs with the Atomics.load of head in RingWriter.refresh; seq_cst orders it
+    // before the load of producerWaiting, which pairs with RingWriter.waitForRoom.
+    Atomics.store(this.i32, this.headAt, this.head);
+    return Atomics.load(this.i32, this.waitingAt) === 1 && Atomics.compareExchange(this.i32, this.waitingAt, 1, 0) === 1;
+  }
+
+  /**
+   * Says the consumer is going to sleep, then re-checks the tail: true when
+   * frames arrived meanwhile (the consumer stays awake, the flag is cleared).
+   */
+  sleep(): boolean {
+    // SYNC: pairs with the load/compareExchange of consumerSleeping in RingWriter.commit.
+    Atomics.store(this.i32, this.sleepingAt, 1);
+    if (this.refresh()) {
+      Atomics.store(this.i32, this.sleepingAt, 0);
+      return true;
+    }
+    return false;
+  }
+}

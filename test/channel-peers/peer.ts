@@ -1,0 +1,62 @@
+// A child process for the channel tests, driven by argv[2]:
+//   echo        sends every message back; 'close' closes, 'exit' exits
+//   connect     connects to the listener at argv[3], then echoes
+//   stall       never listens for messages, so its ring fills up
+//   flood       sends argv[3] messages of random sizes up to argv[4] bytes
+//               (a u32 sequence number, then that number's low byte), then 'done'
+//   send-large  sends one payload of argv[3] bytes and waits
+import { connect, parentChannel, type Channel, type ChannelOptions } from '../../src/channel/index.js';
+
+const mode = process.argv[2];
+const options: ChannelOptions = process.env.PEER_OPTIONS ? JSON.parse(process.env.PEER_OPTIONS) as ChannelOptions : {};
+
+function echo(ch: Channel): void {
+  ch.on('message', (m) => {
+    if (m === 'exit') process.exit(0);
+    if (m === 'close') return void ch.close();
+    ch.send(m).catch(() => {});
+  });
+  ch.on('close', (reason, error) => {
+    if (process.env.PEER_DEBUG) console.error('peer close', reason, error);
+    process.exit(0);
+  });
+}
+
+async function main(): Promise<void> {
+  if (mode === 'echo') return echo(parentChannel(options));
+  if (mode === 'connect') return echo(await connect(process.argv[3], options));
+  if (mode === 'stall') {
+    const ch = parentChannel(options);
+    ch.on('close', () => process.exit(0));
+    return;
+  }
+  if (mode === 'flood') {
+    // Messages of pseudo-random sizes, each filled with its sequence number's low byte.
+    const ch = parentChannel(options);
+    const count = Number(process.argv[3]);
+    const maxBytes = Number(process.argv[4]);
+    let seed = 12345;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    for (let i = 0; i < count; i++) {
+      const b = new Uint8Array(4 + Math.floor(rand() * maxBytes));
+      b.fill(i & 0xff);
+      new DataView(b.buffer).setUint32(0, i, true);
+      await ch.send(b);
+    }
+    await ch.send('done');
+    ch.on('message', () => {});
+    ch.on('close', () => process.exit(0));
+    return;
+  }
+  if (mode === 'send-large') {
+    const ch = parentChannel(options);
+    const b = new Uint8Array(Number(process.argv[3])).fill(7);
+    ch.send(b).catch(() => {});
+    ch.on('message', () => {});
+    ch.on('close', () => process.exit(0));
+    return;
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+void main();
