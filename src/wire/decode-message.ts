@@ -114,7 +114,12 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
           break;
         case 6: destination = checked(d, code, KIND_BUS_NAME, checkBusName, 'BAD_BUS_NAME'); break;
         case 7: sender = checked(d, code, KIND_BUS_NAME, checkBusName, 'BAD_BUS_NAME'); break;
-        case 8: d.bodyTypes = d.signatureTypes(); signature = d.sigText; break;
+        case 8: {
+          const types = d.signatureTypes();
+          d.bodyTypes = types;
+          signature = types.length === 1 ? types[0].signature : d.sigText;
+          break;
+        }
         case 9: unixFds = d.u32(); break;
       }
     } else {

@@ -126,38 +126,41 @@ export class Decoder {
     this.pos = stop + 1;
     this.slot = -1;
     if (len <= CACHED_LENGTH) {
-      // Four bytes at a time: a hash, and a flag for any byte that is NUL or >= 0x80.
+      // The slot comes from three words (first, middle, last); a hit is then
+      // confirmed by comparing every byte with the cached copy, which is known
+      // to be ASCII without NUL, so a hit needs no other check.
       const dv = this.dv;
-      const o = this.base;
-      let h = len;
-      let bad = 0;
-      let i = start;
-      const words = start + (len & ~3);
-      for (; i < words; i += 4) {
-        const w = dv.getInt32(o + i, true);
-        bad |= ((w - 0x01010101) & ~w) | w;
-        h = Math.imul(h ^ w, 0x9e3779b1);
+      const o = this.base + start;
+      let h: number;
+      if (len >= 4) {
+        h = Math.imul(dv.getInt32(o, true) ^ len, 0x9e3779b1);
+        h = Math.imul(h ^ dv.getInt32(o + ((len >> 1) & ~3), true), 0x85ebca6b);
+        h = Math.imul(h ^ dv.getInt32(o + len - 4, true), 0xc2b2ae35);
+      } else {
+        h = len;
+        for (let i = start; i < stop; i++) h = Math.imul(h ^ b[i], 0x9e3779b1);
       }
-      for (; i < stop; i++) {
-        const c = b[i];
-        bad |= ((c - 1) & ~c) | c;
-        h = Math.imul(h ^ c, 0x9e3779b1);
-      }
-      if ((bad & 0x80808080) === 0) {
-        const slot = (h ^ (h >>> 15)) & CACHE_MASK;
-        const base = slot * CACHED_LENGTH;
-        if (cacheLength[slot] === len) {
-          let k = 0;
-          const kw = len & ~3;
-          while (k < kw && POOL_VIEW.getInt32(base + k, true) === dv.getInt32(o + start + k, true)) k += 4;
-          if (k >= kw) {
-            while (k < len && POOL[base + k] === b[start + k]) k++;
-            if (k === len) {
-              this.slot = slot;
-              return cacheText[slot];
-            }
-          }
+      const slot = (h ^ (h >>> 15)) & CACHE_MASK;
+      const base = slot * CACHED_LENGTH;
+      if (cacheLength[slot] === len) {
+        let k = 0;
+        if (len >= 4) {
+          while (k + 4 <= len && POOL_VIEW.getInt32(base + k, true) === dv.getInt32(o + k, true)) k += 4;
+          if (k + 4 > len && POOL_VIEW.getInt32(base + len - 4, true) === dv.getInt32(o + len - 4, true)) k = len;
+        } else {
+          while (k < len && POOL[base + k] === b[start + k]) k++;
         }
+        if (k === len) {
+          this.slot = slot;
+          return cacheText[slot];
+        }
+      }
+      let bad = 0;
+      for (let i = start; i < stop; i++) {
+        const c = b[i];
+        bad |= c | (c === 0 ? 0x80 : 0);
+      }
+      if ((bad & 0x80) === 0) {
         const str = internalize(b.latin1Slice(start, stop));
         for (let k = 0; k < len; k++) POOL[base + k] = b[start + k];
         cacheLength[slot] = len;
@@ -186,17 +189,21 @@ export class Decoder {
     return rule;
   }
 
-  /** Reads a signature (`g`) and parses it, through the cache. */
+  /**
+   * Reads a signature (`g`) and parses it, through the cache. Its text is in
+   * `sigText` afterwards, except for one-character signatures (the common
+   * case in variants), where it is the type's own `signature`.
+   */
   signatureTypes(): readonly SignatureType[] {
-    const len = this.u8();
-    if (len === 1 && this.pos + 1 < this.end && this.buf[this.pos + 1] === 0) {
-      const single = SINGLE[this.buf[this.pos]];
+    const p = this.pos;
+    if (p + 2 < this.end && this.buf[p] === 1 && this.buf[p + 2] === 0) {
+      const single = SINGLE[this.buf[p + 1]];
       if (single !== undefined) {
-        this.pos += 2;
-        this.sigText = SINGLE_TEXT[this.buf[this.pos - 2]];
+        this.pos = p + 3;
         return single;
       }
     }
+    const len = this.u8();
     const sig = this.text(len);
     this.sigText = sig;
     const slot = this.slot;
@@ -287,8 +294,8 @@ export class Decoder {
         return v;
       }
       case 0x67: { // g
-        this.signatureTypes();
-        return this.sigText;
+        const types = this.signatureTypes();
+        return types.length === 1 ? types[0].signature : this.sigText;
       }
       case 0x76: // v
         return this.variant();
@@ -314,7 +321,7 @@ export class Decoder {
   variant(): Variant {
     const at = this.pos;
     const types = this.signatureTypes();
-    if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has signature ${JSON.stringify(this.sigText)}, not one complete type`);
+    if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has signature ${JSON.stringify(types.map((x) => x.signature).join(''))}, not one complete type`);
     // Nesting limits hold across variants: arrays and structs inside count on.
     if (++this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) fail('TOO_DEEP', `variant at offset ${at} nests values more than ${MAX_TOTAL_DEPTH} deep`);
     const inner = types[0];
@@ -383,7 +390,7 @@ export class Decoder {
       if (kt.tag === 0x73 && vt.tag === 0x76) {
         // a{sv}, the commonest dict (properties, options): no dispatch per entry.
         while (this.pos < stop) {
-          this.align(8);
+          if ((this.pos & 7) !== 0) this.align(8);
           const k = this.text(this.u32());
           map.set(k, this.variant());
         }

@@ -1,6 +1,7 @@
 // Re-emitting a message with a new SENDER (what a bus does to every message
 // it relays): the header is written again, in the message's own byte order,
 // and the body bytes are copied untouched, never decoded or re-encoded.
+import { ProtocolError } from '../errors.js';
 import { checkBusName } from '../names/bus-name.js';
 import { EncodeError } from './encode-error.js';
 import { decodeHeader } from './decode-message.js';
@@ -24,6 +25,7 @@ export function withSender(bytes: Uint8Array, sender: string, header?: MessageHe
   const rule = typeof sender === 'string' ? checkBusName(sender) : 'is not a string';
   if (rule !== null) throw new EncodeError(`${JSON.stringify(sender)} ${rule}`, 'sender');
   const h = header ?? decodeHeader(bytes);
+  if (bytes.length < h.totalLength) throw new ProtocolError('TRUNCATED', `message of ${h.totalLength} bytes given as ${bytes.length} bytes`);
   const w = encoder;
   w.reset(h.endian === 'little');
   try {
