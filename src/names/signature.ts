@@ -1,0 +1,33 @@
+// Signatures as a validated name type (D-Bus specification, "Valid
+// Signatures"): the rules live in wire/signature.ts, which parses them into
+// type trees; this brands a string that passed them.
+import { parseSignature } from '../wire/signature.js';
+import { ProtocolError } from '../errors.js';
+
+declare const signatureBrand: unique symbol;
+/** A valid signature (zero or more complete types). Made only by `Signature.parse`. */
+export type Signature = string & { readonly [signatureBrand]: true };
+
+/** The rule `s` breaks as a signature, or null when valid. */
+export function checkSignature(s: string): string | null {
+  if (typeof s !== 'string') return 'is not a string';
+  try {
+    parseSignature(s);
+    return null;
+  } catch (e) {
+    if (e instanceof ProtocolError) return e.message.replace(/^invalid signature "(?:[^"\\]|\\.)*": /, '');
+    throw e;
+  }
+}
+
+/** Signatures: `Signature.parse(s)` validates and brands. */
+export const Signature = {
+  /** Returns `s` as a Signature; throws ProtocolError (BAD_SIGNATURE) naming the broken rule. */
+  parse(s: string): Signature {
+    parseSignature(s);
+    return s as Signature;
+  },
+  isValid(s: string): s is Signature {
+    return checkSignature(s) === null;
+  },
+};
