@@ -87,6 +87,13 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the comman
     const connectFail = await cli('call', '--address', 'unix:path=/nonexistent/bus', 'a.b', '/', 'a.b', 'C');
     assert.equal(connectFail.code, 3);
     assert.match(connectFail.stderr, /cannot connect to unix:path=\/nonexistent\/bus: .*ENOENT/);
+    const noBus = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: '/nonexistent' };
+      delete env.DBUS_SESSION_BUS_ADDRESS;
+      execFile(process.execPath, [main, 'list'], { env }, (e, _o, stderr) => resolve({ code: e ? (e as { code?: number }).code ?? 1 : 0, stderr }));
+    });
+    assert.equal(noBus.code, 3);
+    assert.match(noBus.stderr, /cannot connect to the session bus: .*DBUS_SESSION_BUS_ADDRESS is not set/);
     const usage = await cli('call', 'only-one');
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /usage: fastbus call/);

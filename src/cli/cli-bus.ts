@@ -54,8 +54,14 @@ export function timeoutOf(v: BusValues): number | undefined {
 
 /** Opens the bus the options select; connection failures carry exit code 3. */
 export async function openBus(v: BusValues): Promise<Connection> {
-  const address = addressOf(v);
   const timeoutMs = timeoutOf(v);
+  let address: string;
+  try {
+    address = addressOf(v);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new ConnectError(v.system ? 'the system bus' : 'the session bus', e as Error);
+  }
   try {
     return await connect(address, { timeoutMs, connectTimeoutMs: timeoutMs ?? 10000 });
   } catch (e) {
@@ -63,6 +69,7 @@ export async function openBus(v: BusValues): Promise<Connection> {
   }
 }
 
+/** Connecting failed; `address` is the bus address, or which bus when none could be found. */
 class ConnectError extends Error {
   constructor(readonly address: string, cause: Error) {
     super(`cannot connect to ${address}: ${cause.message}`, { cause });
