@@ -7,6 +7,8 @@ export interface ClientResult {
   p50: number;
   p99: number;
   callsPerSec: number;
+  /** CPU time of the client process during the pipelined calls, µs per call. */
+  clientCpuUs: number;
 }
 
 /** Measures `rounds` sequential calls, then `calls` calls keeping `depth` outstanding. */
@@ -20,6 +22,9 @@ export async function measure(echo: (s: string) => Promise<unknown>, rounds: num
     if (r !== PAYLOAD) throw new Error(`echo returned ${String(r)}`);
   }
   lat.sort();
+  // The harness samples the service's and the bus's CPU time between this line and the result.
+  process.stdout.write('pipeline\n');
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let issued = 0;
   await new Promise<void>((resolve, reject) => {
@@ -34,5 +39,6 @@ export async function measure(echo: (s: string) => Promise<unknown>, rounds: num
     for (let i = 0; i < depth && issued < calls; i++) next();
   });
   const secs = (performance.now() - t0) / 1000;
-  return { p50: lat[rounds >> 1], p99: lat[Math.floor(rounds * 0.99)], callsPerSec: calls / secs };
+  const cpu = process.cpuUsage(cpu0);
+  return { p50: lat[rounds >> 1], p99: lat[Math.floor(rounds * 0.99)], callsPerSec: calls / secs, clientCpuUs: (cpu.user + cpu.system) / calls };
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <systemd/sd-bus.h>
 
 static const char *PAYLOAD = "0123456789abcdef";
@@ -42,6 +43,12 @@ static double now_us(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static double cpu_us(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_sec * 1e6 + u.ru_stime.tv_usec;
 }
 
 static int cmp(const void *a, const void *b) {
@@ -104,6 +111,9 @@ int main(int argc, char **argv) {
       sd_bus_message_unref(reply);
     }
     qsort(lat, rounds, sizeof(double), cmp);
+    printf("pipeline\n");
+    fflush(stdout);
+    double c0 = cpu_us();
     double t0 = now_us();
     for (long i = 0; i < depth && issued < total; i++) issue(bus);
     while (done < total) {
@@ -114,7 +124,8 @@ int main(int argc, char **argv) {
       if (r < 0) die("sd_bus_wait", r);
     }
     double secs = (now_us() - t0) / 1e6;
-    printf("{\"p50\":%.2f,\"p99\":%.2f,\"callsPerSec\":%.1f}\n", lat[rounds / 2], lat[(long)(rounds * 0.99)], total / secs);
+    double cpu = (cpu_us() - c0) / total;
+    printf("{\"p50\":%.2f,\"p99\":%.2f,\"callsPerSec\":%.1f,\"clientCpuUs\":%.2f}\n", lat[rounds / 2], lat[(long)(rounds * 0.99)], total / secs, cpu);
     return 0;
   }
   fprintf(stderr, "usage: sdbus-echo service ADDRESS NAME | client ADDRESS NAME ROUNDS CALLS DEPTH\n");
