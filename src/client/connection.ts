@@ -315,30 +315,41 @@ export class Connection extends EventEmitter {
     const sub: Subscription = { filter: parsed, rule, handler };
     const sender = filter.sender;
     const followsOwner = sender !== undefined && !sender.startsWith(':') && sender !== DBUS;
-    if (followsOwner) await this.watchOwner(sender);
-    try {
-      await this.addMatch(rule);
-    } catch (e) {
-      if (followsOwner) this.unwatchOwner(sender);
-      throw e;
-    }
     const key = filter.interface !== undefined && filter.member !== undefined ? `${filter.interface}.${filter.member}` : undefined;
+    const unregister = (): void => {
+      if (key) {
+        const set = this.subscriptions.get(key);
+        set?.delete(sub);
+        if (set?.size === 0) this.subscriptions.delete(key);
+      } else this.wildcardSubscriptions.delete(sub);
+    };
+    // Listening starts before AddMatch is sent: a matching signal may follow
+    // the AddMatch reply in the same read, before this function resumes.
     if (key) {
       let set = this.subscriptions.get(key);
       if (!set) this.subscriptions.set(key, (set = new Set()));
       set.add(sub);
     } else this.wildcardSubscriptions.add(sub);
+    try {
+      if (followsOwner) await this.watchOwner(sender);
+    } catch (e) {
+      unregister();
+      throw e;
+    }
+    try {
+      await this.addMatch(rule);
+    } catch (e) {
+      unregister();
+      if (followsOwner) this.unwatchOwner(sender);
+      throw e;
+    }
     let closed = false;
     return {
       rule,
       close: async () => {
         if (closed) return;
         closed = true;
-        if (key) {
-          const set = this.subscriptions.get(key);
-          set?.delete(sub);
-          if (set?.size === 0) this.subscriptions.delete(key);
-        } else this.wildcardSubscriptions.delete(sub);
+        unregister();
         if (followsOwner) this.unwatchOwner(sender);
         await this.removeMatch(rule);
       },
