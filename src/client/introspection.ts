@@ -70,16 +70,24 @@ const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"'
 function unescapeXml(s: string, at: number): string {
   return s.replace(/&([^;&\s]*);?/g, (whole, name: string) => {
     if (!whole.endsWith(';')) throw new IntrospectionError(`bad entity '${whole}' near offset ${at}`);
-    if (name.startsWith('#x') || name.startsWith('#X')) return String.fromCodePoint(parseInt(name.slice(2), 16));
-    if (name.startsWith('#')) return String.fromCodePoint(parseInt(name.slice(1), 10));
+    if (name.startsWith('#')) {
+      const hex = name[1] === 'x' || name[1] === 'X';
+      const digits = name.slice(hex ? 2 : 1);
+      const code = (hex ? /^[0-9a-fA-F]{1,6}$/ : /^[0-9]{1,7}$/).test(digits) ? parseInt(digits, hex ? 16 : 10) : NaN;
+      if (!(code >= 1 && code <= 0x10ffff)) throw new IntrospectionError(`bad character reference '${whole}' near offset ${at}`);
+      return String.fromCodePoint(code);
+    }
     const v = ENTITIES[name];
     if (v === undefined) throw new IntrospectionError(`unknown entity '&${name};' near offset ${at}`);
     return v;
   });
 }
 
+const XML_ESCAPES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
+
+/** Escapes an attribute value (line breaks and tabs too, which XML parsers would turn into spaces). */
 function escapeXml(s: string): string {
-  return s.replace(/[<>&"]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '&quot;'));
+  return s.replace(/[<>&"\n\r\t]/g, (c) => XML_ESCAPES[c]);
 }
 
 const NAME = /[A-Za-z_:][-A-Za-z0-9_:.]*/y;
@@ -294,17 +302,22 @@ export function formatInterface(iface: InterfaceInfo, indent = '  '): string {
   return out.join('\n');
 }
 
+function formatNode(node: NodeInfo, indent: string, out: string[]): void {
+  const name = node.name !== undefined ? ` name="${escapeXml(node.name)}"` : '';
+  if (node.interfaces.length === 0 && node.nodes.length === 0) {
+    out.push(`${indent}<node${name}/>`);
+    return;
+  }
+  out.push(`${indent}<node${name}>`);
+  for (const iface of node.interfaces) out.push(formatInterface(iface, `${indent}  `));
+  for (const child of node.nodes) formatNode(child, `${indent}  `, out);
+  out.push(`${indent}</node>`);
+}
+
 /** Formats a node as introspection XML (with the standard doctype). */
 export function formatIntrospection(node: NodeInfo): string {
   const out: string[] = [];
-  const name = node.name !== undefined ? ` name="${escapeXml(node.name)}"` : '';
-  out.push(`<node${name}>`);
-  for (const iface of node.interfaces) out.push(formatInterface(iface));
-  for (const child of node.nodes) {
-    if (child.interfaces.length === 0 && child.nodes.length === 0) out.push(`  <node name="${escapeXml(child.name ?? '')}"/>`);
-    else out.push(formatIntrospection(child).replace(DOCTYPE, '').replace(/^/gm, '  '));
-  }
-  out.push('</node>');
+  formatNode(node, '', out);
   return DOCTYPE + out.join('\n') + '\n';
 }
 
