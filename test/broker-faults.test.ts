@@ -221,6 +221,23 @@ describe('faults on a fastbus bus', { timeout: 30000 }, () => {
     watcher.stream.close();
   });
 
+  it('delivers everything a peer sent before it closed with replies unread', async () => {
+    const watcher = await raw(bus.address);
+    await watcher.call({ ...DBUS, member: 'AddMatch', signature: 's', body: ["type='signal',interface='org.test.Last'"] });
+    const { stream } = await connectBus(bus.address);
+    stream.resume();
+    const hello = { type: MessageType.METHOD_CALL, flags: 0, serial: 1, ...DBUS, member: 'Hello', body: [] };
+    stream.send(encodeMessage(hello));
+    for (let i = 0; i < 200; i++) {
+      stream.send(encodeMessage({ type: MessageType.SIGNAL, flags: 0, serial: 2 + i, path: '/l', interface: 'org.test.Last', member: 'Words', signature: 'u', body: [i] }));
+    }
+    await new Promise<void>((resolve) => { stream.onDrain = resolve; });
+    stream.close();
+    for (let i = 0; i < 200; i++) await watcher.next((m) => m.member === 'Words' && m.body[0] === i);
+    await assertUnharmed(watcher);
+    watcher.stream.close();
+  });
+
   it('refuses unix fds to a peer that did not negotiate them with NotSupported, and passes them to one that did', async () => {
     const a = await raw(bus.address);
     const noFds = await raw(bus.address, { unixFd: false });

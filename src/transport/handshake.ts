@@ -6,7 +6,7 @@ import type { MessageStream } from './message-stream.js';
 import { SaslClient, type SaslClientOptions, type SaslClientResult } from './sasl-client.js';
 import { SaslServer, type SaslResult, type SaslServerOptions } from './sasl-server.js';
 
-function run<T>(stream: MessageStream, timeoutMs: number, step: (bytes: Uint8Array) => T | undefined): Promise<T> {
+function run<T>(stream: MessageStream, timeoutMs: number, step: (bytes: Uint8Array) => T | undefined, rest: (result: T) => Uint8Array): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => stream.close(new ProtocolError('AUTH_TIMEOUT', `authentication did not finish in ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
@@ -30,11 +30,11 @@ function run<T>(stream: MessageStream, timeoutMs: number, step: (bytes: Uint8Arr
         return;
       }
       if (result !== undefined) {
-        // Pause before the stream's read loop goes on: bytes after BEGIN that
-        // arrive in a later read of this same callback must wait for
-        // startMessages(), not fall on the cleared onRaw.
-        stream.pause();
+        // Switch to messages now, inside this read: bytes after BEGIN must not
+        // be read as handshake text. Paused until the owner sets its handlers.
         done();
+        stream.pause();
+        stream.startMessages(rest(result));
         resolve(result);
       }
     };
@@ -47,14 +47,11 @@ function run<T>(stream: MessageStream, timeoutMs: number, step: (bytes: Uint8Arr
  */
 export async function authenticateServer(stream: MessageStream, options: SaslServerOptions, timeoutMs = 30000): Promise<SaslResult> {
   const sasl = new SaslServer(options);
-  const result = await run(stream, timeoutMs, (bytes) => {
+  return run(stream, timeoutMs, (bytes) => {
     const r = sasl.receive(bytes);
     if (r.reply) stream.send(Buffer.from(r.reply, 'latin1'));
     return r.result;
-  });
-  stream.pause();
-  stream.startMessages(result.rest);
-  return result;
+  }, (r) => r.rest);
 }
 
 /** Authenticates to a server; resolves once BEGIN was sent, with the stream paused as above. */
@@ -64,10 +61,7 @@ export async function authenticateClient(stream: MessageStream, options: SaslCli
     const r = sasl.receive(bytes);
     if (r.send) stream.send(Buffer.from(r.send, 'latin1'));
     return r.result;
-  });
+  }, (r) => r.rest);
   stream.send(Buffer.from(sasl.start(), 'latin1'));
-  const result = await promise;
-  stream.pause();
-  stream.startMessages(result.rest);
-  return result;
+  return promise;
 }

@@ -20,6 +20,8 @@ function releaseFds(fds: readonly number[], done: boolean | (() => void)): void 
 }
 
 const MAX_FDS_PER_READ = 253;
+const ECONNRESET = 104;
+const EPIPE = 32;
 /** Received fds no message has claimed; more than this is a peer's fault. */
 const MAX_UNCLAIMED_FDS = 1024;
 /** Bytes read per readiness callback before yielding to other connections. */
@@ -167,7 +169,10 @@ export class UnixStream implements MessageStream {
   private ready(status: number, events: number): void {
     if (this.isClosed) return;
     if (status < 0) {
-      // libuv reports POLLERR (a reset by the peer) this way: a hang-up, not a fault.
+      // libuv reports POLLERR this way, and stops watching. On a unix socket it
+      // means the peer closed with data of ours unread (ECONNRESET pending): what
+      // it sent before closing is still readable, so read it all, then close.
+      this.read(true);
       this.close();
       return;
     }
@@ -177,14 +182,15 @@ export class UnixStream implements MessageStream {
     if (events & (native.POLL_READABLE | native.POLL_DISCONNECT) && !this.paused) this.read();
   }
 
-  private read(): void {
-    let budget = READ_BUDGET_BYTES;
-    while (budget > 0 && !this.isClosed && !this.paused) {
+  private read(toEnd = false): void {
+    let budget = toEnd ? Infinity : READ_BUDGET_BYTES;
+    while (budget > 0 && !this.isClosed && (toEnd || !this.paused)) {
       const region = this.raw ? new Uint8Array(4096) : this.reader.region();
       const n = native.sockRecv(this.fd, region, this.recvState);
       if (n === -native.EAGAIN || n === -native.EINTR) return;
       if (n < 0) {
-        this.close(new SystemError(-n, 'recvmsg'));
+        // A reset after the peer's last bytes is a hang-up, not a fault.
+        this.close(n === -ECONNRESET ? undefined : new SystemError(-n, 'recvmsg'));
         return;
       }
       const got = this.recvState[0];
@@ -203,7 +209,8 @@ export class UnixStream implements MessageStream {
       }
       budget -= n;
       if (this.raw) {
-        this.onRaw?.(region.subarray(0, n));
+        if (!this.onRaw) throw new Error('UnixStream: bytes in raw mode with no onRaw handler');
+        this.onRaw(region.subarray(0, n));
       } else {
         this.reader.commit(n);
         this.deliver();
@@ -243,6 +250,12 @@ export class UnixStream implements MessageStream {
       if (r === -native.EAGAIN || r === -native.EINTR) {
         this.waitingWritable = true;
         this.setEvents(this.events | native.POLL_WRITABLE);
+        return;
+      }
+      if (r === -EPIPE || r === -ECONNRESET) {
+        // The peer is gone; what it sent before going is still readable: read it, then close.
+        this.read(true);
+        this.close();
         return;
       }
       if (r < 0) {

@@ -1,0 +1,222 @@
+// `npm run bench -- broker`: the same sd-bus C client and service (built here
+// with cc) through three buses started in the same run — fastbus, dbus-daemon
+// and dbus-broker (socket-activated in a private mount namespace with a
+// journald stub) — taking turns within each repetition. Rows: call round trip
+// p50/p99, pipelined calls/s (128 outstanding), signals delivered/s to 1 and 4
+// subscribers, 1 MiB and 16 MiB `ay` round trips, and broker memory.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildC, repoRoot } from '../c-program.js';
+import { median, type BenchContext, type GroupResult, type Row, type Table } from '../harness.js';
+import { connectBus, type MessageStream } from '../../src/transport/index.js';
+import { encodeMessage, MessageType } from '../../src/wire/index.js';
+
+type BusName = 'fastbus' | 'dbus-daemon' | 'dbus-broker';
+const BUSES: BusName[] = ['fastbus', 'dbus-daemon', 'dbus-broker'];
+
+interface Bus {
+  name: BusName;
+  address: string;
+  child: ChildProcess;
+  /** The process that routes messages (for memory). */
+  brokerPid(): number;
+  service: ChildProcess;
+}
+
+function lines(child: ChildProcess): { next(re: RegExp): Promise<string> } {
+  let out = '';
+  let waiters: Array<() => void> = [];
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  child.once('exit', () => { for (const w of waiters.splice(0)) w(); });
+  return {
+    next: (re) => new Promise((resolve, reject) => {
+      const check = (): void => {
+        const m = re.exec(out);
+        if (m) {
+          out = out.slice(m.index + m[0].length);
+          resolve(m[0]);
+        } else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`process exited before printing ${re}`));
+        else waiters.push(check);
+      };
+      check();
+    }),
+  };
+}
+
+function runToEnd(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
+  });
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** VmRSS and VmHWM of a process in KiB. */
+function memoryKiB(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { rss: get('VmRSS'), hwm: get('VmHWM') };
+}
+
+async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> {
+  const sock = path.join(dir, `${name}.sock`);
+  let child: ChildProcess;
+  let brokerPid: () => number;
+  if (name === 'fastbus') {
+    child = spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--session', '--nofork', '--print-address', `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    brokerPid = () => child.pid!;
+  } else if (name === 'dbus-daemon') {
+    child = spawn('dbus-daemon', ['--session', '--nofork', '--print-address', `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    brokerPid = () => child.pid!;
+  } else {
+    // dbus-broker-launch needs socket activation, DBUS_SESSION_BUS_ADDRESS and a journald socket.
+    const stub = path.join(dir, 'journal-stub.py');
+    writeFileSync(stub, 'import socket, sys\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("bound", flush=True)\nwhile True:\n    s.recv(65536)\n');
+    const script = path.join(dir, 'dbus-broker.sh');
+    writeFileSync(script, [
+      '#!/bin/sh', 'set -e', 'mkdir -p /run/systemd/journal', 'mount -t tmpfs tmpfs /run/systemd/journal',
+      `/usr/bin/python3 ${stub} /run/systemd/journal/socket > ${dir}/stub.out &`,
+      `while ! grep -q bound ${dir}/stub.out 2>/dev/null; do sleep 0.01; done`,
+      `echo unix:path=${sock}`,
+      `exec systemd-socket-activate -l ${sock} -E DBUS_SESSION_BUS_ADDRESS=unix:path=${sock} dbus-broker-launch --scope user`,
+    ].join('\n'), { mode: 0o755 });
+    child = spawn('unshare', ['-m', script], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    brokerPid = () => childrenOf(child.pid!).find((p) => comm(p) === 'dbus-broker') ?? child.pid!;
+  }
+  const address = (await lines(child).next(/unix:path=[^\n]*/)).trim();
+  // systemd-socket-activate binds after the script printed the address: wait for the socket.
+  for (let i = 0; i < 500 && !existsSync(sock); i++) await delay(10);
+  await delay(50);
+  const service = spawn(peer, ['service', address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await lines(service).next(/ready/);
+  return { name, address, child, brokerPid, service };
+}
+
+async function stopBus(bus: Bus): Promise<void> {
+  bus.service.kill();
+  const exited = new Promise((r) => bus.child.once('exit', r));
+  if (bus.name === 'dbus-broker') process.kill(-bus.child.pid!, 'SIGTERM');
+  else bus.child.kill();
+  await exited;
+}
+
+async function signalsPerSecond(peer: string, address: string, subscribers: number, count: number): Promise<number> {
+  const subs = Array.from({ length: subscribers }, () => spawn(peer, ['subscribe', address, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const outs = subs.map((s) => lines(s));
+  await Promise.all(outs.map((o) => o.next(/ready/)));
+  const dones = outs.map((o) => o.next(/done \d+/));
+  const emitOut = await runToEnd([peer, 'emit', address, String(count)]);
+  const start = Number(/start (\d+)/.exec(emitOut)![1]);
+  const ends = (await Promise.all(dones)).map((d) => Number(d.split(' ')[1]));
+  return (count * subscribers) / ((Math.max(...ends) - start) / 1e9);
+}
+
+/** Opens `n` idle connections (authenticated, Hello said) and returns a closer. */
+async function idleConnections(address: string, n: number): Promise<() => void> {
+  const streams: MessageStream[] = [];
+  for (let i = 0; i < n; i++) {
+    const { stream } = await connectBus(address);
+    stream.onMessage = () => undefined;
+    stream.resume();
+    stream.send(encodeMessage({ type: MessageType.METHOD_CALL, flags: 0, serial: 1, destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello', body: [] }));
+    streams.push(stream);
+  }
+  return () => { for (const s of streams) s.close(); };
+}
+
+export async function run(ctx: BenchContext): Promise<GroupResult> {
+  const peer = buildC('broker/sdbus-peer.c', ['-lsystemd']);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-bench-broker-'));
+  const q = ctx.quick;
+  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, mib1: q ? 5 : 20, mib16: q ? 2 : 5, idle: q ? 100 : 400 };
+  const samples = new Map<string, Map<BusName, number[]>>();
+  const add = (key: string, bus: BusName, v: number): void => {
+    let m = samples.get(key);
+    if (!m) samples.set(key, (m = new Map()));
+    const l = m.get(bus) ?? [];
+    l.push(v);
+    m.set(bus, l);
+  };
+  const buses: Bus[] = [];
+  try {
+    for (const b of BUSES) {
+      ctx.progress(`broker: starting ${b}`);
+      buses.push(await startBus(b, dir, peer));
+    }
+    for (const bus of buses) {
+      // Memory per idle connection, before any traffic.
+      const pid = bus.brokerPid();
+      const before = memoryKiB(pid).rss;
+      const close = await idleConnections(bus.address, n.idle);
+      await runToEnd([peer, 'rtt', bus.address, '10']);
+      add('idle', bus.name, (memoryKiB(pid).rss - before) / n.idle);
+      close();
+    }
+    for (let rep = 0; rep < ctx.repeat; rep++) {
+      for (const bus of buses) {
+        ctx.progress(`broker: ${bus.name} repetition ${rep + 1}/${ctx.repeat}`);
+        const [p50, p99] = (await runToEnd([peer, 'rtt', bus.address, String(n.rtt)])).trim().split(' ').map(Number);
+        add('p50', bus.name, p50);
+        add('p99', bus.name, p99);
+        add('pipeline', bus.name, Number(await runToEnd([peer, 'pipeline', bus.address, String(n.pipeline), '128'])));
+        add('sig1', bus.name, await signalsPerSecond(peer, bus.address, 1, n.signals));
+        add('sig4', bus.name, await signalsPerSecond(peer, bus.address, 4, n.signals));
+        add('mib1', bus.name, Number(await runToEnd([peer, 'bytes', bus.address, String(1 << 20), String(n.mib1)])) / 1000);
+        add('mib16', bus.name, Number(await runToEnd([peer, 'bytes', bus.address, String(16 << 20), String(n.mib16)])) / 1000);
+      }
+    }
+    for (const bus of buses) add('hwm', bus.name, memoryKiB(bus.brokerPid()).hwm / 1024);
+  } finally {
+    for (const b of buses) await stopBus(b).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const table = (key: string, title: string, unit: string, higherIsBetter: boolean): Table => {
+    const rows: Row[] = BUSES.map((b) => ({ label: b, samples: samples.get(key)?.get(b) ?? [], unit, higherIsBetter }));
+    const f = median(rows[0].samples);
+    const d = median(rows[2].samples);
+    const vsBroker = higherIsBetter ? f / d : d / f;
+    return { title, rows, baseline: 'dbus-daemon', note: `fastbus vs dbus-broker: ${vsBroker.toFixed(2)}x` };
+  };
+  return {
+    tables: [
+      table('p50', 'method call round trip, p50', 'µs', false),
+      table('p99', 'method call round trip, p99', 'µs', false),
+      table('pipeline', 'pipelined calls/s, 128 outstanding', 'calls/s', true),
+      table('sig1', 'signals delivered/s, 1 subscriber', 'signals/s', true),
+      table('sig4', 'signals delivered/s, 4 subscribers', 'signals/s', true),
+      table('mib1', '1 MiB ay round trip', 'ms', false),
+      table('mib16', '16 MiB ay round trip', 'ms', false),
+      table('idle', `broker RSS per idle connection (${n.idle} connections)`, 'KiB', false),
+      table('hwm', 'broker peak RSS over the whole run (VmHWM)', 'MiB', false),
+    ],
+    notes: [
+      'The same sd-bus C client and service (bench/broker/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition.',
+      'dbus-daemon runs with Debian\'s session.conf; dbus-broker through dbus-broker-launch --scope user (socket-activated, in a private mount namespace with a journald stub); fastbus via `fastbus daemon --session`.',
+      'Ratios are against dbus-daemon; each table notes fastbus against dbus-broker. 2 shared vCPUs: expect ±30% between runs.',
+    ],
+  };
+}

@@ -1,0 +1,60 @@
+// Service activation and transports beyond the default, on fastbus and on
+// dbus-daemon with the same config: StartServiceByName and auto-start from a
+// .service file, a failed start's error, and a tcp bus with ANONYMOUS.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, run, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
+
+const PY = '/usr/bin/python3';
+
+for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
+  describe(`activation on ${kind}`, { timeout: 60000 }, () => {
+    let bus: TestBus;
+    before(async () => {
+      const dir = path.join('/tmp', `fastbus-activation-${kind}-${process.pid}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'org.fastbus.Activated.service'),
+        `[D-BUS Service]\nName=org.fastbus.Activated\nExec=${PY} ${path.join(FIXTURES, 'py-service.py')} org.fastbus.Activated\n`);
+      writeFileSync(path.join(dir, 'org.fastbus.Broken.service'), '[D-BUS Service]\nName=org.fastbus.Broken\nExec=/bin/false\n');
+      bus = await startBus(kind, `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen><servicedir>${dir}</servicedir>
+        <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`);
+    });
+    after(async () => {
+      await run(bus, 'dbus-send', ['--session', '--dest=org.fastbus.Activated', '/org/fastbus/Test', 'org.fastbus.Test.Quit']).catch(() => undefined);
+      await bus?.stop();
+    });
+
+    it('lists activatable names and starts a service by auto-start on the first call', { timeout: 30000 }, async () => {
+      const names = await run(bus, 'busctl', ['--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListActivatableNames']);
+      assert.match(names, /"org\.fastbus\.Activated"/);
+      const echo = await run(bus, 'gdbus', ['call', '--session', '-d', 'org.fastbus.Activated', '-o', '/org/fastbus/Test', '-m', 'org.fastbus.Test.Echo', 'woken']);
+      assert.equal(echo.trim(), "('woken',)");
+      const again = await run(bus, 'busctl', ['--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'StartServiceByName', 'su', 'org.fastbus.Activated', '0']);
+      assert.equal(again.trim(), 'u 2');
+    });
+
+    it('answers a failed start with a Spawn error and an unknown name with ServiceUnknown', { timeout: 30000 }, async () => {
+      await assert.rejects(run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.StartServiceByName', 'string:org.fastbus.Broken', 'uint32:0']),
+        /org\.freedesktop\.DBus\.Error\.Spawn\.ChildExited/);
+      await assert.rejects(run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.StartServiceByName', 'string:org.fastbus.Nope', 'uint32:0']),
+        /org\.freedesktop\.DBus\.Error\.ServiceUnknown/);
+    });
+  });
+
+  describe(`tcp with ANONYMOUS on ${kind}`, { timeout: 30000 }, () => {
+    let bus: TestBus;
+    before(async () => {
+      bus = await startBus(kind, `<busconfig><type>session</type><listen>tcp:host=127.0.0.1,port=0</listen><auth>ANONYMOUS</auth><allow_anonymous/>
+        <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`, false);
+    });
+    after(async () => bus?.stop());
+
+    it('prints the real port and serves dbus-send over tcp', async () => {
+      assert.match(bus.address, /^tcp:host=127\.0\.0\.1,port=[1-9]\d*/);
+      const out = await run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames']);
+      assert.match(out, /string "org\.freedesktop\.DBus"/);
+    });
+  });
+}
