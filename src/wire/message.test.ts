@@ -151,3 +151,20 @@ describe('MessageEncoder', () => {
     assert.deepEqual(enc.encode(call), encodeMessage(call));
   });
 });
+
+describe('decoding from views', () => {
+  it('decodes a message from a plain Uint8Array at an odd offset of a larger buffer', () => {
+    const msg: Message = { type: 4, flags: 0, serial: 5, path: '/p', interface: 'a.b', member: 'C', signature: 'ydxtnqayb', body: [1, -0.5, -(2n ** 62n), 2n ** 63n, -7, 9, Buffer.from('zz'), true] };
+    for (const endian of ['little', 'big'] as const) {
+      const bytes = encodeMessage(msg, { endian });
+      const ab = new ArrayBuffer(bytes.length + 7);
+      const view = new Uint8Array(ab, 3, bytes.length);
+      view.set(bytes);
+      const m = decodeMessage(view, { zeroCopy: true });
+      assert.deepEqual(m.body, msg.body);
+      assert.equal((m.body[6] as Buffer).buffer, ab, 'the ay is a view of the input');
+      assert.equal(decodeHeader(view).serial, 5);
+      assert.deepEqual(decodeMessage(withSender(view, ':1.9')).body, msg.body);
+    }
+  });
+});
