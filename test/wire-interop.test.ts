@@ -1,14 +1,14 @@
 // The wire format against real encoders and decoders: GDBus (PyGObject's
 // Gio.DBusMessage, both byte orders), libdbus (python3-dbus over a
-// peer-to-peer socket) and dbus-send. Their messages decode exactly; ours are
-// read back exactly by them.
+// peer-to-peer socket), dbus-send and sd-bus (busctl, which is answered Hello
+// by the test). Their messages decode exactly; ours are read back exactly.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { decodeMessage, encodeMessage, MessageType, type Message } from '../src/wire/index.js';
+import { decodeMessage, encodeMessage, MessageType, parseSignature, type Message, type SignatureType } from '../src/wire/index.js';
 import { bodyFromTagged, bodyToTagged, type Tagged } from './wire-tagged.js';
 import { startPeerServer } from './wire-peer-server.js';
 
@@ -156,6 +156,79 @@ describe('wire interop with libdbus (python3-dbus) and dbus-send', () => {
       assert.equal(m.signature, 'sitbdoasa{si}vy');
       assert.deepEqual(bodyToTagged(m.signature, m.body), ['héllo', -5, '18446744073709551615', true, 2.5, '/a/b', ['x', 'y'], [['k', 1], ['j', 2]], ['q', 7], 200]);
       assert.deepEqual(errors, []);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+/** busctl's --json value of type `t` in the tagged form (64-bit integers arrive quoted, see quoteBigIntegers). */
+function fromBusctl(t: SignatureType, v: unknown): Tagged {
+  switch (t.code) {
+    case 'x': case 't': return String(v);
+    case 'v': {
+      const { type, data } = v as { type: string; data: unknown };
+      return [type, fromBusctl(parseSignature(type)[0], data)];
+    }
+    case 'a': {
+      const el = t.element!;
+      if (el.code === 'y') return Buffer.from(v as number[]).toString('hex');
+      if (el.code === '{') {
+        const [k, x] = el.fields!;
+        return Object.entries(v as Record<string, unknown>).map(([key, val]) => [
+          k.code === 's' || k.code === 'o' || k.code === 'g' ? key : k.code === 'x' || k.code === 't' ? key : k.code === 'b' ? key === 'true' : Number(key),
+          fromBusctl(x, val),
+        ]);
+      }
+      return (v as unknown[]).map((x) => fromBusctl(el, x));
+    }
+    case '(': return (v as unknown[]).map((x, i) => fromBusctl(t.fields![i], x));
+    default: return v;
+  }
+}
+
+/** JSON.parse with integers of 16 or more digits kept exact, as strings. */
+function parseExact(text: string): unknown {
+  return JSON.parse(text.replace(/([[:,])(-?\d{16,})(?=[,\]}])/g, '$1"$2"'));
+}
+
+describe('wire interop with sd-bus (busctl)', () => {
+  it('decodes exactly a call busctl makes, and busctl reads our replies exactly in both byte orders', { timeout: 30_000 }, async () => {
+    const replySig = 'sa{sv}atay(xd)a{ob}';
+    const replyBody: Tagged[] = ['hé ✓', [['a', ['i', 1]], ['b', ['as', ['x', '']]], ['c', ['(ty)', ['18446744073709551615', 3]]]],
+      ['18446744073709551615', '0'], '0102ff', ['-9223372036854775808', 0.5], [['/a', true], ['/', false]]];
+    const calls: Buffer[] = [];
+    const errors: Error[] = [];
+    const server = await startPeerServer((bytes, write) => {
+      const m = decodeMessage(bytes);
+      if (m.member === 'Hello') {
+        write(encodeMessage({ type: 2, flags: 0, serial: 1, replySerial: m.serial, sender: 'org.freedesktop.DBus', destination: ':1.1', signature: 's', body: [':1.1'] }));
+        return;
+      }
+      calls.push(bytes);
+      write(encodeMessage({ type: 2, flags: 0, serial: 2, replySerial: m.serial, destination: ':1.1', signature: replySig, body: bodyFromTagged(replySig, replyBody) },
+        { endian: calls.length % 2 ? 'little' : 'big' }));
+    }, (e) => errors.push(e));
+    try {
+      for (let k = 0; k < 2; k++) {
+        const child = spawn('busctl', [`--address=${server.address}`, '--json=short', '--', 'call', 'org.example.Dest', '/org/example/Obj', 'org.example.Iface', 'Do',
+          'sa{sv}atyb(in)', 'héllo', '2', 'a', 'i', '-1', 'b', 'as', '2', 'x', 'y', '2', '18446744073709551615', '0', '200', 'true', '-7', '-32768'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => { out += d; });
+        child.stderr.on('data', (d) => { err += d; });
+        const code = await new Promise((r) => child.on('close', r));
+        assert.equal(code, 0, err);
+        const { type, data } = parseExact(out) as { type: string; data: unknown[] };
+        assert.equal(type, replySig);
+        assert.deepEqual(parseSignature(type).map((t, i) => fromBusctl(t, data[i])), replyBody, `reply ${k} (${k ? 'big' : 'little'}-endian)`);
+      }
+      assert.deepEqual(errors, []);
+      assert.equal(calls.length, 2);
+      const m = decodeMessage(calls[0]);
+      assert.equal(m.signature, 'sa{sv}atyb(in)');
+      assert.equal(m.destination, 'org.example.Dest');
+      assert.deepEqual(bodyToTagged(m.signature, m.body), ['héllo', [['a', ['i', -1]], ['b', ['as', ['x', 'y']]]], ['18446744073709551615', '0'], 200, true, [-7, -32768]]);
     } finally {
       server.close();
     }
