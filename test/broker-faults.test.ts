@@ -106,6 +106,15 @@ describe('faults on a fastbus bus', { timeout: 30000 }, () => {
     assert.match(log.at(-1)!, /NO_HELLO/);
   });
 
+  it('answers a second Hello with an error and drops a client that uses the reserved Local path', async () => {
+    const a = await raw(bus.address);
+    const again = await a.call({ ...DBUS, member: 'Hello' });
+    assert.equal(again.errorName, 'org.freedesktop.DBus.Error.Failed');
+    a.send({ type: MessageType.SIGNAL, path: '/org/freedesktop/DBus/Local', interface: 'org.test.X', member: 'Disconnected' });
+    await a.closed;
+    assert.match(log.at(-1)!, /RESERVED_LOCAL/);
+  });
+
   it('drops the sender of a malformed message with one log line, and nobody else', async () => {
     const bystander = await raw(bus.address);
     const a = await raw(bus.address);

@@ -216,6 +216,8 @@ export class Broker {
     c.stream.onMessage = (frame) => this.receive(conn, frame);
     c.stream.onClose = (error) => this.disconnect(conn, error);
     c.stream.onDrain = undefined;
+    // Frames are views of the receive buffer: each is decoded and stamped before the next read.
+    c.stream.borrowFrames = true;
     c.stream.resume();
   }
 
@@ -382,6 +384,10 @@ export class Broker {
     let q = this.activationQueue.get(name);
     const first = !q;
     if (!q) this.activationQueue.set(name, (q = []));
+    // The frame is borrowed: keep a stamped copy and its own decoding.
+    const bytes = this.stamped(r);
+    r.frame = bytes;
+    r.msg = decodeMessage(bytes, { zeroCopy: true });
     r.fds?.retain();
     q.push(r);
     if (!first) return;

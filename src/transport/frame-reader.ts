@@ -1,7 +1,8 @@
 // Splits a byte stream into whole D-Bus messages using frameLength (the first
-// 16 bytes give the total length). Bytes are received straight into a large
-// reused buffer; many messages per read come out as exact-size copies; a
-// message too big for the buffer is received straight into its own buffer.
+// 16 bytes give the total length). Bytes are received straight into a reused
+// buffer that starts small (idle connections stay cheap) and grows to its
+// capacity once reads fill it; many messages per read come out as exact-size
+// copies (or views); a message over half the capacity gets its own buffer.
 import { ProtocolError } from '../errors.js';
 import { frameLength } from '../wire/frame-length.js';
 import { MAX_MESSAGE_LENGTH } from '../wire/limits.js';
@@ -22,9 +23,22 @@ export class FrameReader {
    */
   borrow = false;
 
-  constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH) {
-    this.rx = new Uint8Array(capacityBytes);
+  private readonly capacity: number;
+  private filled = false;
+
+  constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH, initialBytes = 16 * 1024) {
+    this.capacity = capacityBytes;
+    this.rx = new Uint8Array(Math.min(initialBytes, capacityBytes));
     this.maxMessageBytes = maxMessageBytes;
+  }
+
+  /** Moves the unread bytes into a buffer of `size` (>= what they need). */
+  private resize(size: number): void {
+    const rx = new Uint8Array(size);
+    rx.set(this.rx.subarray(this.start, this.end));
+    this.end -= this.start;
+    this.start = 0;
+    this.rx = rx;
   }
 
   /** Bytes received but not yet returned as messages. */
@@ -35,14 +49,20 @@ export class FrameReader {
   /** The region to receive into next (never empty). */
   region(): Uint8Array {
     if (this.big) return this.big.subarray(this.bigFilled);
-    if (this.end === this.rx.length) this.compact();
+    if (this.filled && this.rx.length < this.capacity) this.resize(Math.min(this.rx.length * 4, this.capacity));
+    else if (this.end === this.rx.length) this.compact();
+    this.filled = false;
     return this.rx.subarray(this.end);
   }
 
   /** Records that `n` bytes were received into the last region. */
   commit(n: number): void {
     if (this.big) this.bigFilled += n;
-    else this.end += n;
+    else {
+      this.end += n;
+      // A read that filled the buffer says traffic is heavy: grow before the next one.
+      this.filled = this.end === this.rx.length;
+    }
   }
 
   /** Copies `bytes` in (for transports that hand out their own buffers). */
@@ -88,11 +108,13 @@ export class FrameReader {
       if (this.start === this.end) this.start = this.end = 0;
       return frame;
     }
-    if (len > this.rx.length >>> 1) {
-      this.big = new Uint8Array(len);
+    if (len > this.capacity >>> 1) {
+      this.big = Buffer.allocUnsafeSlow(len);
       this.big.set(this.rx.subarray(this.start, this.end));
       this.bigFilled = available;
       this.start = this.end = 0;
+    } else if (len > this.rx.length) {
+      this.resize(Math.min(Math.max(len, this.rx.length * 4), this.capacity));
     } else if (this.start + len > this.rx.length) {
       this.compact();
     }

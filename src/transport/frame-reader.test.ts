@@ -1,0 +1,54 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolError } from '../errors.js';
+import { FrameReader } from './frame-reader.js';
+
+function frame(serial: number, bodyLength: number): Uint8Array {
+  const b = new Uint8Array(16 + bodyLength).fill(serial & 0xff);
+  const v = new DataView(b.buffer);
+  b.set([0x6c, 1, 0, 1]);
+  v.setUint32(4, bodyLength, true);
+  v.setUint32(8, serial, true);
+  v.setUint32(12, 0, true);
+  return b;
+}
+
+function feed(reader: FrameReader, bytes: Uint8Array, chunk: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < bytes.length;) {
+    const region = reader.region();
+    const n = Math.min(region.length, chunk, bytes.length - off);
+    region.set(bytes.subarray(off, off + n));
+    reader.commit(n);
+    off += n;
+    for (let f; (f = reader.next()) !== null;) out.push(f);
+  }
+  return out;
+}
+
+describe('frame reader', () => {
+  it('starts small and grows for messages larger than its first buffer, splitting any chunking exactly', () => {
+    const sizes = [10, 40000, 3, 100000, 70000, 0, 5000];
+    const all = Buffer.concat(sizes.map((s, i) => frame(i + 1, s)));
+    for (const chunk of [1, 7, 4096, 65536, 1 << 20]) {
+      const got = feed(new FrameReader(256 * 1024, 1 << 27, 1024), all, chunk);
+      assert.deepEqual(got.map((f) => f.length), sizes.map((s) => s + 16), `chunk ${chunk}`);
+      got.forEach((f, i) => assert.equal(new DataView(f.buffer, f.byteOffset).getUint32(8, true), i + 1));
+    }
+  });
+
+  it('hands out views when borrowing and copies otherwise', () => {
+    const r = new FrameReader();
+    r.borrow = true;
+    const [a] = feed(r, frame(1, 8), 100);
+    assert.ok(a.byteLength < a.buffer.byteLength);
+    const c = new FrameReader();
+    const [b] = feed(c, frame(1, 8), 100);
+    assert.equal(b.byteLength, b.buffer.byteLength);
+  });
+
+  it('refuses a message over the limit before buffering it', () => {
+    const r = new FrameReader(1024, 100);
+    assert.throws(() => feed(r, frame(1, 85), 100), (e: unknown) => e instanceof ProtocolError && e.code === 'MESSAGE_TOO_LONG');
+  });
+});
