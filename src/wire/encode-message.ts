@@ -10,7 +10,7 @@ import { EncodeError } from './encode-error.js';
 import { Encoder, encoder, validSignatureList } from './encoder.js';
 import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
 import { HeaderField, MessageType, type Message, type UnknownHeaderField } from './message.js';
-import type { SignatureType } from './signature.js';
+import { parseSignature, type SignatureType } from './signature.js';
 
 /** Options for encodeMessage. */
 export interface EncodeOptions {
@@ -133,6 +133,9 @@ export function writeHeader(w: Encoder, h: HeaderValues, bodyLength: number, uni
   if (unixFds !== 0) u32Field(w, HeaderField.UNIX_FDS, unixFds);
   if (unknownFields !== undefined) {
     for (const f of unknownFields) {
+      if (typeof f?.code !== 'number' || f.code < 10 || f.code > 255 || (f.code | 0) !== f.code) {
+        throw new EncodeError(`expected a field code 10..255 (codes 1..9 have their own properties), got ${String(f?.code)}`, 'unknownFields');
+      }
       w.align(8);
       w.u8(f.code);
       w.value(VARIANT, f.value);
@@ -144,7 +147,7 @@ export function writeHeader(w: Encoder, h: HeaderValues, bodyLength: number, uni
   w.align(8);
 }
 
-const VARIANT: SignatureType = { code: 'v', tag: 0x76, signature: 'v', align: 1, element: null, fields: null, basic: false, hasFd: false };
+const VARIANT: SignatureType = parseSignature('v')[0];
 
 /**
  * Encodes a message. Validates the header (type, serial, names, required
@@ -198,7 +201,7 @@ function encodeWith(w: Encoder, msg: Message, options: EncodeOptions | undefined
 }
 function encodeInto(w: Encoder, little: boolean, msg: Message, types: readonly SignatureType[], body: readonly unknown[], unixFds: number): void {
   w.reset(little);
-  writeHeader(w, msg, 0, unixFds);
+  writeHeader(w, msg, 0, unixFds, msg.unknownFields);
   const bodyStart = w.pos;
   for (let i = 0; i < types.length; i++) {
     try {

@@ -76,6 +76,8 @@ describe('messages', () => {
     assert.deepEqual(m.body, call.body);
     assert.deepEqual(decodeHeader(withSender(out, ':1.1')).unknownFields, m.unknownFields);
     assert.equal(decodeHeader(withSender(out, ':1.1', undefined, { dropUnknownFields: true })).unknownFields, undefined);
+    assert.deepEqual(decodeMessage(encodeMessage(m, { endian: 'big' })).unknownFields, m.unknownFields, 'encodeMessage writes them again');
+    assert.throws(() => encodeMessage({ ...call, unknownFields: [{ code: 3, value: new Variant('s', 'x') }] }), /unknownFields: expected a field code 10..255/);
   });
 
   it('decodes ay as a view of the input in zero-copy mode, and as a copy otherwise', () => {

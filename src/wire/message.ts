@@ -35,6 +35,8 @@ export interface Message {
   body: unknown[];
   /** The actual file descriptors, set by transports; `h` values index into it. */
   fds?: number[];
+  /** Header fields with codes this library does not know (as decoded); written again by encodeMessage. */
+  unknownFields?: UnknownHeaderField[];
 }
 
 /** A header field this library does not know, kept as received. */
