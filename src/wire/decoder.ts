@@ -119,61 +119,86 @@ export class Decoder {
    */
   text(len: number): string {
     const start = this.pos;
-    if (len > this.end - start - 1) fail('TRUNCATED', `string of ${len} bytes at offset ${start} runs past the end`);
-    const b = this.buf;
     const stop = start + len;
-    if (b[stop] !== 0) fail('BAD_STRING', `string at offset ${start} is not followed by NUL`);
+    const b = this.buf;
+    if (len > this.end - start - 1 || b[stop] !== 0) return this.badEnd(len);
     this.pos = stop + 1;
-    this.slot = -1;
-    if (len <= CACHED_LENGTH) {
+    if (len >= 4 && len <= CACHED_LENGTH) {
       // The slot comes from three words (first, middle, last); a hit is then
       // confirmed by comparing every byte with the cached copy, which is known
       // to be ASCII without NUL, so a hit needs no other check.
       const dv = this.dv;
       const o = this.base + start;
-      let h: number;
-      if (len >= 4) {
-        h = Math.imul(dv.getInt32(o, true) ^ len, 0x9e3779b1);
-        h = Math.imul(h ^ dv.getInt32(o + ((len >> 1) & ~3), true), 0x85ebca6b);
-        h = Math.imul(h ^ dv.getInt32(o + len - 4, true), 0xc2b2ae35);
-      } else {
-        h = len;
-        for (let i = start; i < stop; i++) h = Math.imul(h ^ b[i], 0x9e3779b1);
-      }
+      let h = Math.imul(dv.getInt32(o, true) ^ len, 0x9e3779b1);
+      h = Math.imul(h ^ dv.getInt32(o + ((len >> 1) & ~3), true), 0x85ebca6b);
+      h = Math.imul(h ^ dv.getInt32(o + len - 4, true), 0xc2b2ae35);
       const slot = (h ^ (h >>> 15)) & CACHE_MASK;
-      const base = slot * CACHED_LENGTH;
       if (cacheLength[slot] === len) {
+        const base = slot * CACHED_LENGTH;
         let k = 0;
-        if (len >= 4) {
-          while (k + 4 <= len && POOL_VIEW.getInt32(base + k, true) === dv.getInt32(o + k, true)) k += 4;
-          if (k + 4 > len && POOL_VIEW.getInt32(base + len - 4, true) === dv.getInt32(o + len - 4, true)) k = len;
-        } else {
-          while (k < len && POOL[base + k] === b[start + k]) k++;
+        while (k + 4 <= len && POOL_VIEW.getInt32(base + k, true) === dv.getInt32(o + k, true)) k += 4;
+        if (k + 4 > len && POOL_VIEW.getInt32(base + len - 4, true) === dv.getInt32(o + len - 4, true)) {
+          this.slot = slot;
+          return cacheText[slot];
         }
+      }
+      return this.miss(start, stop, slot);
+    }
+    if (len < 4) {
+      let h = len;
+      for (let i = start; i < stop; i++) h = Math.imul(h ^ b[i], 0x9e3779b1);
+      const slot = (h ^ (h >>> 15)) & CACHE_MASK;
+      if (cacheLength[slot] === len) {
+        const base = slot * CACHED_LENGTH;
+        let k = 0;
+        while (k < len && POOL[base + k] === b[start + k]) k++;
         if (k === len) {
           this.slot = slot;
           return cacheText[slot];
         }
       }
-      let bad = 0;
-      for (let i = start; i < stop; i++) {
-        const c = b[i];
-        bad |= c | (c === 0 ? 0x80 : 0);
-      }
-      if ((bad & 0x80) === 0) {
-        const str = internalize(b.latin1Slice(start, stop));
-        for (let k = 0; k < len; k++) POOL[base + k] = b[start + k];
-        cacheLength[slot] = len;
-        cacheText[slot] = str;
-        cacheValid[slot] = 0;
-        cacheTypes[slot] = undefined;
-        this.slot = slot;
-        return str;
-      }
+      return this.miss(start, stop, slot);
     }
+    this.slot = -1;
+    return this.uncached(start, stop);
+  }
+
+  /** A short string not in the cache: checked, and cached when it is ASCII. */
+  private miss(start: number, stop: number, slot: number): string {
+    const b = this.buf;
+    let bad = 0;
+    for (let i = start; i < stop; i++) {
+      const c = b[i];
+      bad |= c | (c === 0 ? 0x80 : 0);
+    }
+    if ((bad & 0x80) !== 0) {
+      this.slot = -1;
+      return this.uncached(start, stop);
+    }
+    const len = stop - start;
+    const base = slot * CACHED_LENGTH;
+    const str = internalize(b.latin1Slice(start, stop));
+    for (let k = 0; k < len; k++) POOL[base + k] = b[start + k];
+    cacheLength[slot] = len;
+    cacheText[slot] = str;
+    cacheValid[slot] = 0;
+    cacheTypes[slot] = undefined;
+    this.slot = slot;
+    return str;
+  }
+
+  /** A string decoded without the cache: checked for NUL and UTF-8. */
+  private uncached(start: number, stop: number): string {
+    const b = this.buf;
     if (b.subarray(start, stop).indexOf(0) !== -1) fail('BAD_STRING', `string at offset ${start} contains NUL`);
     if (!isUtf8(b.subarray(start, stop))) fail('BAD_STRING', `string at offset ${start} is not valid UTF-8`);
     return b.utf8Slice(start, stop);
+  }
+
+  private badEnd(len: number): never {
+    const start = this.pos;
+    if (len > this.end - start - 1) fail('TRUNCATED', `string of ${len} bytes at offset ${start} runs past the end`);
+    fail('BAD_STRING', `string at offset ${start} is not followed by NUL`);
   }
 
   /**
