@@ -1,11 +1,14 @@
 // Service activation and transports beyond the default, on fastbus and on
 // dbus-daemon with the same config: StartServiceByName and auto-start from a
-// .service file, a failed start's error, and a tcp bus with ANONYMOUS.
+// .service file, a failed start's error, tcp buses with ANONYMOUS and with
+// DBUS_COOKIE_SHA1, and fastbus started by systemd socket activation.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FIXTURES, run, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
+import { CLI, FIXTURES, run, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
 
 const PY = '/usr/bin/python3';
 
@@ -57,4 +60,43 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       assert.match(out, /string "org\.freedesktop\.DBus"/);
     });
   });
+
+  describe(`tcp with DBUS_COOKIE_SHA1 on ${kind}`, { timeout: 30000 }, () => {
+    let bus: TestBus;
+    before(async () => {
+      bus = await startBus(kind, `<busconfig><type>session</type><listen>tcp:host=127.0.0.1,port=0</listen>
+        <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`, false);
+    });
+    after(async () => bus?.stop());
+
+    it('authenticates a tcp client by the cookie keyring', async () => {
+      const out = await run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.GetId']);
+      assert.match(out, /string "[0-9a-f]{32}"/);
+    });
+  });
 }
+
+describe('fastbus daemon under systemd socket activation', { timeout: 30000 }, () => {
+  it('serves clients on the socket it was handed (LISTEN_FDS)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fastbus-activate-'));
+    const sock = path.join(dir, 'bus');
+    const child = spawn('systemd-socket-activate', ['-l', sock, process.execPath, CLI, 'daemon', '--nofork', '--systemd-activation', '--print-address'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      // systemd-socket-activate listens, then runs the daemon on the first connection.
+      await new Promise<void>((resolve) => {
+        const check = (): void => (existsSync(sock) ? resolve() : void setTimeout(check, 10));
+        check();
+      });
+      const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${sock}` };
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile('busctl', ['--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListNames'], { env, timeout: 20000 }, (e, stdout, stderr) => (e ? reject(new Error(`${e.message} ${stderr}`)) : resolve(stdout)));
+      });
+      assert.match(out, /"org\.freedesktop\.DBus"/);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill();
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -4,11 +4,12 @@
 // re-encoded. Replies pass only for pending calls; a peer at fault or too slow
 // is dropped with one log line, and nobody else is harmed.
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { ProtocolError } from '../errors.js';
 import { MatchIndex, type MatchableMessage, type MatchRule, matchesRule } from '../match/index.js';
 import * as native from '../native/native.js';
 import {
-  authenticateServer, listenersFromEnvironment, openListener, parseBusAddress, formatBusAddress,
+  authenticateServer, currentCookie, listenersFromEnvironment, openListener, parseBusAddress, formatBusAddress,
   type AcceptedConnection, type BusAddress, type Listener,
 } from '../transport/index.js';
 import {
@@ -184,7 +185,9 @@ export class Broker {
   private accept(c: AcceptedConnection): void {
     const s = this.settings;
     const allowUid = (uid: number): boolean => (s.allowUids === 'any' ? true : s.allowUids.includes(uid));
-    const offered = ['EXTERNAL', 'ANONYMOUS'].filter((m) => (s.authMechanisms ?? ['EXTERNAL', 'ANONYMOUS', 'DBUS_COOKIE_SHA1']).includes(m));
+    const offered = ['EXTERNAL', 'DBUS_COOKIE_SHA1', 'ANONYMOUS'].filter((m) => (s.authMechanisms ?? ['EXTERNAL', 'ANONYMOUS', 'DBUS_COOKIE_SHA1']).includes(m));
+    // Cookies prove a uid where the socket cannot (tcp); the keyring is this process's user's.
+    const ownUid = process.getuid?.() ?? 0;
     if (c.stream.kind === 'unix') c.stream.maxMessageBytes = s.limits.maxMessageBytes;
     else c.stream.maxMessageBytes = s.limits.maxMessageBytes;
     authenticateServer(c.stream, {
@@ -193,7 +196,9 @@ export class Broker {
       allowUid,
       allowAnonymous: s.allowAnonymous,
       unixFdCapable: c.stream.fdCapable,
-      mechanisms: offered.filter((m) => (m === 'EXTERNAL' ? c.credentials !== undefined : s.allowAnonymous)),
+      mechanisms: offered.filter((m) => (m === 'EXTERNAL' ? c.credentials !== undefined : m === 'DBUS_COOKIE_SHA1' ? c.credentials === undefined : s.allowAnonymous)),
+      cookie: () => currentCookie(),
+      uidOfUser: (name) => (name === os.userInfo().username ? ownUid : undefined),
     }, s.limits.authTimeoutMs).then(
       (auth) => this.register(c, auth.uid, auth.unixFd),
       () => { if (c.credentials?.pidfd !== undefined) native.fdClose(c.credentials.pidfd); },

@@ -13,3 +13,4 @@ export * from './socket-address.js';
 export * from './listener.js';
 export * from './handshake.js';
 export * from './connect.js';
+export * from './cookie-keyring.js';

@@ -22,6 +22,8 @@ export interface SaslServerOptions {
   mechanisms?: string[];
   /** For DBUS_COOKIE_SHA1: reads or creates a cookie, returning its context, id and secret. */
   cookie?: () => { context: string; id: string; secret: string };
+  /** For DBUS_COOKIE_SHA1: the uid of a user name a client gives instead of a uid. */
+  uidOfUser?: (name: string) => number | undefined;
 }
 
 /** The outcome of a finished handshake. */
@@ -183,12 +185,17 @@ export class SaslServer {
     if (!cookie) return this.rejected();
     if (this.cookieChallenge === '') {
       // First step: the client names a user; we name the cookie and challenge it.
-      if (!/^\d+$/.test(text) && !/^[a-zA-Z_][-a-zA-Z0-9_.]*$/.test(text)) return this.rejected();
-      const c = cookie();
+      const uid = /^\d+$/.test(text) ? Number(text) : this.options.uidOfUser?.(text);
+      if (uid === undefined) return this.rejected();
+      let c: { context: string; id: string; secret: string };
+      try {
+        c = cookie();
+      } catch {
+        return this.rejected();
+      }
       this.cookieChallenge = randomBytes(16).toString('hex');
       this.cookieSecret = c.secret;
       this.state = 'data';
-      const uid = /^\d+$/.test(text) ? Number(text) : undefined;
       this.uid = uid;
       return `DATA ${Buffer.from(`${c.context} ${c.id} ${this.cookieChallenge}`, 'latin1').toString('hex')}\r\n`;
     }
