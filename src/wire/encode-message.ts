@@ -36,11 +36,17 @@ export interface HeaderValues {
 
 const NO_TYPES: readonly SignatureType[] = [];
 
-function checkName(what: string, v: unknown, check: (s: string) => string | null): void {
+/** The last valid name seen per header field: a sender repeats its names, so most checks are one comparison. */
+const lastValid = { path: '', interface: '', member: '', errorName: '', destination: '', sender: '' };
+type NameField = keyof typeof lastValid;
+
+function checkName(what: NameField, v: unknown, check: (s: string) => string | null): void {
   if (v === undefined) return;
   if (typeof v !== 'string') throw new EncodeError(`expected a string, got ${typeof v}`, what);
+  if (v === lastValid[what] && v !== '') return;
   const rule = check(v);
   if (rule !== null) throw new EncodeError(`${JSON.stringify(v)} ${rule}`, what);
+  lastValid[what] = v;
 }
 
 function checkU32(what: string, v: unknown, nonzero: boolean): void {
