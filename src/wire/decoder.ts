@@ -42,7 +42,7 @@ export class Decoder {
   end = 0;
   /** The cache slot of the last string read, -1 when it was not cached. */
   slot = -1;
-  /** The text of the last signature read by signatureTypes. */
+  /** The text of the last signature of two or more characters read by signatureTypes. */
   sigText = '';
   /** The parsed SIGNATURE header field of the message being read. */
   bodyTypes: readonly SignatureType[] | undefined = undefined;
@@ -446,6 +446,18 @@ function internalize(s: string): string {
   return Object.keys({ [s]: 0 })[0] ?? s;
 }
 
+/*
+ * The string cache: short ASCII strings (names, dict keys, signatures) by a
+ * hash of their bytes. A hit is confirmed against the bytes kept in POOL, so
+ * a colliding string is never mistaken for another; a miss replaces the slot.
+ *
+ *   slot:        0        1              ...  4095
+ *   cacheLength  [15]     [-1]                [4]
+ *   cacheText    "org.e…" ""                  "Name"
+ *   cacheValid   0b0010   0                   0          (name rules passed)
+ *   cacheTypes   -        -                   -          (parsed, if a signature)
+ *   POOL         64 bytes per slot: the string's bytes
+ */
 /** Strings up to this many bytes are cached. */
 const CACHED_LENGTH = 64;
 const CACHE_SIZE = 4096;
@@ -463,11 +475,7 @@ const cacheTypes: Array<readonly SignatureType[] | undefined> = new Array(CACHE_
 export const KIND_PATH = 1, KIND_INTERFACE = 2, KIND_MEMBER = 4, KIND_BUS_NAME = 8;
 /** One-character signatures, by character code. */
 const SINGLE: Array<readonly SignatureType[] | undefined> = [];
-const SINGLE_TEXT: string[] = [];
-for (const c of 'ybnqiuxtdsogvh') {
-  SINGLE[c.charCodeAt(0)] = parseSignature(c);
-  SINGLE_TEXT[c.charCodeAt(0)] = c;
-}
+for (const c of 'ybnqiuxtdsogvh') SINGLE[c.charCodeAt(0)] = parseSignature(c);
 
 declare module 'node:buffer' {
   interface Buffer {
