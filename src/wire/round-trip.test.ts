@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { parseSignature, type SignatureType } from './signature.js';
 import { Variant } from './variant.js';
 import { encodeValues } from './encoder.js';
+import { EncodeError } from './encode-error.js';
 import { decodeValues } from './decoder.js';
 import { encodeMessage } from './encode-message.js';
 import { decodeMessage, decodeHeader } from './decode-message.js';
@@ -111,6 +112,20 @@ describe('round trips (property)', () => {
       assert.deepStrictEqual(mm.body, values);
       assert.deepStrictEqual(moved.subarray(mm.headerLength), bytes.subarray(head.headerLength));
     }), { numRuns: 200 });
+  });
+
+  it('any JavaScript value against any signature encodes or fails with an EncodeError, and the next encode still works', () => {
+    const values = fc.array(fc.oneof(fc.anything({ withMap: true, withBigInt: true, withTypedArray: true, maxDepth: 3 }),
+      fc.constant(new Variant('zz', 1)), fc.constant(new Variant('s', 5))), { maxLength: 4 });
+    fc.assert(fc.property(signatureText, values, (sig, vals) => {
+      try {
+        const bytes = encodeValues(sig, vals);
+        decodeValues(sig, bytes, { unixFds: 2 ** 32 - 1 });
+      } catch (e) {
+        assert.ok(e instanceof EncodeError, `${sig}: ${String(e)}`);
+      }
+      assert.deepStrictEqual(decodeValues('s', encodeValues('s', ['ok'])), ['ok']);
+    }), { numRuns: 500 });
   });
 
   it('little- and big-endian encodings of the same values have the same length', () => {
