@@ -68,8 +68,8 @@ static int echo_bytes(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 
 static const sd_bus_vtable vtable[] = {
   SD_BUS_VTABLE_START(0),
-  SD_BUS_METHOD("Echo", "s", "s", echo, 0),
-  SD_BUS_METHOD("EchoBytes", "ay", "ay", echo_bytes, 0),
+  SD_BUS_METHOD("Echo", "s", "s", echo, SD_BUS_VTABLE_UNPRIVILEGED),
+  SD_BUS_METHOD("EchoBytes", "ay", "ay", echo_bytes, SD_BUS_VTABLE_UNPRIVILEGED),
   SD_BUS_SIGNAL("Tick", "u", 0),
   SD_BUS_VTABLE_END,
 };
