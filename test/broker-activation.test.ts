@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CLI, FIXTURES, run, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
+import { CLI, FIXTURES, run, start, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
 
 const PY = '/usr/bin/python3';
 
@@ -58,6 +58,29 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       assert.match(bus.address, /^tcp:host=127\.0\.0\.1,port=[1-9]\d*/);
       const out = await run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames']);
       assert.match(out, /string "org\.freedesktop\.DBus"/);
+    });
+  });
+
+  describe(`send policy on ${kind}`, { timeout: 30000 }, () => {
+    let bus: TestBus;
+    let service: ReturnType<typeof start>;
+    before(async () => {
+      bus = await startBus(kind, `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
+        <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/>
+          <deny send_destination="org.fastbus.Test" send_interface="org.fastbus.Test" send_member="Refuse"/></policy></busconfig>`);
+      service = start(bus, PY, [path.join(FIXTURES, 'py-service.py')]);
+      await service.waitFor(/ready/);
+    });
+    after(async () => {
+      await service?.stop();
+      await bus?.stop();
+    });
+
+    it('refuses a denied call with AccessDenied and lets the others and their replies through', async () => {
+      await assert.rejects(run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.fastbus.Test', '/org/fastbus/Test', 'org.fastbus.Test.Refuse', 'string:x']),
+        /org\.freedesktop\.DBus\.Error\.AccessDenied/);
+      const ok = await run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.fastbus.Test', '/org/fastbus/Test', 'org.fastbus.Test.Echo', 'string:allowed']);
+      assert.match(ok, /string "allowed"/);
     });
   });
 

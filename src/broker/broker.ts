@@ -20,6 +20,7 @@ import { BusError, BusErrors } from './bus-error.js';
 import { Connection } from './connection.js';
 import { Driver, DRIVER_NAME, DRIVER_PATH, DRIVER_INTERFACE } from './driver.js';
 import { NameRegistry, type OwnerChange } from './name-registry.js';
+import type { BusPolicy } from './bus-policy.js';
 
 /** Per-connection and per-user limits (dbus-daemon's `<limit>` names in comments). */
 export interface BrokerLimits {
@@ -79,7 +80,11 @@ export interface BrokerSettings {
   onNameAcquired?: (name: string) => void;
   /** Policy: may this connection own this name (`<allow own=...>`)? Default: yes. */
   canOwn?: (uid: number | undefined, name: string) => boolean;
+  /** Send/receive rules, when the configuration has any that deny (else undefined: nothing to check). */
+  messagePolicy?: () => BusPolicy | undefined;
 }
+
+const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return', 3: 'error', 4: 'signal' };
 
 /** One message the bus routes, decoded, with the bytes it will forward. */
 interface Routed {
@@ -427,6 +432,11 @@ export class Broker {
       }
       target.pendingCalls--;
     }
+    const policy = this.settings.messagePolicy?.();
+    if (policy && !this.policyAllows(policy, r, from, target, msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR)) {
+      this.replyError(from, msg, BusErrors.AccessDenied, `Rejected send message: type="${TYPE_NAMES[msg.type]}", sender="${from.uniqueName}", interface="${msg.interface ?? '(unset)'}", member="${msg.member ?? '(unset)'}", destination="${msg.destination}" (denied by the bus's policy)`);
+      return;
+    }
     if (r.fds && !target.unixFd) {
       this.replyError(from, msg, BusErrors.NotSupported, "Tried to send message with Unix file descriptors to a client that doesn't support that.");
       return;
@@ -501,12 +511,14 @@ export class Broker {
   /** Broadcast: to every connection with a matching rule, once each. */
   private broadcast(r: Routed): void {
     const mark = ++this.fanout;
+    const policy = this.settings.messagePolicy?.();
     const m = this.matchable(r);
     this.matches.forEachMatch(m, (e) => {
       const o = e.owner;
       if (o.mark === mark || o.dying !== undefined || o.closed) return;
       o.mark = mark;
       if (r.fds && !o.unixFd) return;
+      if (policy && r.from && !this.policyAllows(policy, r, r.from, o, false)) return;
       this.deliver(o, this.stamped(r), r.fds);
     }, this.ownerCheck, (e) => e.owner.mark !== mark);
   }
@@ -597,6 +609,13 @@ export class Broker {
     this.monitors.add(conn);
     this.signal('NameOwnerChanged', 'sss', [unique, unique, '']);
     this.uniques.delete(unique);
+  }
+
+  /** The sender's send rules and the receiver's receive rules both let the message pass. */
+  private policyAllows(policy: BusPolicy, r: Routed, from: Connection, to: Connection, requestedReply: boolean): boolean {
+    const m = { ...r.msg, requestedReply };
+    const namesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.namesOf(c)];
+    return policy.checkMessage('send', from.uid, m, namesOf(to)) && policy.checkMessage('receive', to.uid, m, namesOf(from));
   }
 
   policyAllowsOwn(conn: Connection, name: string): boolean {

@@ -35,6 +35,25 @@ describe('bus configuration', () => {
     assert.ok(!p.canOwn(0, 'org.okay'));
   });
 
+  it('checks send and receive rules, last match wins, requested replies pass a plain deny', () => {
+    const c = parseBusConfig(`<busconfig><policy context="default">
+        <deny send_type="method_call"/>
+        <allow send_destination="org.ok" send_interface="org.ok.I"/>
+        <deny receive_sender="org.noisy" receive_type="signal"/>
+        <deny send_type="method_return" send_requested_reply="true" send_interface="never.set"/>
+      </policy></busconfig>`, '/tmp/p.conf');
+    const p = new BusPolicy(c.policies);
+    const call = { type: 1, interface: 'org.ok.I', member: 'M', path: '/', destination: 'org.ok', requestedReply: false };
+    assert.ok(p.checkMessage('send', 0, call, [':1.2', 'org.ok']));
+    assert.ok(!p.checkMessage('send', 0, { ...call, interface: 'org.ok.Other' }, [':1.2', 'org.ok']));
+    assert.ok(!p.checkMessage('send', 0, call, [':1.3', 'org.other']));
+    assert.ok(p.checkMessage('send', 0, { type: 2, requestedReply: true, destination: ':1.4' }, [':1.4']));
+    assert.ok(p.checkMessage('send', 0, { type: 4, interface: 'a.b', member: 'S', path: '/', requestedReply: false }, [':1.4']));
+    assert.ok(!p.checkMessage('receive', 0, { type: 4, interface: 'a.b', member: 'S', path: '/', requestedReply: false }, [':1.9', 'org.noisy']));
+    assert.ok(p.checkMessage('receive', 0, { type: 1, interface: 'a.b', member: 'S', path: '/', requestedReply: false }, [':1.9', 'org.noisy']));
+    assert.ok(p.hasMessageDenies());
+  });
+
   for (const [xml, why] of [
     ['<busconfig><frobnicate/></busconfig>', 'an unsupported element'],
     ['<busconfig><listen>x</busconfig>', 'a mismatched tag'],

@@ -93,7 +93,6 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   );
   const policyOf = (c: BusConfig | undefined) => {
     const p = c && c.policies.length > 0 ? new BusPolicy(c.policies) : undefined;
-    if (p?.hasUnenforcedDenies()) log('note: send_*/receive_* deny rules in the configuration are not enforced by this bus');
     return p;
   };
   let policy = policyOf(config);
@@ -109,6 +108,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     activatableNames: () => activator.names(),
     onNameAcquired: (name) => activator.acquired(name),
     canOwn: (uid, name) => policy?.canOwn(uid, name) ?? true,
+    messagePolicy: () => (policy?.hasMessageDenies() ? policy : undefined),
   };
   const reload = async (): Promise<void> => {
     if (options.configFile) {
