@@ -7,16 +7,19 @@ import { ProtocolError } from '../errors.js';
 export type NameKind = 'bus name' | 'unique name' | 'well-known name' | 'interface name' | 'member name' | 'error name' | 'object path';
 
 const CODES: Record<NameKind, string> = {
-  'bus name': 'INVALID_BUS_NAME',
-  'unique name': 'INVALID_BUS_NAME',
-  'well-known name': 'INVALID_BUS_NAME',
-  'interface name': 'INVALID_INTERFACE',
-  'member name': 'INVALID_MEMBER',
-  'error name': 'INVALID_ERROR_NAME',
-  'object path': 'INVALID_PATH',
+  'bus name': 'BAD_BUS_NAME',
+  'unique name': 'BAD_BUS_NAME',
+  'well-known name': 'BAD_BUS_NAME',
+  'interface name': 'BAD_INTERFACE',
+  'member name': 'BAD_MEMBER',
+  'error name': 'BAD_ERROR_NAME',
+  'object path': 'BAD_PATH',
 };
 
-/** A string is not a valid name of its kind; `rule` says which rule it breaks. */
+/**
+ * A string is not a valid name of its kind; `rule` says which rule it breaks.
+ * Its `code` is the one the wire decoder gives for the same fault (BAD_PATH...).
+ */
 export class InvalidNameError extends ProtocolError {
   readonly kind: NameKind;
   readonly text: string;

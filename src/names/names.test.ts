@@ -65,6 +65,14 @@ describe('names', () => {
     rejects(MemberName.parse, 'a-b', /character "-"/);
   });
 
+  it('gives the same error codes as the wire decoder', () => {
+    assert.throws(() => ObjectPath.parse('x'), { code: 'BAD_PATH' });
+    assert.throws(() => BusName.parse('x'), { code: 'BAD_BUS_NAME' });
+    assert.throws(() => InterfaceName.parse('x'), { code: 'BAD_INTERFACE' });
+    assert.throws(() => MemberName.parse('1'), { code: 'BAD_MEMBER' });
+    assert.throws(() => ErrorName.parse('x'), { code: 'BAD_ERROR_NAME' });
+  });
+
   it('validates object paths', () => {
     for (const s of ['/', '/a', '/org/freedesktop/DBus', '/_/9/A_b']) assert.equal(ObjectPath.parse(s), s);
     rejects(ObjectPath.parse, '', /empty/);
