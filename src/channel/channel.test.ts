@@ -113,6 +113,17 @@ describe('channel', () => {
     await channel.close();
   });
 
+  it('lets whenWritable wait for the CMA verdict and for acknowledgements, without spinning', { timeout: 20_000 }, async () => {
+    const count = 200;
+    const { channel } = forkPeer('burst', [String(count), String(128 * 1024)]);
+    let got = 0;
+    await new Promise<void>((resolve) => channel.on('message', (m) => {
+      assert.ok(m instanceof Uint8Array && m.length === 128 * 1024 && m[0] === 5 && m[m.length - 1] === 5);
+      if (++got === count) resolve();
+    }));
+    await channel.close();
+  });
+
   it('moves large payloads by memfd handoff when CMA is forced off', { timeout: 20_000 }, async () => {
     const { channel } = forkPeer('echo', [], { largePayload: 'memfd', largeThresholdBytes: 4096 }, { largePayload: 'memfd', largeThresholdBytes: 4096 });
     const big = pattern(2 << 20, 9);

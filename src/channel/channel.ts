@@ -17,13 +17,14 @@ import { exposeBuffer, probe as cmaProbe, readFully, ProcessGoneError, type Expo
 import { RingReader, RingWriter, frameBytes } from './ring.js';
 import { SegmentHeader, type Segment } from './segment.js';
 
-// Frame kinds (kind 0 is the ring's padding).
+// Frame kinds (kind 0 is the ring's padding). Large payloads are
+// acknowledged, in order, through the ring's `acked` word, not by frames, so
+// acknowledgements never wait behind messages nobody reads yet.
 const KIND_BYTES = 1;
 const KIND_JSON = 2;
 const KIND_ADVANCED = 3;
 const KIND_LARGE_CMA = 4; // [token u32][inner kind u32][address u64][length f64]
 const KIND_LARGE_MEMFD = 5; // [token u32][inner kind u32][length f64]; the fd comes over the socket
-const KIND_ACK = 6; // [token u32][status i32]
 
 // Socket messages: JSON handshake text, or a binary fd handoff [SOCK_PAYLOAD_FD u32][token u32] + 1 fd.
 const SOCK_PAYLOAD_FD = 1;
@@ -170,9 +171,10 @@ export class Channel extends EventEmitter {
   private peerCanReadMe: 'unknown' | 'yes' | 'no' = 'unknown';
   private peerRefusal = '';
   private loggedFallback = false;
+  private largeBlocked = false;
+  private ackSeen = 0;
 
   private readonly queue: Queued[] = [];
-  private readonly control: Array<[number, number]> = [];
   private readonly inflight = new Map<number, InFlight>();
   private nextToken = 1;
   private readonly pendingFds = new Map<number, number>();
@@ -427,10 +429,10 @@ export class Channel extends EventEmitter {
   }
 
   private writeLarge(kind: number, payload: Uint8Array, queued: Queued | null): 0 | 1 | 2 | Promise<void> {
-    if (this.inflight.size >= MAX_LARGE_IN_FLIGHT) return 0;
+    if (this.inflight.size >= MAX_LARGE_IN_FLIGHT) return this.blockLarge();
     let useCma: boolean;
     if (this.largeMode === 'memfd') useCma = false;
-    else if (this.peerCanReadMe === 'unknown') return 0; // retried when the verdict arrives
+    else if (this.peerCanReadMe === 'unknown') return this.blockLarge(); // retried when the verdict arrives
     else if (this.peerCanReadMe === 'yes') useCma = true;
     else if (this.largeMode === 'cma') {
       throw new Error(`large payload forced to cross-memory attach, but process ${this.peerPid} cannot read this one: ${this.peerRefusal}`);
@@ -487,8 +489,19 @@ export class Channel extends EventEmitter {
     return 1;
   }
 
+  /** A large payload must wait (for the peer's CMA verdict or for acknowledgements). */
+  private blockLarge(): 0 {
+    this.largeBlocked = true;
+    return 0;
+  }
+
   private hasRoom(): boolean {
-    return this.queue.length === 0 && this.writer.usedBytes + frameBytes(this.threshold) * 2 <= this.segment.ringBytes;
+    if (this.largeBlocked) {
+      if (this.inflight.size >= MAX_LARGE_IN_FLIGHT || (this.peerCanReadMe === 'unknown' && this.largeMode !== 'memfd')) return false;
+      this.largeBlocked = false;
+    }
+    return this.queue.length === 0 &&
+      this.writer.usedBytes + frameBytes(this.threshold) * 2 <= this.segment.ringBytes;
   }
 
   private waitForRoom(): void {
@@ -496,17 +509,23 @@ export class Channel extends EventEmitter {
     if (this.writer.waitForRoom(frameBytes(this.threshold))) setImmediate(() => this.run());
   }
 
-  /** Writes acknowledgements, then queued sends, in order, while there is room. */
-  private flush(): void {
-    while (this.control.length > 0) {
-      const [token, status] = this.control[0];
-      const at = this.writer.reserve(8);
-      if (at < 0) return this.waitForRoom();
-      this.u32[at >> 2] = token;
-      this.u32[(at >> 2) + 1] = status;
-      if (this.writer.commit(8, KIND_ACK)) this.ring();
-      this.control.shift();
+  /** Settles the large payloads the peer has acknowledged (tokens are acknowledged in order). */
+  private collectAcks(): void {
+    if (this.inflight.size === 0) return;
+    const acked = this.writer.acked();
+    this.ackSeen = acked;
+    for (const [token, entry] of this.inflight) {
+      if (((acked - token) | 0) < 0) break;
+      this.inflight.delete(token);
+      entry.exposure?.release();
+      entry.resolve?.();
     }
+    this.settleIfClosing();
+  }
+
+  /** Settles acknowledged payloads, then writes queued sends, in order, while there is room. */
+  private flush(): void {
+    this.collectAcks();
     while (this.queue.length > 0 && this.state === 'open') {
       const q = this.queue[0];
       let r: 0 | 1 | 2 | Promise<void>;
@@ -545,6 +564,7 @@ export class Channel extends EventEmitter {
         if (this.isClosed()) return;
         this.flush();
         if (this.isClosed()) return;
+        if (this.inflight.size > 0 && this.writer.waitForAck(this.ackSeen)) continue;
         // Paused, or nobody listening: stay awake-but-idle (no doorbell); resume() or a new listener restarts us.
         if (this.paused || this.listenerCount('message') === 0) return;
         if (this.hungUp) return this.peerGone();
@@ -622,16 +642,6 @@ export class Channel extends EventEmitter {
         this.stats.messagesReceived++;
         this.emit('message', this.decodeAdvanced(new Uint8Array(this.segment.buffer, at, length)));
         return;
-      case KIND_ACK: {
-        const token = this.u32[at >> 2];
-        const entry = this.inflight.get(token);
-        if (!entry) throw new ProtocolError('BAD_ACK', `peer acknowledged unknown large payload ${token}`);
-        this.inflight.delete(token);
-        entry.exposure?.release();
-        entry.resolve?.();
-        this.settleIfClosing();
-        return;
-      }
       case KIND_LARGE_CMA:
         if (length !== 24) break;
         return this.receiveCma(at);
@@ -672,7 +682,7 @@ export class Channel extends EventEmitter {
       target = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
     }
     readFully(this.peerPid, [{ address, length }], [target]);
-    this.acknowledge(token, 0);
+    this.acknowledge(token);
     this.deliverLarge(kind, target);
   }
 
@@ -696,7 +706,7 @@ export class Channel extends EventEmitter {
     } finally {
       fdClose(fd);
     }
-    this.acknowledge(token, 0);
+    this.acknowledge(token);
     const bytes = new Uint8Array(map);
     this.deliverLarge(kind, bytes);
     if (this.views || kind !== KIND_BYTES) shmUnmap(map);
@@ -710,8 +720,8 @@ export class Channel extends EventEmitter {
     else throw new ProtocolError('CORRUPT_SEGMENT', `large payload of unknown kind ${kind}`);
   }
 
-  private acknowledge(token: number, status: number): void {
-    this.control.push([token, status]);
+  private acknowledge(token: number): void {
+    if (this.reader.acknowledge(token)) this.ring();
   }
 
   // ---- the socket: handshake, fd handoff, hang-up ----

@@ -31,6 +31,7 @@ export class RingWriter {
   private readonly headAt: number;
   private readonly sleepingAt: number;
   private readonly waitingAt: number;
+  private readonly ackedAt: number;
   private tail: number;
   private headSeen: number;
   private pos = 0;
@@ -45,6 +46,7 @@ export class RingWriter {
     this.headAt = control.head >> 2;
     this.sleepingAt = control.consumerSleeping >> 2;
     this.waitingAt = control.producerWaiting >> 2;
+    this.ackedAt = control.acked >> 2;
     this.tail = Atomics.load(this.i32, this.tailAt);
     this.headSeen = Atomics.load(this.i32, this.headAt);
   }
@@ -114,6 +116,26 @@ export class RingWriter {
     return false;
   }
 
+  /** The last large-payload token the consumer acknowledged. */
+  acked(): number {
+    // SYNC: pairs with the Atomics.store of acked in RingReader.acknowledge.
+    return Atomics.load(this.i32, this.ackedAt);
+  }
+
+  /**
+   * Says the producer waits for an acknowledgement beyond `seen` (the
+   * consumer rings on acknowledge), then re-checks; true when one came meanwhile.
+   */
+  waitForAck(seen: number): boolean {
+    // SYNC: pairs with the compareExchange of producerWaiting in RingReader.acknowledge.
+    Atomics.store(this.i32, this.waitingAt, 1);
+    if (this.acked() !== seen) {
+      Atomics.store(this.i32, this.waitingAt, 0);
+      return true;
+    }
+    return false;
+  }
+
   /** Bytes written but not yet consumed. */
   get usedBytes(): number {
     return (this.tail - Atomics.load(this.i32, this.headAt)) | 0;
@@ -133,6 +155,7 @@ export class RingReader {
   private readonly headAt: number;
   private readonly sleepingAt: number;
   private readonly waitingAt: number;
+  private readonly ackedAt: number;
   private head: number;
   private tailSeen: number;
 
@@ -145,6 +168,7 @@ export class RingReader {
     this.headAt = control.head >> 2;
     this.sleepingAt = control.consumerSleeping >> 2;
     this.waitingAt = control.producerWaiting >> 2;
+    this.ackedAt = control.acked >> 2;
     this.head = Atomics.load(this.i32, this.headAt);
     this.tailSeen = this.head;
   }
@@ -190,6 +214,17 @@ export class RingReader {
     // SYNC: pairs with the Atomics.load of head in RingWriter.refresh; seq_cst orders it
     // before the load of producerWaiting, which pairs with RingWriter.waitForRoom.
     Atomics.store(this.i32, this.headAt, this.head);
+    return Atomics.load(this.i32, this.waitingAt) === 1 && Atomics.compareExchange(this.i32, this.waitingAt, 1, 0) === 1;
+  }
+
+  /**
+   * Acknowledges large payloads up to `token` (the producer may reuse their
+   * buffers). Returns true when the producer waits and must be rung.
+   */
+  acknowledge(token: number): boolean {
+    // SYNC: pairs with the Atomics.load of acked in RingWriter.acked; seq_cst orders it before
+    // the load of producerWaiting, which pairs with RingWriter.waitForAck.
+    Atomics.store(this.i32, this.ackedAt, token);
     return Atomics.load(this.i32, this.waitingAt) === 1 && Atomics.compareExchange(this.i32, this.waitingAt, 1, 0) === 1;
   }
 

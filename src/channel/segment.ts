@@ -6,8 +6,8 @@
 //
 //   0      header: magic 'FBCH', layoutVersion, ringBytes, dataOffset,
 //          per side: pid and the address of a small exposed probe buffer
-//   128    ring 0 (side 0 -> side 1): tail | head | consumerSleeping | producerWaiting
-//   640    ring 1 (side 1 -> side 0): tail | head | consumerSleeping | producerWaiting
+//   128    ring 0 (side 0 -> side 1): tail | head | consumerSleeping | producerWaiting | acked
+//   768    ring 1 (side 1 -> side 0): tail | head | consumerSleeping | producerWaiting | acked
 //          (each word alone on a 128-byte line: no false sharing, even with
 //          adjacent-line prefetch)
 //   4096   ring 0 data [ringBytes]
@@ -38,6 +38,8 @@ export interface RingControl {
   head: number;
   consumerSleeping: number;
   producerWaiting: number;
+  /** The last large-payload token the consumer has pulled (tokens are acknowledged in order). */
+  acked: number;
   data: number;
 }
 
@@ -65,12 +67,13 @@ export function segmentSizeBytes(ringBytes: number): number {
 }
 
 function ringControl(index: 0 | 1, ringBytes: number): RingControl {
-  const base = LINE_BYTES + index * 4 * LINE_BYTES;
+  const base = LINE_BYTES + index * 5 * LINE_BYTES;
   return {
     tail: base,
     head: base + LINE_BYTES,
     consumerSleeping: base + 2 * LINE_BYTES,
     producerWaiting: base + 3 * LINE_BYTES,
+    acked: base + 4 * LINE_BYTES,
     data: DATA_OFFSET + index * ringBytes,
   };
 }

@@ -5,6 +5,7 @@
 //   flood       sends argv[3] messages of random sizes up to argv[4] bytes
 //               (a u32 sequence number, then that number's low byte), then 'done'
 //   send-large  sends one payload of argv[3] bytes and waits
+//   burst       at once, sends argv[3] payloads of argv[4] bytes with trySend/whenWritable
 import { connect, parentChannel, type Channel, type ChannelOptions } from '../../src/channel/index.js';
 
 const mode = process.argv[2];
@@ -52,6 +53,19 @@ async function main(): Promise<void> {
     const ch = parentChannel(options);
     const b = new Uint8Array(Number(process.argv[3])).fill(7);
     ch.send(b).catch(() => {});
+    ch.on('message', () => {});
+    ch.on('close', () => process.exit(0));
+    return;
+  }
+  if (mode === 'burst') {
+    const ch = parentChannel(options);
+    const count = Number(process.argv[3]);
+    const b = new Uint8Array(Number(process.argv[4])).fill(5);
+    let i = 0;
+    while (i < count) {
+      while (i < count && ch.trySend(b)) i++;
+      if (i < count) await ch.whenWritable();
+    }
     ch.on('message', () => {});
     ch.on('close', () => process.exit(0));
     return;

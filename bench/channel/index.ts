@@ -1,0 +1,291 @@
+// `npm run bench -- channel`: fastbus channels against child_process IPC,
+// Node `net` over a unix socket, and the limits C programs reach (eventfd
+// and busy-poll ping-pong across two CPUs, process_vm_readv bandwidth):
+// (1) one-way 64-byte messages/s, (2) round trip, default and busy mode,
+// (3) GB/s for 1 MiB and 64 MiB payloads. Parent on CPU 0, peer on CPU 1.
+import { execFileSync, fork as cpFork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { fork, type Channel, type ChannelOptions } from '../../src/channel/index.js';
+import { buildC } from '../c-program.js';
+import { median, percentile, type BenchContext, type GroupResult, type Row, type Table } from '../harness.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PEER = path.join(here, 'peer.js');
+const MiB = 1 << 20;
+
+function pin(pid: number, cpu: number): void {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu % os.cpus().length), String(pid)], { stdio: 'ignore' });
+  } catch {
+    // No taskset: the scheduler places the processes.
+  }
+}
+
+function row(label: string, unit: string, higherIsBetter: boolean): Row {
+  return { label, samples: [], unit, higherIsBetter };
+}
+
+async function forkChannel(args: string[], options: ChannelOptions, peerOptions: ChannelOptions): Promise<{ child: ChildProcess; channel: Channel }> {
+  const forked = fork(PEER, args, { ...options, env: { ...process.env, BENCH_OPTIONS: JSON.stringify(peerOptions) } });
+  pin(forked.child.pid!, 1);
+  await forked.channel.ready;
+  return forked;
+}
+
+async function stop(child: ChildProcess, channel?: Channel): Promise<void> {
+  const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
+  if (channel) await channel.close();
+  else child.kill();
+  await exited;
+}
+
+function status(): { rss: number; shmem: number } {
+  const text = readFileSync('/proc/self/status', 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), shmem: kb('RssShmem') };
+}
+
+/** Messages (or bytes) per second from 'go' to the n-th message received. */
+async function channelOneWay(n: number, size: number, json: boolean, options: ChannelOptions, peerOptions: ChannelOptions, footprint?: (f: string) => void): Promise<number> {
+  const before = status();
+  const { child, channel } = await forkChannel(['ch-send', String(n), String(size), json ? 'json' : ''], options, peerOptions);
+  let count = 0;
+  const done = new Promise<number>((resolve) => channel.on('message', () => { if (++count === n) resolve(performance.now()); }));
+  const t0 = performance.now();
+  await channel.send('go');
+  const t1 = await done;
+  if (footprint) {
+    const after = status();
+    footprint(`segment ${(channel.segmentSizeBytes / MiB).toFixed(2)} MiB (two 1 MiB rings + 4 KiB header); after ${n} messages this process's RSS grew ${((after.rss - before.rss) / MiB).toFixed(1)} MiB, of which ${((after.shmem - before.shmem) / MiB).toFixed(2)} MiB is the mapped segment (RssShmem)`);
+  }
+  await stop(child, channel);
+  return n / ((t1 - t0) / 1000);
+}
+
+async function ipcOneWay(n: number, serialization: 'json' | 'advanced'): Promise<number> {
+  const child = cpFork(PEER, ['ipc-send', String(n)], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await once(child, 'spawn');
+  pin(child.pid!, 1);
+  let count = 0;
+  const done = new Promise<number>((resolve) => child.on('message', () => { if (++count === n) resolve(performance.now()); }));
+  const t0 = performance.now();
+  child.send('go');
+  const t1 = await done;
+  await stop(child);
+  return n / ((t1 - t0) / 1000);
+}
+
+/** A unix socket server and a connected peer running `args`; frames decoded with one copy each. */
+async function netPeer(args: (sockPath: string) => string[], onFrame: (frame: Buffer) => void): Promise<{ child: ChildProcess; sock: net.Socket; close(): Promise<void> }> {
+  const sockPath = path.join(os.tmpdir(), `fastbus-bench-channel-${process.pid}.sock`);
+  rmSync(sockPath, { force: true });
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(sockPath, r));
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const child = cpFork(PEER, args(sockPath), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [sock] = await accepted;
+  pin(child.pid!, 1);
+  let frame: Buffer | null = null;
+  let filled = 0;
+  let head = Buffer.alloc(0);
+  sock.on('data', (chunk: Buffer) => {
+    let at = 0;
+    while (at < chunk.length) {
+      if (frame === null) {
+        const need = 4 - head.length;
+        head = Buffer.concat([head, chunk.subarray(at, at + need)]);
+        at += Math.min(need, chunk.length - at);
+        if (head.length < 4) return;
+        frame = Buffer.allocUnsafe(head.readUInt32LE(0));
+        filled = 0;
+        head = Buffer.alloc(0);
+      }
+      const n = Math.min(frame.length - filled, chunk.length - at);
+      chunk.copy(frame, filled, at, at + n);
+      filled += n;
+      at += n;
+      if (filled === frame.length) {
+        const f = frame;
+        frame = null;
+        onFrame(f);
+      }
+    }
+  });
+  return {
+    child, sock,
+    async close() {
+      const exited = once(child, 'exit');
+      sock.destroy();
+      server.close();
+      await exited;
+      rmSync(sockPath, { force: true });
+    },
+  };
+}
+
+async function netOneWay(n: number, size: number): Promise<number> {
+  let count = 0;
+  let resolveDone!: (t: number) => void;
+  const done = new Promise<number>((resolve) => { resolveDone = resolve; });
+  const peer = await netPeer((p) => ['net-send', p, String(n), String(size)], () => { if (++count === n) resolveDone(performance.now()); });
+  const t0 = performance.now();
+  peer.sock.write(Buffer.of(1));
+  const t1 = await done;
+  await peer.close();
+  return n / ((t1 - t0) / 1000);
+}
+
+/** Median round trip in µs over n ping-pongs (after 100 to warm up), and p99. */
+function pingPong(n: number, send: () => void, onReply: (cb: () => void) => void): Promise<[number, number]> {
+  const rtts: number[] = new Array(n);
+  let i = -100;
+  let t0 = 0;
+  return new Promise((resolve) => {
+    onReply(() => {
+      const t = performance.now();
+      if (i >= 0) rtts[i] = (t - t0) * 1000;
+      if (++i === n) return resolve([median(rtts), percentile(rtts, 99)]);
+      t0 = performance.now();
+      send();
+    });
+    t0 = performance.now();
+    send();
+  });
+}
+
+async function channelRoundTrip(n: number, options: ChannelOptions): Promise<[number, number]> {
+  const { child, channel } = await forkChannel(['ch-echo'], { ...options, views: true }, options);
+  const ping = new Uint8Array(64);
+  const r = await pingPong(n, () => { channel.trySend(ping); }, (cb) => channel.on('message', cb));
+  await stop(child, channel);
+  return r;
+}
+
+async function ipcRoundTrip(n: number): Promise<[number, number]> {
+  const child = cpFork(PEER, ['ipc-echo'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await once(child, 'spawn');
+  pin(child.pid!, 1);
+  const msg = 'x'.repeat(64);
+  const r = await pingPong(n, () => child.send(msg), (cb) => child.on('message', cb));
+  await stop(child);
+  return r;
+}
+
+async function netRoundTrip(n: number): Promise<[number, number]> {
+  let reply: () => void = () => {};
+  const peer = await netPeer((p) => ['net-echo', p], () => reply());
+  const frame = Buffer.alloc(68);
+  frame.writeUInt32LE(64, 0);
+  const r = await pingPong(n, () => peer.sock.write(frame), (cb) => { reply = cb; });
+  await peer.close();
+  return r;
+}
+
+function cPingPong(binary: string, mode: string, n: number): [number, number] {
+  const [med, p99] = execFileSync(binary, [mode, String(n)], { encoding: 'utf8' }).trim().split(' ').map(Number);
+  return [med, p99];
+}
+
+function cReadvGbps(binary: string, size: number, repeat: number): number {
+  return Number(execFileSync(binary, [String(size), String(repeat)], { encoding: 'utf8' }).trim());
+}
+
+export async function run(ctx: BenchContext): Promise<GroupResult> {
+  const q = ctx.quick;
+  ctx.progress('channel: building the C programs');
+  const pingpong = buildC('channel/pingpong.c');
+  const readvBw = buildC('channel/vm-readv-bw.c');
+  pin(process.pid, 0);
+  const notes: string[] = [];
+
+  // (1) one-way 64-byte messages/s
+  const nCh = q ? 500_000 : 2_000_000, nIpc = q ? 50_000 : 200_000, nNet = q ? 200_000 : 500_000;
+  const oneWay = {
+    ipcJson: row('child_process IPC (json), 64-char string', 'msgs/s', true),
+    ipcAdv: row('child_process IPC (advanced), 64-char string', 'msgs/s', true),
+    net: row('Node net, unix socket, 64-byte frames (1 per write)', 'msgs/s', true),
+    chView: row('fastbus channel, 64 bytes, views', 'msgs/s', true),
+    chCopy: row('fastbus channel, 64 bytes, copies', 'msgs/s', true),
+    chJson: row('fastbus channel, 64-char string (json)', 'msgs/s', true),
+  };
+  for (let r = 0; r < ctx.repeat; r++) {
+    ctx.progress(`channel: one-way 64-byte messages, repetition ${r + 1}/${ctx.repeat}`);
+    oneWay.ipcJson.samples.push(await ipcOneWay(nIpc, 'json'));
+    oneWay.ipcAdv.samples.push(await ipcOneWay(nIpc, 'advanced'));
+    oneWay.net.samples.push(await netOneWay(nNet, 64));
+    oneWay.chView.samples.push(await channelOneWay(nCh, 64, false, { views: true }, {}, r === 0 ? (f) => notes.push(`Memory: ${f}.`) : undefined));
+    oneWay.chCopy.samples.push(await channelOneWay(nCh, 64, false, {}, {}));
+    oneWay.chJson.samples.push(await channelOneWay(nCh, 66, true, {}, {}));
+  }
+
+  // (2) round trips
+  const nSleep = q ? 2000 : 10_000, nBusy = q ? 20_000 : 100_000;
+  const rtt = {
+    cEventfd: row('C eventfd ping-pong (blocking)', 'µs', false),
+    chDefault: row('fastbus channel, default mode (eventfd doorbell)', 'µs', false),
+    chSpin: row('fastbus channel, spinUs: 50', 'µs', false),
+    ipc: row('child_process IPC (json)', 'µs', false),
+    net: row('Node net, unix socket', 'µs', false),
+  };
+  const busy = {
+    cBusy: row('C busy-poll ping-pong', 'µs', false),
+    chBusy: row('fastbus channel, busy mode', 'µs', false),
+  };
+  const p99: Record<string, number[]> = {};
+  const keep = (label: string, [med, tail]: [number, number]): number => {
+    (p99[label] ??= []).push(tail);
+    return med;
+  };
+  for (let r = 0; r < ctx.repeat; r++) {
+    ctx.progress(`channel: round trips, repetition ${r + 1}/${ctx.repeat}`);
+    rtt.cEventfd.samples.push(keep(rtt.cEventfd.label, cPingPong(pingpong, 'eventfd', nSleep)));
+    rtt.chDefault.samples.push(keep(rtt.chDefault.label, await channelRoundTrip(nSleep, {})));
+    rtt.chSpin.samples.push(keep(rtt.chSpin.label, await channelRoundTrip(nSleep, { spinUs: 50 })));
+    rtt.ipc.samples.push(keep(rtt.ipc.label, await ipcRoundTrip(nSleep)));
+    rtt.net.samples.push(keep(rtt.net.label, await netRoundTrip(nSleep)));
+    busy.cBusy.samples.push(keep(busy.cBusy.label, cPingPong(pingpong, 'busy', nBusy)));
+    busy.chBusy.samples.push(keep(busy.chBusy.label, await channelRoundTrip(nBusy, { busy: true })));
+  }
+  notes.push(`Round-trip p99 (median over repetitions): ${Object.entries(p99).map(([k, v]) => `${k} ${median(v).toFixed(2)} µs`).join('; ')}.`);
+
+  // (3) bandwidth
+  const k1 = q ? 200 : 1000, k64 = q ? 4 : 16;
+  const bw1 = {
+    net: row('Node net, unix socket, 1 MiB frames', 'GB/s', true),
+    cma: row('fastbus channel, CMA', 'GB/s', true),
+    memfd: row('fastbus channel, memfd handoff', 'GB/s', true),
+    c: row('C process_vm_readv', 'GB/s', true),
+  };
+  const bw64 = {
+    c: row('C process_vm_readv', 'GB/s', true),
+    cma: row('fastbus channel, CMA', 'GB/s', true),
+    memfd: row('fastbus channel, memfd handoff', 'GB/s', true),
+  };
+  for (let r = 0; r < ctx.repeat; r++) {
+    ctx.progress(`channel: bandwidth, repetition ${r + 1}/${ctx.repeat}`);
+    bw1.net.samples.push((await netOneWay(k1, MiB)) * MiB / 1e9);
+    bw1.cma.samples.push((await channelOneWay(k1, MiB, false, { views: true }, { largePayload: 'cma' })) * MiB / 1e9);
+    bw1.memfd.samples.push((await channelOneWay(k1, MiB, false, { views: true }, { largePayload: 'memfd' })) * MiB / 1e9);
+    bw1.c.samples.push(cReadvGbps(readvBw, MiB, k1));
+    bw64.c.samples.push(cReadvGbps(readvBw, 64 * MiB, k64));
+    bw64.cma.samples.push((await channelOneWay(k64, 64 * MiB, false, { views: true }, { largePayload: 'cma' })) * 64 * MiB / 1e9);
+    bw64.memfd.samples.push((await channelOneWay(k64, 64 * MiB, false, { views: true }, { largePayload: 'memfd' })) * 64 * MiB / 1e9);
+  }
+
+  const tables: Table[] = [
+    { title: 'One-way 64-byte messages per second', rows: Object.values(oneWay), baseline: oneWay.ipcJson.label, note: `${nCh} per sample for channels` },
+    { title: 'Round trip, sleeping (median)', rows: Object.values(rtt), baseline: rtt.cEventfd.label, note: `${nSleep} ping-pongs of 64 bytes per sample` },
+    { title: 'Round trip, busy polling (median)', rows: Object.values(busy), baseline: busy.cBusy.label, note: `${nBusy} ping-pongs per sample` },
+    { title: 'Bandwidth, 1 MiB payloads', rows: Object.values(bw1), baseline: bw1.net.label, note: `${k1} payloads per sample; receiver in views mode (reused buffer)` },
+    { title: 'Bandwidth, 64 MiB payloads', rows: Object.values(bw64), baseline: bw64.c.label, note: `${k64} payloads per sample; receiver in views mode (reused buffer)` },
+  ];
+  notes.push('Parent pinned to CPU 0 and peer to CPU 1 (taskset), as the C programs pin themselves; the machine is shared, so compare ratios within a run.');
+  notes.push('CPU cost: default mode uses no CPU while idle (a sleeping consumer costs one eventfd write per wake-up); spinUs burns up to that long after each batch; busy mode keeps one core at 100% per busy end.');
+  return { tables, notes };
+}

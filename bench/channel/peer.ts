@@ -1,0 +1,103 @@
+// The other process of the channel benchmarks, driven by argv[2]:
+//   ch-send N SIZE [json]   on 'go' over its fastbus channel, sends N messages of SIZE bytes
+//   ch-echo                 echoes every channel message
+//   ipc-send N              on 'go' over child_process IPC, sends N 64-character strings
+//   ipc-echo                echoes every IPC message
+//   net-send PATH N SIZE    connects to PATH; on a byte from it, writes N length-prefixed frames
+//   net-echo PATH           connects to PATH and echoes each frame
+import net from 'node:net';
+import { parentChannel, type ChannelOptions } from '../../src/channel/index.js';
+
+const [mode, a, b, c] = process.argv.slice(2);
+const options = JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as ChannelOptions;
+
+async function chSend(n: number, size: number, json: boolean): Promise<void> {
+  const ch = parentChannel(options);
+  const msg: unknown = json ? 'x'.repeat(size - 2) : new Uint8Array(size).fill(1);
+  ch.on('message', async (m) => {
+    if (m !== 'go') return;
+    let i = 0;
+    while (i < n) {
+      while (i < n && ch.trySend(msg)) i++;
+      if (i < n) await ch.whenWritable();
+    }
+  });
+  ch.on('close', () => process.exit(0));
+}
+
+function chEcho(): void {
+  const ch = parentChannel(options);
+  ch.on('message', (m) => { ch.trySend(m) || void ch.send(m); });
+  ch.on('close', () => process.exit(0));
+}
+
+function frames(sock: net.Socket, onFrame: (frame: Buffer) => void): void {
+  let pending: Buffer[] = [];
+  let have = 0;
+  sock.on('data', (chunk: Buffer) => {
+    pending.push(chunk);
+    have += chunk.length;
+    for (;;) {
+      if (have < 4) return;
+      const head = pending.length === 1 ? pending[0] : Buffer.concat(pending);
+      pending = [head];
+      const len = head.readUInt32LE(0);
+      if (have < 4 + len) return;
+      onFrame(head.subarray(4, 4 + len));
+      const rest = head.subarray(4 + len);
+      pending = rest.length ? [rest] : [];
+      have = rest.length;
+    }
+  });
+}
+
+function main(): void {
+  switch (mode) {
+    case 'ch-send': return void chSend(Number(a), Number(b), c === 'json');
+    case 'ch-echo': return chEcho();
+    case 'ipc-send': {
+      const msg = 'x'.repeat(64);
+      const n = Number(a);
+      process.on('message', (m) => {
+        if (m !== 'go') return;
+        for (let i = 0; i < n; i++) process.send!(msg);
+      });
+      return;
+    }
+    case 'ipc-echo':
+      process.on('message', (m) => process.send!(m));
+      return;
+    case 'net-send': {
+      const n = Number(b), size = Number(c);
+      const sock = net.connect(a);
+      const frame = Buffer.alloc(4 + size, 1);
+      frame.writeUInt32LE(size, 0);
+      sock.once('data', () => {
+        let i = 0;
+        const pump = (): void => {
+          while (i < n) {
+            i++;
+            if (!sock.write(frame)) return void sock.once('drain', pump);
+          }
+        };
+        pump();
+      });
+      sock.on('close', () => process.exit(0));
+      return;
+    }
+    case 'net-echo': {
+      const sock = net.connect(a);
+      frames(sock, (f) => {
+        const out = Buffer.allocUnsafe(4 + f.length);
+        out.writeUInt32LE(f.length, 0);
+        f.copy(out, 4);
+        sock.write(out);
+      });
+      sock.on('close', () => process.exit(0));
+      return;
+    }
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+main();
