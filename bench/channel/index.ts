@@ -55,6 +55,10 @@ function status(): { rss: number; shmem: number } {
 async function channelOneWay(n: number, size: number, json: boolean, options: ChannelOptions, peerOptions: ChannelOptions, footprint?: (f: string) => void): Promise<number> {
   const before = status();
   const { child, channel } = await forkChannel(['ch-send', String(n), String(size), json ? 'json' : ''], options, peerOptions);
+  // One untimed message first (as the C programs warm up): the receiver's buffers are touched once.
+  const warm = once(channel, 'message');
+  await channel.send('warm');
+  await warm;
   let count = 0;
   const done = new Promise<number>((resolve) => channel.on('message', () => { if (++count === n) resolve(performance.now()); }));
   const t0 = performance.now();
