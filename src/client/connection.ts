@@ -156,7 +156,7 @@ export class Connection extends EventEmitter {
     // Each frame is decoded at once and none of its bytes kept (ay values are copied).
     stream.borrowFrames = true;
     stream.onMessage = (frame) => this.receive(frame);
-    stream.onClose = (error) => this.closed(error);
+    stream.onClose = (error) => this.streamClosed(error);
     // A handshake leaves the stream paused until its handlers are set.
     stream.resume();
   }
@@ -167,7 +167,7 @@ export class Connection extends EventEmitter {
   }
 
   /** Whether the connection is closed. */
-  get isClosedNow(): boolean {
+  get closed(): boolean {
     return this.isClosed;
   }
 
@@ -598,7 +598,7 @@ export class Connection extends EventEmitter {
     e.unsubscribe?.();
   }
 
-  private closed(error: Error | undefined): void {
+  private streamClosed(error: Error | undefined): void {
     if (this.isClosed) return;
     this.isClosed = true;
     this.closedError = error;

@@ -158,7 +158,7 @@ export class ObjectTable {
   }
 
   private sendReply(call: Message, r: Reply): void {
-    if (this.connection.isClosedNow) return;
+    if (this.connection.closed) return;
     const m: Omit<Message, 'serial'> = { type: MessageType.METHOD_RETURN, flags: 0, replySerial: call.serial, body: r.body };
     if (call.sender !== undefined) m.destination = call.sender;
     if (r.signature) m.signature = r.signature;
@@ -171,7 +171,7 @@ export class ObjectTable {
   }
 
   private sendError(call: Message, e: unknown): void {
-    if (this.connection.isClosedNow) return;
+    if (this.connection.closed) return;
     const name = e instanceof DBusError ? e.name : ErrorNames.Failed;
     const text = e instanceof Error ? e.message : String(e);
     const m: Omit<Message, 'serial'> = { type: MessageType.ERROR, flags: 0, replySerial: call.serial, errorName: name, signature: 's', body: [text] };
