@@ -65,6 +65,32 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the comman
     assert.equal(r.stdout, 'a{sv} 2 "name" s "calc" "version" t 1099511627776\n');
   });
 
+  test('call reads and prints values exactly as busctl does', async () => {
+    const echo = await connect(daemon.address);
+    const cases: [string, string[]][] = [
+      ['a{sv}', ['2', 'k', 's', 'v "q"', 'n', 'i', '5']], ['ai', ['3', '1', '2', '3']], ['(si)', ['x y', '7']], ['b', ['true']],
+      ['ay', ['3', '1', '2', '255']], ['a(sv)', ['1', 'x', 'u', '4']], ['d', ['2.5']], ['o', ['/a/b']], ['g', ['a{sv}']],
+      ['v', ['as', '2', 'x', 'y']], ['a{ia{ss}}', ['1', '5', '1', 'k', 'v']], ['t', ['18446744073709551615']], ['x', ['--', '-9000000000']],
+    ];
+    const methods: Record<string, { in: string; out: string }> = {};
+    const handlers: Record<string, (v: unknown) => unknown> = {};
+    cases.forEach(([sig], i) => {
+      methods[`E${i}`] = { in: sig, out: sig };
+      handlers[`E${i}`] = (v) => v;
+    });
+    echo.export('/echo', defineInterface({ name: 'com.example.Echo', methods }), handlers);
+    try {
+      for (const [i, [sig, args]] of cases.entries()) {
+        const argv = ['com.example.Cli', '/echo', 'com.example.Echo', `E${i}`, sig, ...args];
+        const ours = await cli('call', '--address', daemon.address, ...argv.map((a, k) => (k === 0 ? echo.uniqueName : a)));
+        const theirs = await new Promise<string>((resolve, reject) => execFile('busctl', ['--address', daemon.address, 'call', echo.uniqueName, ...argv.slice(1)], (e, out, err) => (e ? reject(new Error(err)) : resolve(out))));
+        assert.equal(ours.stdout, theirs, `signature ${sig}`);
+      }
+    } finally {
+      echo.close();
+    }
+  });
+
   test('call failures say what went wrong, with distinct exit codes', async () => {
     const unknown = await cli('call', 'com.example.Nobody', '/', 'com.example.X', 'Y');
     assert.equal(unknown.code, 1);
