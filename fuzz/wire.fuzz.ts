@@ -1,10 +1,11 @@
 // Fuzzer for the wire decoders (the parsers of untrusted input): mutated
 // valid messages and random bytes go to decodeMessage, decodeHeader,
-// frameLength and decodeValues. Each must return or throw ProtocolError,
-// nothing else; a message that decodes must encode again and decode the same.
+// frameLength, decodeValues and checkMessage. Each must return or throw
+// ProtocolError, nothing else; checkMessage must accept exactly what
+// decodeMessage accepts; a message that decodes must encode again and decode the same.
 import { isDeepStrictEqual } from 'node:util';
 import {
-  decodeHeader, decodeMessage, decodeValues, encodeMessage, frameLength, ProtocolError, Variant, withSender, type Message,
+  checkMessage, decodeHeader, decodeMessage, decodeValues, encodeMessage, frameLength, ProtocolError, Variant, withSender, type Message,
 } from '../src/wire/index.js';
 
 /** A small deterministic PRNG (mulberry32), so that a failure can be replayed from its seed. */
@@ -96,11 +97,21 @@ export function check(input: Buffer, rnd: () => number): string | null {
     if (wrongThrow(e)) return `decodeHeader threw ${(e as Error).stack}`;
   }
   let m: ReturnType<typeof decodeMessage> | undefined;
+  const fdCount = rnd() < 0.5 ? undefined : 2;
   try {
-    m = decodeMessage(input, { zeroCopy: rnd() < 0.5, fdCount: rnd() < 0.5 ? undefined : 2 });
+    m = decodeMessage(input, { zeroCopy: rnd() < 0.5, fdCount });
   } catch (e) {
     if (wrongThrow(e)) return `decodeMessage threw ${(e as Error).stack}`;
   }
+  // checkMessage must accept exactly what decodeMessage accepts.
+  let checked = false;
+  try {
+    checkMessage(input, { fdCount });
+    checked = true;
+  } catch (e) {
+    if (wrongThrow(e)) return `checkMessage threw ${(e as Error).stack}`;
+  }
+  if (checked !== (m !== undefined)) return `checkMessage ${checked ? 'accepted' : 'refused'} what decodeMessage ${m !== undefined ? 'accepted' : 'refused'}`;
   if (m !== undefined && m.type >= 1 && m.type <= 4) {
     // What decodes must encode again, in the same byte order, and decode the same.
     let again: Buffer;

@@ -3,7 +3,7 @@
 // string, (b) a call with an a{sv} of 20 mixed entries, (c) a 1 MiB `ay`;
 // header-only decoding and withSender; 1 MiB encode against Buffer.copy.
 import { createRequire } from 'node:module';
-import { decodeHeader, decodeMessage, encodeMessage, MessageEncoder, Variant, withSender, type Message } from '../../src/wire/index.js';
+import { checkMessage, decodeHeader, decodeMessage, encodeMessage, MessageEncoder, Variant, withSender, type Message } from '../../src/wire/index.js';
 import type { BenchContext, GroupResult, Row, Table } from '../harness.js';
 
 const require = createRequire(import.meta.url);
@@ -127,13 +127,14 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     const bytesB = encodeMessage(b.ours);
     const [theirsB] = dnCompat.marshallMessage(b.theirs());
     const rows: Record<string, number[]> = {
-      'fastbus decodeHeader (a)': [], 'fastbus decodeHeader (b)': [], 'fastbus decodeHeader + withSender (b)': [], 'dbus-next unmarshall + messageToJsFmt (b)': [],
+      'fastbus decodeHeader (a)': [], 'fastbus decodeHeader (b)': [], 'fastbus decodeHeader + withSender (b)': [], 'fastbus checkMessage (b): header + body checked, not built': [], 'dbus-next unmarshall + messageToJsFmt (b)': [],
     };
     for (let r = 0; r < ctx.repeat; r++) {
       sample(rows, {
         'fastbus decodeHeader (a)': () => { sink = decodeHeader(bytesA); },
         'fastbus decodeHeader (b)': () => { sink = decodeHeader(bytesB); },
         'fastbus decodeHeader + withSender (b)': () => { sink = withSender(bytesB, ':1.42', decodeHeader(bytesB)); },
+        'fastbus checkMessage (b): header + body checked, not built': () => { sink = checkMessage(bytesB); },
         'dbus-next unmarshall + messageToJsFmt (b)': () => { sink = dnCompat.messageToJsFmt(dnMessage.unmarshall(theirsB)); },
       }, ms);
     }

@@ -202,3 +202,32 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeMessageOptions)
     d.release();
   }
 }
+
+/**
+ * Checks one whole message as strictly as decodeMessage, without building
+ * its body: returns the header (a broker that forwards bodies untouched still
+ * refuses malformed ones). Throws ProtocolError.
+ */
+export function checkMessage(bytes: Uint8Array, options?: { fdCount?: number }): MessageHeader {
+  const d = decoder;
+  try {
+    const h = readHeader(d, bytes, true, false) as MessageHeader;
+    const unixFds = h.unixFds ?? 0;
+    if (options?.fdCount !== undefined && unixFds > options.fdCount) {
+      fail('BAD_FD', `UNIX_FDS says ${unixFds} fds but ${options.fdCount} arrived with the message`);
+    }
+    if (h.signature !== undefined && h.signature !== '') {
+      const types = d.bodyTypes ?? parseSignature(h.signature);
+      d.pos = h.headerLength;
+      d.end = h.totalLength;
+      d.unixFds = unixFds;
+      for (let i = 0; i < types.length; i++) d.skip(types[i]);
+      if (d.pos !== h.totalLength) fail('TRAILING_BYTES', `${h.totalLength - d.pos} bytes left in the body after its values`);
+    } else if (h.bodyLength !== 0) {
+      fail('TRAILING_BYTES', `a body of ${h.bodyLength} bytes with an empty signature`);
+    }
+    return h;
+  } finally {
+    d.release();
+  }
+}

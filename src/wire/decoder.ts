@@ -124,18 +124,20 @@ export class Decoder {
     if (len > this.end - start - 1 || b[stop] !== 0) return this.badEnd(len);
     this.pos = stop + 1;
     if (len >= 4 && len <= CACHED_LENGTH) {
-      // The slot comes from three words (first, middle, last); a hit is then
-      // confirmed by comparing every byte with the cached copy, which is known
-      // to be ASCII without NUL, so a hit needs no other check.
+      // A hit is confirmed by comparing every byte with the cached copy, which
+      // is known to be ASCII without NUL, so a hit needs no other check.
       const dv = this.dv;
       const o = this.base + start;
-      let h = Math.imul(dv.getInt32(o, true) ^ len, 0x9e3779b1);
-      h = Math.imul(h ^ dv.getInt32(o + ((len >> 1) & ~3), true), 0x85ebca6b);
-      h = Math.imul(h ^ dv.getInt32(o + len - 4, true), 0xc2b2ae35);
-      const slot = (h ^ (h >>> 15)) & CACHE_MASK;
+      // Every word (the last one overlapping when the length is not a multiple
+      // of 4); products mix bits upwards, so the slot is taken from the top bits.
+      let h = len;
+      let k = 0;
+      for (; k + 4 <= len; k += 4) h = Math.imul(h ^ dv.getInt32(o + k, true), 0x9e3779b1);
+      if (k !== len) h = Math.imul(h ^ dv.getInt32(o + len - 4, true), 0x85ebca6b);
+      const slot = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d) >>> CACHE_SHIFT;
       if (cacheLength[slot] === len) {
         const base = slot * CACHED_LENGTH;
-        let k = 0;
+        k = 0;
         while (k + 4 <= len && POOL_VIEW.getInt32(base + k, true) === dv.getInt32(o + k, true)) k += 4;
         if (k + 4 > len && POOL_VIEW.getInt32(base + len - 4, true) === dv.getInt32(o + len - 4, true)) {
           this.slot = slot;
@@ -145,9 +147,9 @@ export class Decoder {
       return this.miss(start, stop, slot);
     }
     if (len < 4) {
-      let h = len;
-      for (let i = start; i < stop; i++) h = Math.imul(h ^ b[i], 0x9e3779b1);
-      const slot = (h ^ (h >>> 15)) & CACHE_MASK;
+      let w = len;
+      for (let i = start; i < stop; i++) w = (w << 8) | b[i];
+      const slot = Math.imul(w, 0x9e3779b1) >>> CACHE_SHIFT;
       if (cacheLength[slot] === len) {
         const base = slot * CACHED_LENGTH;
         let k = 0;
@@ -431,6 +433,123 @@ export class Decoder {
     this.structs--;
     return out;
   }
+
+  /**
+   * Checks one value of type `t` as strictly as `value` does, without
+   * building it: no strings, arrays, maps or variants are made (a broker
+   * validates bodies it only forwards).
+   */
+  skip(t: SignatureType): void {
+    switch (t.tag) {
+      case 0x79: // y
+        this.need(1);
+        this.pos++;
+        return;
+      case 0x62: // b
+        if (this.u32() > 1) fail('BAD_BOOLEAN', `boolean at offset ${this.pos - 4} is not 0 or 1`);
+        return;
+      case 0x6e: case 0x71: // n q
+        this.align(2);
+        this.need(2);
+        this.pos += 2;
+        return;
+      case 0x69: case 0x75: // i u
+        this.align(4);
+        this.need(4);
+        this.pos += 4;
+        return;
+      case 0x68: // h
+        if (this.u32() >= this.unixFds) fail('BAD_FD', `unix fd index at offset ${this.pos - 4} is not below UNIX_FDS (${this.unixFds})`);
+        return;
+      case 0x78: case 0x74: case 0x64: // x t d
+        this.align(8);
+        this.need(8);
+        this.pos += 8;
+        return;
+      case 0x73: // s
+        this.skipText(this.u32());
+        return;
+      case 0x6f: { // o
+        const len = this.u32();
+        const start = this.pos;
+        this.skipText(len);
+        if (!isPathBytes(this.buf, start, start + len)) fail('BAD_PATH', `object path at offset ${start} is not valid`);
+        return;
+      }
+      case 0x67: // g
+        this.signatureTypes();
+        return;
+      case 0x76: { // v
+        const at = this.pos;
+        const types = this.signatureTypes();
+        if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has a signature of ${types.length} complete types, not one`);
+        if (++this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) fail('TOO_DEEP', `variant at offset ${at} nests values more than ${MAX_TOTAL_DEPTH} deep`);
+        this.skip(types[0]);
+        this.depth--;
+        return;
+      }
+      case 0x61: { // a
+        const at = this.pos;
+        const len = this.u32();
+        if (len > MAX_ARRAY_LENGTH) fail('ARRAY_TOO_LONG', `array at offset ${at} of ${len} bytes exceeds the ${MAX_ARRAY_LENGTH}-byte limit`);
+        if (++this.arrays > MAX_ARRAY_DEPTH || this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) {
+          fail('TOO_DEEP', `array at offset ${at} nests arrays more than ${MAX_ARRAY_DEPTH} deep`);
+        }
+        const el = t.element!;
+        this.align(el.align);
+        const stop = this.pos + len;
+        if (stop > this.end) fail('TRUNCATED', `array at offset ${at} of ${len} bytes runs past the end`);
+        const size = FIXED_SIZE[el.tag];
+        if (size !== undefined) {
+          // Fixed-size elements with no value rule: only the length needs checking.
+          if (len % size !== 0) fail('BAD_ARRAY', `array at offset ${at}: ${len} bytes is not a whole number of ${size}-byte elements`);
+          this.pos = stop;
+        } else if (el.tag === 0x7b) {
+          if (++this.structs > MAX_STRUCT_DEPTH || this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) {
+            fail('TOO_DEEP', `dict at offset ${at} nests structs more than ${MAX_STRUCT_DEPTH} deep`);
+          }
+          const [kt, vt] = el.fields!;
+          while (this.pos < stop) {
+            this.align(8);
+            this.skip(kt);
+            this.skip(vt);
+          }
+          this.structs--;
+        } else {
+          while (this.pos < stop) this.skip(el);
+        }
+        if (this.pos !== stop) fail('BAD_ARRAY', `array at offset ${at}: its last element ends at ${this.pos}, past its length ${len}`);
+        this.arrays--;
+        return;
+      }
+      case 0x28: { // (
+        if (++this.structs > MAX_STRUCT_DEPTH || this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) {
+          fail('TOO_DEEP', `struct at offset ${this.pos} nests structs more than ${MAX_STRUCT_DEPTH} deep`);
+        }
+        this.align(8);
+        for (const f of t.fields!) this.skip(f);
+        this.structs--;
+        return;
+      }
+      default:
+        fail('BAD_SIGNATURE', `unexpected type '${t.code}'`);
+    }
+  }
+
+  /** Checks a string's bytes (length already read) and its NUL, making no string unless it is short and new. */
+  private skipText(len: number): void {
+    if (len <= CACHED_LENGTH) {
+      this.text(len);
+      return;
+    }
+    const start = this.pos;
+    const stop = start + len;
+    if (len > this.end - start - 1 || this.buf[stop] !== 0) this.badEnd(len);
+    const bytes = this.buf.subarray(start, stop);
+    if (bytes.indexOf(0) !== -1) fail('BAD_STRING', `string at offset ${start} contains NUL`);
+    if (!isUtf8(bytes)) fail('BAD_STRING', `string at offset ${start} is not valid UTF-8`);
+    this.pos = stop + 1;
+  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -448,7 +567,7 @@ function internalize(s: string): string {
 
 /*
  * The string cache: short ASCII strings (names, dict keys, signatures) by a
- * hash of their bytes. A hit is confirmed against the bytes kept in POOL, so
+ * hash of all their bytes. A hit is confirmed against the bytes kept in POOL, so
  * a colliding string is never mistaken for another; a miss replaces the slot.
  *
  *   slot:        0        1              ...  4095
@@ -460,8 +579,9 @@ function internalize(s: string): string {
  */
 /** Strings up to this many bytes are cached. */
 const CACHED_LENGTH = 64;
-const CACHE_SIZE = 4096;
-const CACHE_MASK = CACHE_SIZE - 1;
+const CACHE_BITS = 12;
+const CACHE_SIZE = 1 << CACHE_BITS;
+const CACHE_SHIFT = 32 - CACHE_BITS;
 const cacheText: string[] = new Array<string>(CACHE_SIZE).fill('');
 /** Per slot: the cached string's length, -1 when empty; its bytes are in POOL. */
 const cacheLength = new Int16Array(CACHE_SIZE).fill(-1);
@@ -482,6 +602,27 @@ declare module 'node:buffer' {
     latin1Slice(start: number, end: number): string;
     utf8Slice(start: number, end: number): string;
   }
+}
+
+/** Element sizes of the fixed-size types whose every bit pattern is valid (`b` and `h` are not). */
+const FIXED_SIZE: Array<number | undefined> = [];
+for (const [c, n] of [['y', 1], ['n', 2], ['q', 2], ['i', 4], ['u', 4], ['x', 8], ['t', 8], ['d', 8]] as const) FIXED_SIZE[c.charCodeAt(0)] = n;
+
+/** Whether `b[start..stop)` is a valid object path ("Valid Object Paths"), checked on the bytes. */
+function isPathBytes(b: Uint8Array, start: number, stop: number): boolean {
+  if (stop === start || b[start] !== 0x2f) return false;
+  if (stop - start === 1) return true;
+  let elementStart = start + 1;
+  for (let i = start + 1; i < stop; i++) {
+    const c = b[i];
+    if (c === 0x2f) {
+      if (i === elementStart) return false;
+      elementStart = i + 1;
+    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f)) {
+      return false;
+    }
+  }
+  return elementStart !== stop;
 }
 
 /** The module's one Decoder (decoding is synchronous). */

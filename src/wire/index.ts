@@ -9,7 +9,7 @@ export { Variant } from './variant.js';
 export { EncodeError } from './encode-error.js';
 export { MessageType, MessageFlags, HeaderField, type Message, type MessageHeader, type DecodedMessage, type UnknownHeaderField } from './message.js';
 export { encodeMessage, MessageEncoder, type EncodeOptions } from './encode-message.js';
-export { decodeMessage, decodeHeader, type DecodeMessageOptions } from './decode-message.js';
+export { decodeMessage, decodeHeader, checkMessage, type DecodeMessageOptions } from './decode-message.js';
 export { withSender, type WithSenderOptions } from './with-sender.js';
 export { encodeValues } from './encoder.js';
 export { decodeValues, type DecodeOptions } from './decoder.js';

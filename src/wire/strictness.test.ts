@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decodeMessage, decodeValues, encodeMessage, encodeValues, frameLength, decodeHeader, ProtocolError, EncodeError, Variant,
+  decodeMessage, decodeValues, encodeMessage, encodeValues, frameLength, decodeHeader, checkMessage, ProtocolError, EncodeError, Variant,
   MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH,
 } from './index.js';
 
@@ -194,5 +194,33 @@ describe('limits at the limit and one past it', () => {
     over.writeUInt32LE(over.readUInt32LE(4) + 1, 4);
     assert.throws(() => frameLength(over), code('MESSAGE_TOO_LONG'));
     assert.throws(() => decodeMessage(over), code('MESSAGE_TOO_LONG'));
+  });
+});
+
+describe('checkMessage', () => {
+  it('returns the header of a valid message without building its body', () => {
+    const bytes = encodeMessage({ ...signal, signature: 'a{sv}aoay', body: [new Map([['k', new Variant('(bh)', [true, 0])]]), ['/a', '/'], Buffer.alloc(10)], unixFds: 1 });
+    assert.deepEqual(checkMessage(bytes), decodeHeader(bytes));
+    assert.throws(() => checkMessage(bytes, { fdCount: 0 }), code('BAD_FD'));
+  });
+
+  it('refuses what decodeMessage refuses in a body', () => {
+    const body = (signature: string, bytes: Buffer) => {
+      const head = encodeMessage({ ...signal, signature, body: signature === 'b' ? [true] : signature === 'o' ? ['/x'] : signature === 'au' ? [[1, 2]] : ['é'] });
+      const h = decodeHeader(head);
+      const out = Buffer.concat([head.subarray(0, h.headerLength), bytes]);
+      out.writeUInt32LE(bytes.length, 4);
+      return out;
+    };
+    for (const [sig, bytes, c] of [
+      ['b', le(2), 'BAD_BOOLEAN'],
+      ['o', Buffer.concat([le(3), Buffer.from('/a/\0')]), 'BAD_PATH'],
+      ['au', le(6, 1, 2), 'BAD_ARRAY'],
+      ['s', Buffer.concat([le(2), Buffer.from([0xc3, 0x28, 0])]), 'BAD_STRING'],
+    ] as Array<[string, Buffer, string]>) {
+      const msg = body(sig, bytes);
+      assert.throws(() => decodeMessage(msg), code(c));
+      assert.throws(() => checkMessage(msg), code(c));
+    }
   });
 });
