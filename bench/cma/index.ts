@@ -1,7 +1,7 @@
 // `npm run bench -- cma`: bandwidth of cross-memory attach against the
 // kernel's own speed (a C program), memcpy, a unix socket between two Node
 // processes, and child_process IPC, at 4 KiB .. 64 MiB.
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
@@ -37,6 +37,13 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   ctx.progress('cma: building the C process_vm_readv program');
   const cProgram = buildC('cma/vm-readv.c');
 
+  // A C process holding a buffer: both the C program and fastbus read it, so
+  // the same memory is measured both ways.
+  const holder = spawn(cProgram, ['hold', String(maxSize)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(holder.stdout!, 'data')) as [Buffer];
+  const [holderPid, holderAddress] = line.toString().trim().split(' ');
+  const cPid = Number(holderPid);
+  const cBase = BigInt(holderAddress);
   const child: ChildProcess = fork(path.join(here, 'peer.js'), [String(maxSize)], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [hello] = (await once(child, 'message')) as [{ pid: number; range: { address: string } }];
   const pid = hello.pid;
@@ -51,20 +58,25 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     const iterations = Math.max(1, Math.floor(perSample / size));
     const bytes = size * iterations;
     const rows: Record<string, number[]> = {
-      'C process_vm_readv, same peer buffer': [], 'C process_vm_readv, C child': [], 'fastbus readFrom': [], 'fastbus writeTo': [],
+      'C process_vm_readv, C peer': [], 'fastbus readFrom, C peer': [], 'fastbus writeTo, C peer': [],
+      'C process_vm_readv, Node peer': [], 'fastbus readFrom, Node peer': [], 'fastbus writeTo, Node peer': [],
       'memcpy (Buffer.copy)': [], 'Node unix socket': [], 'child_process IPC (advanced)': [],
     };
     ctx.progress(`cma: ${label(size)} x ${iterations} per sample, ${ctx.repeat} samples`);
     const target = Buffer.alloc(size);
     const source = Buffer.alloc(size, 1);
     const remote: RemoteRange[] = [{ address: base, length: size }];
+    const cRemote: RemoteRange[] = [{ address: cBase, length: size }];
     readFrom(pid, remote, [target]);
     for (let k = 0; k < ctx.repeat; k++) {
-      // interleaved with ours, so that noise from other processes falls on both alike
-      rows['C process_vm_readv, same peer buffer'].push(Number(execFileSync(cProgram, [String(pid), base.toString(), String(size), String(perSample)], { encoding: 'utf8' })));
-      rows['C process_vm_readv, C child'].push(Number(execFileSync(cProgram, ['fork', String(size), String(perSample)], { encoding: 'utf8' })));
-      rows['fastbus readFrom'].push(gbps(bytes, timeLoop(iterations, () => readFrom(pid, remote, [target]))));
-      rows['fastbus writeTo'].push(gbps(bytes, timeLoop(iterations, () => writeTo(pid, [source], remote))));
+      // interleaved, so that noise from other processes falls on every row alike
+      const cRead = (p: number, a: bigint) => Number(execFileSync(cProgram, [String(p), a.toString(), String(size), String(perSample)], { encoding: 'utf8' }));
+      rows['C process_vm_readv, C peer'].push(cRead(cPid, cBase));
+      rows['fastbus readFrom, C peer'].push(gbps(bytes, timeLoop(iterations, () => readFrom(cPid, cRemote, [target]))));
+      rows['fastbus writeTo, C peer'].push(gbps(bytes, timeLoop(iterations, () => writeTo(cPid, [source], cRemote))));
+      rows['C process_vm_readv, Node peer'].push(cRead(pid, base));
+      rows['fastbus readFrom, Node peer'].push(gbps(bytes, timeLoop(iterations, () => readFrom(pid, remote, [target]))));
+      rows['fastbus writeTo, Node peer'].push(gbps(bytes, timeLoop(iterations, () => writeTo(pid, [source], remote))));
       rows['memcpy (Buffer.copy)'].push(gbps(bytes, timeLoop(iterations, () => source.copy(target))));
 
     }
@@ -95,16 +107,17 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       rows['child_process IPC (advanced)'].push(gbps(size * ipcCount, process.hrtime.bigint() - t1));
     }
     const tableRows: Row[] = Object.entries(rows).map(([l, samples]) => ({ label: l, samples, unit: 'GB/s', higherIsBetter: true }));
-    tables.push({ title: `${label(size)} transfers`, rows: tableRows, baseline: 'C process_vm_readv, same peer buffer' });
+    tables.push({ title: `${label(size)} transfers`, rows: tableRows, baseline: 'C process_vm_readv, C peer' });
   }
   (await accepted)[0].destroy();
   server.close();
   child.kill();
+  holder.kill();
   return {
     tables,
     notes: [
       'Each sample moves the same bytes between two processes (memcpy: within one). GB/s = 10^9 bytes per second.',
-      'fastbus readFrom/writeTo are one process_vm_readv/writev per transfer through the Node-API binding. The baseline is a C program making the same call in a loop on the same peer buffer (the kernel\'s own speed for that memory); "C child" reads a forked C child\'s buffer instead. Every row gets one untimed warm-up transfer, as the C program does.',
+      'fastbus readFrom/writeTo are one process_vm_readv/writev per transfer through the Node-API binding; the C program makes the same call in a loop (the kernel\'s own speed). Both read the same memory: a buffer held by a C process ("C peer", the baseline) and one exposed by a Node process ("Node peer"). Every row gets one untimed warm-up transfer.',
       'Node unix socket: a child writes the bytes in chunks of the given size to a net.Socket; child_process IPC: Buffers sent with serialization "advanced", one message per chunk.',
     ],
   };

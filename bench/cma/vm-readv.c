@@ -1,7 +1,8 @@
 /* The kernel's own process_vm_readv speed, one sample per run.
  *   vm-readv PID ADDRESS SIZE TOTAL_BYTES  reads SIZE bytes at ADDRESS in PID
  *                                          (the same buffer fastbus reads)
- *   vm-readv fork SIZE TOTAL_BYTES         reads a forked child's buffer
+ *   vm-readv hold SIZE                     fills a buffer, prints "PID ADDRESS",
+ *                                          and waits to be read until killed
  * Prints GB/s (10^9 bytes per second) of TOTAL_BYTES moved SIZE at a time. */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -40,23 +41,13 @@ int main(int argc, char **argv) {
     return measure(atoi(argv[1]), (void *)(uintptr_t)strtoull(argv[2], NULL, 10),
                    strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
   }
-  if (argc != 4 || strcmp(argv[1], "fork") != 0) return 2;
+  if (argc != 3 || strcmp(argv[1], "hold") != 0) return 2;
   size_t size = strtoull(argv[2], NULL, 10);
-  char *remote = malloc(size);
-  int ready[2];
-  if (!remote || pipe(ready) < 0) return 1;
-  pid_t child = fork();
-  if (child == 0) {
-    memset(remote, 0x5a, size);
-    char c = 1;
-    if (write(ready[1], &c, 1) != 1) _exit(1);
-    pause();
-    _exit(0);
-  }
-  char c;
-  if (read(ready[0], &c, 1) != 1) return 1;
-  int rc = measure(child, remote, size, strtoull(argv[3], NULL, 10));
-  kill(child, SIGKILL);
-  waitpid(child, NULL, 0);
-  return rc;
+  char *buffer = malloc(size);
+  if (!buffer) return 1;
+  memset(buffer, 0x5a, size);
+  printf("%d %llu\n", (int)getpid(), (unsigned long long)(uintptr_t)buffer);
+  fflush(stdout);
+  pause();
+  return 0;
 }
