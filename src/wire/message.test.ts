@@ -170,3 +170,13 @@ describe('decoding from views', () => {
     }
   });
 });
+
+describe('the decoder string cache', () => {
+  it('gives back every string exactly, through misses, evictions and hits', () => {
+    const strings = Array.from({ length: 6000 }, (_, i) => (i % 3 === 0 ? `k${i}` : i % 3 === 1 ? `/org/example/Obj${i}/x` : `value ${i} ${'z'.repeat(i % 60)}`));
+    const bytes = encodeMessage({ type: 4, flags: 0, serial: 1, path: '/', interface: 'a.b', member: 'C', signature: 'as', body: [strings] });
+    for (let round = 0; round < 3; round++) assert.deepEqual(decodeMessage(bytes).body[0], strings);
+    const keys = encodeMessage({ type: 4, flags: 0, serial: 1, path: '/', interface: 'a.b', member: 'C', signature: 'a{sv}', body: [new Map(strings.slice(0, 50).map((s) => [s, new Variant('s', s)]))] });
+    for (let round = 0; round < 3; round++) assert.deepEqual([...(decodeMessage(keys).body[0] as Map<string, Variant>).keys()], strings.slice(0, 50));
+  });
+});
