@@ -141,7 +141,7 @@ export class Decoder {
         while (k + 4 <= len && POOL_VIEW.getInt32(base + k, true) === dv.getInt32(o + k, true)) k += 4;
         if (k + 4 > len && POOL_VIEW.getInt32(base + len - 4, true) === dv.getInt32(o + len - 4, true)) {
           this.slot = slot;
-          return cacheText[slot];
+          return cacheInterned[slot] === 1 ? cacheText[slot] : this.intern(slot);
         }
       }
       return this.miss(start, stop, slot);
@@ -156,7 +156,7 @@ export class Decoder {
         while (k < len && POOL[base + k] === b[start + k]) k++;
         if (k === len) {
           this.slot = slot;
-          return cacheText[slot];
+          return cacheInterned[slot] === 1 ? cacheText[slot] : this.intern(slot);
         }
       }
       return this.miss(start, stop, slot);
@@ -179,14 +179,25 @@ export class Decoder {
     }
     const len = stop - start;
     const base = slot * CACHED_LENGTH;
-    const str = internalize(b.latin1Slice(start, stop));
+    const str = b.latin1Slice(start, stop);
     for (let k = 0; k < len; k++) POOL[base + k] = b[start + k];
     cacheLength[slot] = len;
     cacheText[slot] = str;
+    cacheInterned[slot] = 0;
     cacheValid[slot] = 0;
     cacheTypes[slot] = undefined;
     this.slot = slot;
     return str;
+  }
+
+  /**
+   * A cached string seen a second time is replaced by the engine's shared
+   * copy (as property keys are), so that Map lookups and property stores with
+   * it need no hashing; a string seen once is not worth that cost.
+   */
+  private intern(slot: number): string {
+    cacheInterned[slot] = 1;
+    return (cacheText[slot] = internalize(cacheText[slot]));
   }
 
   /** A string decoded without the cache: checked for NUL and UTF-8. */
@@ -557,10 +568,7 @@ const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 /** A DataView over an ArrayBuffer up to this size is kept between messages. */
 const KEEP_VIEW_BYTES = 64 * 1024;
 
-/**
- * The engine's one shared copy of `s` (as property keys are): Map lookups and
- * property stores with it then need no hashing or string-table lookup.
- */
+/** The engine's one shared copy of `s`, as property keys are. */
 function internalize(s: string): string {
   return Object.keys({ [s]: 0 })[0] ?? s;
 }
@@ -587,6 +595,8 @@ const cacheText: string[] = new Array<string>(CACHE_SIZE).fill('');
 const cacheLength = new Int16Array(CACHE_SIZE).fill(-1);
 const POOL = new Uint8Array(CACHE_SIZE * CACHED_LENGTH);
 const POOL_VIEW = new DataView(POOL.buffer);
+/** Per slot: 1 when the cached string is the engine's shared (internalized) copy. */
+const cacheInterned = new Uint8Array(CACHE_SIZE);
 /** Per slot: bits of the name rules the cached string is known to pass. */
 const cacheValid = new Uint8Array(CACHE_SIZE);
 /** Per slot: the parsed types when the cached string was read as a signature. */
