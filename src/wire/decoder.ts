@@ -128,6 +128,19 @@ export class Decoder {
       // is known to be ASCII without NUL, so a hit needs no other check.
       const dv = this.dv;
       const o = this.base + start;
+      if (len <= 8) {
+        // Two words hold it all (overlapping below 8 bytes): hash and compare them alone.
+        const w0 = dv.getInt32(o, true);
+        const w1 = dv.getInt32(o + len - 4, true);
+        const h0 = Math.imul(len ^ w0, 0x9e3779b1);
+        const h = len === 4 ? h0 : Math.imul(h0 ^ w1, len === 8 ? 0x9e3779b1 : 0x85ebca6b);
+        const slot = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d) >>> CACHE_SHIFT;
+        if (cacheLength[slot] === len && cacheFirst[slot] === w0 && cacheLast[slot] === w1) {
+          this.slot = slot;
+          return cacheInterned[slot] === 1 ? cacheText[slot] : this.intern(slot);
+        }
+        return this.miss(start, stop, slot);
+      }
       // Every word (the last one overlapping when the length is not a multiple
       // of 4); products mix bits upwards, so the slot is taken from the top bits.
       let h = len;
@@ -183,6 +196,10 @@ export class Decoder {
     for (let k = 0; k < len; k++) POOL[base + k] = b[start + k];
     cacheLength[slot] = len;
     cacheText[slot] = str;
+    if (len >= 4) {
+      cacheFirst[slot] = this.dv.getInt32(this.base + start, true);
+      cacheLast[slot] = this.dv.getInt32(this.base + stop - 4, true);
+    }
     cacheInterned[slot] = 0;
     cacheValid[slot] = 0;
     cacheTypes[slot] = undefined;
@@ -595,6 +612,9 @@ const cacheText: string[] = new Array<string>(CACHE_SIZE).fill('');
 const cacheLength = new Int16Array(CACHE_SIZE).fill(-1);
 const POOL = new Uint8Array(CACHE_SIZE * CACHED_LENGTH);
 const POOL_VIEW = new DataView(POOL.buffer);
+/** Per slot: the first and last four bytes of the cached string (4 to 8 bytes long: all of it). */
+const cacheFirst = new Int32Array(CACHE_SIZE);
+const cacheLast = new Int32Array(CACHE_SIZE);
 /** Per slot: 1 when the cached string is the engine's shared (internalized) copy. */
 const cacheInterned = new Uint8Array(CACHE_SIZE);
 /** Per slot: bits of the name rules the cached string is known to pass. */
