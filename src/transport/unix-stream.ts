@@ -215,9 +215,6 @@ export class UnixStream implements MessageStream {
         this.reader.commit(n);
         this.deliver();
       }
-      // A short read drained the socket: skip the recvmsg that would only say EAGAIN
-      // (the poller is level-triggered, so anything arriving later wakes us again).
-      if (n < region.length) return;
     }
   }
 
