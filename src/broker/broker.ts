@@ -16,6 +16,9 @@ import {
   decodeMessage, encodeMessage, withSender, parseSignature, MessageFlags, MessageType,
   type DecodedMessage, type Message,
 } from '../wire/index.js';
+import { writeHeader } from '../wire/encode-message.js';
+import { encoder } from '../wire/encoder.js';
+import type { MessageHeader } from '../wire/index.js';
 import { BusError, BusErrors } from './bus-error.js';
 import { Connection } from './connection.js';
 import { Driver, DRIVER_NAME, DRIVER_PATH, DRIVER_INTERFACE } from './driver.js';
@@ -89,12 +92,27 @@ const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return
 /** One message the bus routes, decoded, with the bytes it will forward. */
 interface Routed {
   msg: DecodedMessage;
-  /** The bytes with SENDER stamped (made on first use). */
+  /** The bytes with SENDER stamped (made on first use): the whole message, or only its header when `body` is set. */
   bytes: Uint8Array | undefined;
+  /** A large message's body, sent as it arrived after the re-written header (never copied). */
+  body?: Uint8Array;
   frame: Uint8Array;
   /** The fds that came with it, shared by every copy sent; undefined when none. */
   fds: SharedFds | undefined;
   from: Connection | undefined;
+}
+
+/** A message header with SENDER set, in the message's byte order, without unknown fields. */
+function stampHeader(h: MessageHeader, sender: string): Uint8Array {
+  const w = encoder;
+  w.reset(h.endian === 'little');
+  try {
+    writeHeader(w, { ...h, sender }, h.bodyLength, h.unixFds ?? 0, undefined);
+  } catch (e) {
+    w.reset(true);
+    throw e;
+  }
+  return w.take();
 }
 
 /** Reference-counts fds shared by several sends; closes them after the last. */
@@ -395,7 +413,10 @@ export class Broker {
     const first = !q;
     if (!q) this.activationQueue.set(name, (q = []));
     // The frame is borrowed: keep a stamped copy and its own decoding.
-    const bytes = this.stamped(r);
+    const head = this.stamped(r);
+    const bytes = r.body ? Buffer.concat([head, r.body]) : head;
+    r.bytes = bytes;
+    r.body = undefined;
     r.frame = bytes;
     r.msg = decodeMessage(bytes, { zeroCopy: true });
     r.fds?.retain();
@@ -412,10 +433,18 @@ export class Broker {
     });
   }
 
-  /** The message with SENDER stamped (once per message). */
+  /**
+   * Stamps SENDER (once per message). A message too large to be a borrowed
+   * view owns its bytes: only its header is re-written and its body is sent
+   * as it came, so large bodies are never copied.
+   */
   private stamped(r: Routed): Uint8Array {
     if (r.bytes === undefined) {
-      r.bytes = r.from ? withSender(r.frame, r.from.uniqueName!, r.msg, { dropUnknownFields: true }) : r.frame;
+      if (!r.from) r.bytes = r.frame;
+      else if (r.frame.length > r.from.stream.ownedFrameBytes) {
+        r.bytes = stampHeader(r.msg, r.from.uniqueName!);
+        r.body = r.frame.subarray(r.msg.headerLength, r.msg.totalLength);
+      } else r.bytes = withSender(r.frame, r.from.uniqueName!, r.msg, { dropUnknownFields: true });
     }
     return r.bytes;
   }
@@ -445,7 +474,7 @@ export class Broker {
     const isCall = msg.type === MessageType.METHOD_CALL;
     const limits = this.settings.limits;
     if (isCall) {
-      if (target.stream.queuedBytes + bytes.length > limits.maxQueuedBytes || target.stream.queuedFds + (r.fds?.fds.length ?? 0) > limits.maxQueuedFds) {
+      if (target.stream.queuedBytes + bytes.length + (r.body?.length ?? 0) > limits.maxQueuedBytes || target.stream.queuedFds + (r.fds?.fds.length ?? 0) > limits.maxQueuedFds) {
         this.replyError(from, msg, BusErrors.LimitsExceeded, `The destination ${target.uniqueName} has too many bytes queued`);
         return;
       }
@@ -461,7 +490,7 @@ export class Broker {
         from.pendingCalls++;
       }
     }
-    this.deliver(target, bytes, r.fds);
+    this.deliver(target, bytes, r.fds, r.body);
     if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
   }
 
@@ -469,17 +498,20 @@ export class Broker {
    * Queues bytes (and shared fds) to a connection. A message that cannot be
    * queued (limits) drops the receiver.
    */
-  private deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined): void {
+  private deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, body?: Uint8Array): void {
     const s = target.stream;
     const limits = this.settings.limits;
     const nfds = fds?.fds.length ?? 0;
-    if (s.queuedBytes + bytes.length > limits.maxQueuedBytes || s.queuedFds + nfds > limits.maxQueuedFds) {
+    const length = bytes.length + (body?.length ?? 0);
+    if (s.queuedBytes + length > limits.maxQueuedBytes || s.queuedFds + nfds > limits.maxQueuedFds) {
       this.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes})`);
       return;
     }
     target.stats.messagesOut++;
     if (fds === undefined) s.send(bytes);
     else s.send(bytes, fds.fds, fds.retain());
+    // Two sends in a row stay together: the queue is FIFO and nothing runs between them.
+    if (body) s.send(body);
     if (s.queuedBytes > target.stats.peakQueuedBytes) target.stats.peakQueuedBytes = s.queuedBytes;
   }
 
@@ -519,7 +551,7 @@ export class Broker {
       o.mark = mark;
       if (r.fds && !o.unixFd) return;
       if (policy && r.from && !this.policyAllows(policy, r, r.from, o, false)) return;
-      this.deliver(o, this.stamped(r), r.fds);
+      this.deliver(o, this.stamped(r), r.fds, r.body);
     }, this.ownerCheck, (e) => e.owner.mark !== mark);
   }
 
@@ -534,7 +566,7 @@ export class Broker {
       if (o.mark === mark || o.dying !== undefined || o.closed) return;
       o.mark = mark;
       if (r.fds && !o.unixFd) return;
-      this.deliver(o, this.stamped(r), r.fds);
+      this.deliver(o, this.stamped(r), r.fds, r.body);
     }, this.ownerCheck, (e) => e.rule.eavesdrop === true && e.owner.mark !== mark);
   }
 
@@ -551,7 +583,7 @@ export class Broker {
         if (!rules.some((rule) => matchesRule(rule, mm, this.ownerCheck))) continue;
       }
       if (r.fds && !mon.unixFd) continue;
-      this.deliver(mon, this.stamped(r), r.fds);
+      this.deliver(mon, this.stamped(r), r.fds, r.body);
     }
   }
 

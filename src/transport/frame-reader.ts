@@ -26,7 +26,7 @@ export class FrameReader {
   private readonly capacity: number;
   private filled = false;
 
-  constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH, initialBytes = 16 * 1024) {
+  constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH, initialBytes = 1024) {
     this.capacity = capacityBytes;
     this.rx = new Uint8Array(Math.min(initialBytes, capacityBytes));
     this.maxMessageBytes = maxMessageBytes;
@@ -39,6 +39,11 @@ export class FrameReader {
     this.end -= this.start;
     this.start = 0;
     this.rx = rx;
+  }
+
+  /** Messages longer than this always get their own buffer (never a view of the reused one). */
+  get ownedFrameBytes(): number {
+    return this.capacity >>> 1;
   }
 
   /** Bytes received but not yet returned as messages. */

@@ -26,6 +26,8 @@ export interface MessageStream extends MessageStreamHandlers {
   /** Outgoing fds queued and not yet written. */
   readonly queuedFds: number;
   readonly closed: boolean;
+  /** Received messages longer than this own their bytes even when frames are borrowed (they may be kept). */
+  readonly ownedFrameBytes: number;
   /** Messages larger than this close the stream with ProtocolError('MESSAGE_TOO_LONG'). */
   maxMessageBytes: number;
   /**

@@ -32,6 +32,9 @@ export class TcpStream implements MessageStream {
     socket.on('end', () => this.close());
   }
 
+  get ownedFrameBytes(): number {
+    return this.reader.ownedFrameBytes;
+  }
   get maxMessageBytes(): number {
     return this.reader.maxMessageBytes;
   }

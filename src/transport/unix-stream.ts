@@ -21,6 +21,10 @@ function releaseFds(fds: readonly number[], done: boolean | (() => void)): void 
 
 const MAX_FDS_PER_READ = 253;
 const ECONNRESET = 104;
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+/** What sd-bus asks for too. */
+const SEND_BUFFER_BYTES = 8 * 1024 * 1024;
 const EPIPE = 32;
 /** Received fds no message has claimed; more than this is a peer's fault. */
 const MAX_UNCLAIMED_FDS = 1024;
@@ -52,12 +56,18 @@ export class UnixStream implements MessageStream {
   private queuedFdCount = 0;
   private isClosed = false;
 
-  constructor(fd: number, receiveBufferBytes = 256 * 1024) {
+  constructor(fd: number, receiveBufferBytes = 256 * 1024, sendBufferBytes = SEND_BUFFER_BYTES) {
     this.fd = fd;
     this.reader = new FrameReader(receiveBufferBytes);
+    // A larger kernel send buffer (a limit, not an allocation; capped by net.core.wmem_max)
+    // lets a large message leave in a few system calls instead of many wake-ups.
+    if (sendBufferBytes > 0) native.sockSetopt(fd, SOL_SOCKET, SO_SNDBUF, sendBufferBytes);
     this.poll = native.pollOpen(fd, this.events, (status, events) => this.ready(status, events));
   }
 
+  get ownedFrameBytes(): number {
+    return this.reader.ownedFrameBytes;
+  }
   get maxMessageBytes(): number {
     return this.reader.maxMessageBytes;
   }
@@ -185,7 +195,7 @@ export class UnixStream implements MessageStream {
   private read(toEnd = false): void {
     let budget = toEnd ? Infinity : READ_BUDGET_BYTES;
     while (budget > 0 && !this.isClosed && (toEnd || !this.paused)) {
-      const region = this.raw ? new Uint8Array(4096) : this.reader.region();
+      const region = this.raw ? new Uint8Array(1024) : this.reader.region();
       const n = native.sockRecv(this.fd, region, this.recvState);
       if (n === -native.EAGAIN || n === -native.EINTR) return;
       if (n < 0) {
