@@ -130,7 +130,7 @@ describe('message streams', () => {
     await Promise.resolve();
     p.server.pause();
     let received = 0;
-    const total = 64;
+    const total = 512;
     const all = new Promise<void>((resolve) => { p.server.onMessage = () => { if (++received === total) resolve(); }; });
     const blocked = new Promise<void>((resolve) => {
       const check = () => (p.client.queuedBytes > 0 ? resolve() : setImmediate(check));
