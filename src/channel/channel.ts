@@ -506,6 +506,12 @@ export class Channel extends EventEmitter {
 
   private waitForRoom(): void {
     if (this.busy) return; // the busy loop retries on its own
+    if (this.largeBlocked && this.inflight.size >= MAX_LARGE_IN_FLIGHT) {
+      // Woken by the peer's next acknowledgement, not by polling.
+      if (this.writer.waitForAck(this.ackSeen)) setImmediate(() => this.run());
+      return;
+    }
+    if (this.largeBlocked && this.peerCanReadMe === 'unknown' && this.largeMode !== 'memfd') return; // the verdict's socket message restarts us
     if (this.writer.waitForRoom(frameBytes(this.threshold))) setImmediate(() => this.run());
   }
 
@@ -707,9 +713,16 @@ export class Channel extends EventEmitter {
       fdClose(fd);
     }
     this.acknowledge(token);
-    const bytes = new Uint8Array(map);
-    this.deliverLarge(kind, bytes);
-    if (this.views || kind !== KIND_BYTES) shmUnmap(map);
+    if (this.views || kind !== KIND_BYTES) {
+      this.deliverLarge(kind, new Uint8Array(map));
+    } else {
+      // An owned copy that the garbage collector accounts for: a mapping it
+      // cannot see the size of could pile up unreclaimed.
+      const owned = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+      owned.set(new Uint8Array(map));
+      this.deliverLarge(kind, owned);
+    }
+    shmUnmap(map);
   }
 
   private deliverLarge(kind: number, bytes: Uint8Array): void {
