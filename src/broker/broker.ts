@@ -13,7 +13,7 @@ import {
   type AcceptedConnection, type BusAddress, type Listener,
 } from '../transport/index.js';
 import {
-  decodeMessage, encodeMessage, withSender, parseSignature, MessageFlags, MessageType,
+  checkMessage, decodeMessage, encodeMessage, withSender, parseSignature, MessageFlags, MessageType,
   type DecodedMessage, type Message,
 } from '../wire/index.js';
 import { writeHeader } from '../wire/encode-message.js';
@@ -100,6 +100,12 @@ interface Routed {
   /** The fds that came with it, shared by every copy sent; undefined when none. */
   fds: SharedFds | undefined;
   from: Connection | undefined;
+}
+
+/** The body's values, decoded on first use (while the frame is still valid). */
+function bodyOf(r: Routed): unknown[] {
+  const msg = r.msg as { body?: unknown[] };
+  return (msg.body ??= decodeMessage(r.frame, { zeroCopy: true }).body);
 }
 
 /** A message header with SENDER set, in the message's byte order, without unknown fields. */
@@ -347,7 +353,9 @@ export class Broker {
     let msg: DecodedMessage;
     let fds: number[];
     try {
-      msg = decodeMessage(frame, { zeroCopy: true });
+      // Checked as strictly as a decode, but the body's values are built only when
+      // the driver or a match rule's argN needs them (bodies are forwarded as bytes).
+      msg = checkMessage(frame) as DecodedMessage;
       fds = conn.stream.takeFds(msg.unixFds ?? 0);
     } catch (e) {
       this.disconnect(conn, e as Error);
@@ -384,7 +392,10 @@ export class Broker {
     if (dest === DRIVER_NAME) {
       this.toMonitors(r);
       this.toEavesdroppers(r, undefined);
-      if (msg.type === MessageType.METHOD_CALL) this.driver.call(conn, msg);
+      if (msg.type === MessageType.METHOD_CALL) {
+        bodyOf(r);
+        this.driver.call(conn, msg);
+      }
       return;
     }
     if (dest === undefined) {
@@ -530,7 +541,7 @@ export class Broker {
         types ??= msg.signature ? parseSignature(msg.signature) : [];
         const t = types[i];
         if (!t || (t.code !== 's' && t.code !== 'o')) return undefined;
-        return { value: msg.body[i] as string, isPath: t.code === 'o' };
+        return { value: bodyOf(r)[i] as string, isPath: t.code === 'o' };
       },
     };
   }
