@@ -107,6 +107,19 @@ interface InFlight {
 }
 
 const RESOLVED = Promise.resolve();
+
+// Small frames are published (tail stored, sleeper rung) once per 32, and at
+// the end of the current synchronous run (a microtask), not one by one.
+const PUBLISH_EVERY = 32;
+const unpublished = new Set<Channel>();
+let publishQueued = false;
+
+function publishAll(): void {
+  publishQueued = false;
+  if (unpublished.size === 0) return;
+  for (const channel of unpublished) channel.publishNow();
+  unpublished.clear();
+}
 const NOOP = (): void => {};
 
 function toBytes(view: ArrayBufferView): Uint8Array {
@@ -172,6 +185,8 @@ export class Channel extends EventEmitter {
   private peerRefusal = '';
   private loggedFallback = false;
   private largeBlocked = false;
+  private appended = 0;
+  private isClosedAndUnmapped = false;
   private ackSeen = 0;
 
   private readonly queue: Queued[] = [];
@@ -404,7 +419,7 @@ export class Channel extends EventEmitter {
         if (length > this.threshold) return this.writeLarge(kind, Buffer.from(payload), queued);
       }
       const at = this.writer.reserve(length);
-      if (at < 0) return 0;
+      if (at < 0) return this.full();
       const n = this.text.write(payload, at, length, 'utf8');
       this.commit(n, kind);
       return 1;
@@ -412,15 +427,37 @@ export class Channel extends EventEmitter {
     length = payload.byteLength;
     if (length > this.threshold) return this.writeLarge(kind, payload, queued);
     const at = this.writer.reserve(length);
-    if (at < 0) return 0;
+    if (at < 0) return this.full();
     this.u8.set(payload, at);
     this.commit(length, kind);
     return 1;
   }
 
+  /** The ring is full: what was appended must become visible, or the consumer never frees room. */
+  private full(): 0 {
+    this.publishNow();
+    return 0;
+  }
+
   private commit(length: number, kind: number): void {
     this.stats.messagesSent++;
-    if (this.writer.commit(length, kind)) this.ring();
+    this.writer.append(length, kind);
+    if (++this.appended >= PUBLISH_EVERY) {
+      this.publishNow();
+    } else if (this.appended === 1) {
+      unpublished.add(this);
+      if (!publishQueued) {
+        publishQueued = true;
+        queueMicrotask(publishAll);
+      }
+    }
+  }
+
+  /** @internal Publishes the frames appended so far (and rings a sleeping peer). */
+  publishNow(): void {
+    if (this.appended === 0 || this.isClosedAndUnmapped) return;
+    this.appended = 0;
+    if (this.writer.publish()) this.ring();
   }
 
   private ring(): void {
@@ -447,7 +484,7 @@ export class Channel extends EventEmitter {
     this.nextToken = (this.nextToken + 1) >>> 0 || 1;
     if (useCma) {
       const at = this.writer.reserve(24);
-      if (at < 0) return 0;
+      if (at < 0) return this.full();
       const exposure = exposeBuffer(payload);
       this.u32[at >> 2] = token;
       this.u32[(at >> 2) + 1] = kind;
@@ -457,6 +494,7 @@ export class Channel extends EventEmitter {
       const entry: InFlight = { exposure, resolve: null, reject: null };
       this.inflight.set(token, entry);
       this.commit(24, KIND_LARGE_CMA);
+      this.publishNow();
       if (queued) {
         entry.resolve = queued.resolve;
         entry.reject = queued.reject;
@@ -468,7 +506,7 @@ export class Channel extends EventEmitter {
       });
     }
     const at = this.writer.reserve(16);
-    if (at < 0) return 0;
+    if (at < 0) return this.full();
     const fd = check(memfdOpen('fastbus-payload', false), 'memfd_create');
     try {
       check(memfdTruncate(fd, payload.byteLength), 'ftruncate');
@@ -486,6 +524,7 @@ export class Channel extends EventEmitter {
     this.stats.memfdTransfers++;
     this.inflight.set(token, { exposure: null, resolve: null, reject: null });
     this.commit(16, KIND_LARGE_MEMFD);
+    this.publishNow();
     return 1;
   }
 
@@ -585,6 +624,7 @@ export class Channel extends EventEmitter {
   }
 
   private spin(): boolean {
+    publishAll();
     const end = performance.now() + this.spinMs;
     do {
       for (let i = 0; i < 64; i++) if (this.reader.refresh()) return true;
@@ -602,6 +642,7 @@ export class Channel extends EventEmitter {
         for (let i = 0; i < 64 && !this.isClosed(); i++) {
           if (!this.paused) this.drain();
           this.flush();
+          publishAll();
         }
       } while (performance.now() < end && !this.isClosed());
       if (this.hungUp && !this.paused) this.peerGone();
@@ -839,6 +880,7 @@ export class Channel extends EventEmitter {
 
   private finish(reason: CloseReason, error?: Error): void {
     if (this.isClosed()) return;
+    this.publishNow();
     this.state = 'closed';
     this.closeReason = reason;
     this.closeError = error;
@@ -862,6 +904,8 @@ export class Channel extends EventEmitter {
     sockShutdown(this.sock, 2);
     // Unmap after the current stack: a listener may still hold the ring's views.
     setImmediate(() => {
+      this.isClosedAndUnmapped = true;
+      unpublished.delete(this);
       shmUnmap(this.segment.buffer);
       for (const fd of [this.sock, this.selfEfd, this.peerEfd, this.segment.fd]) if (fd >= 0) fdClose(fd);
       for (const fd of this.pendingFds.values()) fdClose(fd);

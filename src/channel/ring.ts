@@ -91,11 +91,21 @@ export class RingWriter {
    * and its doorbell must be rung (the caller rings it).
    */
   commit(length: number, kind: number): boolean {
+    this.append(length, kind);
+    return this.publish();
+  }
+
+  /** Completes the frame reserved last, without publishing it yet (see publish). */
+  append(length: number, kind: number): void {
     const at = (this.data + this.pos) >> 2;
     this.i32[at] = length;
     this.i32[at + 1] = kind;
     this.tail = (this.tail + FRAME_HEADER_BYTES + ((length + 7) & ~7)) | 0;
-    // SYNC: publishes the frame; pairs with the Atomics.load of tail in RingReader.refresh,
+  }
+
+  /** Publishes every appended frame; true when the consumer was asleep and must be rung. */
+  publish(): boolean {
+    // SYNC: publishes the frames; pairs with the Atomics.load of tail in RingReader.refresh,
     // and (seq_cst) orders it before the load of consumerSleeping below, which pairs with
     // the consumer's store of consumerSleeping followed by its re-check of tail.
     Atomics.store(this.i32, this.tailAt, this.tail);
