@@ -84,6 +84,25 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
     });
   });
 
+  describe(`ReloadConfig on ${kind}`, { timeout: 30000 }, () => {
+    let bus: TestBus;
+    const policy = (later: 'allow' | 'deny') => `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
+      <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/>
+        <${later} own="org.fastbus.Later"/></policy></busconfig>`;
+    before(async () => {
+      bus = await startBus(kind, policy('deny'));
+    });
+    after(async () => bus?.stop());
+
+    it('applies a changed ownership policy after ReloadConfig', async () => {
+      const request = ['--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'RequestName', 'su', 'org.fastbus.Later', '0'];
+      await assert.rejects(run(bus, 'busctl', request), /not allowed|AccessDenied|Access denied/i);
+      writeFileSync(path.join(bus.dir, 'bus.conf'), policy('allow'));
+      await run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.ReloadConfig']);
+      assert.equal((await run(bus, 'busctl', request)).trim(), 'u 1');
+    });
+  });
+
   describe(`tcp with DBUS_COOKIE_SHA1 on ${kind}`, { timeout: 30000 }, () => {
     let bus: TestBus;
     before(async () => {
@@ -126,6 +145,13 @@ describe('fastbus daemon under systemd socket activation', { timeout: 30000 }, (
         execFile('busctl', ['--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ListNames'], { env, timeout: 20000 }, (e, stdout, stderr) => (e ? reject(new Error(`${e.message} ${stderr}`)) : resolve(stdout)));
       });
       assert.match(out, /"org\.freedesktop\.DBus"/);
+      // The daemon printed the address of the socket it was handed.
+      const printed = await new Promise<string>((resolve) => {
+        let text = '';
+        const check = (): void => (text.includes('\n') ? resolve(text) : undefined);
+        child.stdout!.on('data', (d: Buffer) => { text += d.toString(); check(); });
+      });
+      assert.match(printed, new RegExp(`^unix:path=${sock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')},guid=[0-9a-f]{32}\n`));
     } finally {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill();

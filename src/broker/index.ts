@@ -76,9 +76,11 @@ function limitsFrom(config: BusConfig | undefined, overrides: Partial<BrokerLimi
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const log = options.log ?? ((line: string) => process.stderr.write(`fastbus-broker: ${line}\n`));
   let config = options.configFile ? readBusConfig(options.configFile) : undefined;
+  // Sockets handed over by systemd replace the configured and default addresses.
+  const activated = options.socketActivation === true && Number(process.env.LISTEN_FDS ?? 0) > 0;
   const listen = options.address !== undefined
     ? (Array.isArray(options.address) ? options.address : [options.address])
-    : config?.listen.length ? config.listen : [defaultAddress()];
+    : activated ? [] : config?.listen.length ? config.listen : [defaultAddress()];
   let broker: Broker | undefined;
   const activator = new Activator(
     [...(config?.serviceDirs ?? []), ...(options.serviceDirs ?? [])],

@@ -3,7 +3,7 @@
 // (LISTEN_FDS/LISTEN_PID, fds from 3). Each accepted connection comes with
 // its peer credentials, read once at accept, and a stream in raw mode.
 import net from 'node:net';
-import { unlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import * as native from '../native/native.js';
 import { SystemError } from '../errors.js';
 import { BusAddressError, type BusAddress } from './bus-address.js';
@@ -133,7 +133,24 @@ export function listenersFromEnvironment(onConnection: ConnectionHandler): Liste
   delete process.env.LISTEN_FDNAMES;
   const out: Listener[] = [];
   for (let i = 0; i < count; i++) {
-    out.push(new UnixListener(3 + i, { transport: 'unix', params: { path: `(fd ${3 + i})` } }, onConnection, false));
+    const name = boundName(3 + i);
+    const params: Record<string, string> = name === undefined ? { path: `(fd ${3 + i})` } : name.startsWith('@') ? { abstract: name.slice(1) } : { path: name };
+    out.push(new UnixListener(3 + i, { transport: 'unix', params }, onConnection, false));
   }
   return out;
+}
+
+/** The name a unix socket fd is bound to, from /proc (`@name` for abstract), or undefined. */
+function boundName(fd: number): string | undefined {
+  try {
+    const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+    if (!inode) return undefined;
+    for (const line of readFileSync('/proc/self/net/unix', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[6] === inode && f[7]) return f[7];
+    }
+  } catch {
+    // no /proc: the address stays unknown
+  }
+  return undefined;
 }
