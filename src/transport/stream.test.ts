@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -36,8 +36,13 @@ async function pair(address: string): Promise<{ server: MessageStream; client: M
   const [client] = await Promise.all([connecting, auth]);
   queueMicrotask(() => { client.stream.resume(); conn.stream.resume(); });
   assert.equal(client.guid, guid);
-  return { server: conn.stream, client: client.stream, unixFd: client.unixFd, close: () => { listener.close(); client.stream.close(); conn.stream.close(); } };
+  const close = (): void => { listener.close(); client.stream.close(); conn.stream.close(); };
+  open.push(close);
+  return { server: conn.stream, client: client.stream, unixFd: client.unixFd, close };
 }
+
+/** Every pair opened, closed after the suite even when a test failed (open sockets would keep the test process alive). */
+const open: Array<() => void> = [];
 
 function collect(stream: MessageStream, count: number): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
@@ -48,6 +53,7 @@ function collect(stream: MessageStream, count: number): Promise<Uint8Array[]> {
 
 describe('message streams', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-transport-'));
+  after(() => { for (const close of open) close(); });
 
   it('carries many messages per system call, in order, over a unix path socket', { timeout: 10000 }, async () => {
     const p = await pair(`unix:path=${path.join(dir, 's1')}`);
