@@ -442,6 +442,11 @@ export class Channel extends EventEmitter {
   private commit(length: number, kind: number): void {
     this.stats.messagesSent++;
     this.writer.append(length, kind);
+    if (this.busy) {
+      // Busy mode trades throughput for latency: every frame is visible at once.
+      if (this.writer.publish()) this.ring();
+      return;
+    }
     if (++this.appended >= PUBLISH_EVERY) {
       this.publishNow();
     } else if (this.appended === 1) {
@@ -607,6 +612,7 @@ export class Channel extends EventEmitter {
       for (;;) {
         this.drain();
         if (this.isClosed()) return;
+        publishAll(); // replies sent by listeners ring their peers now, not after this loop
         this.flush();
         if (this.isClosed()) return;
         if (this.inflight.size > 0 && this.writer.waitForAck(this.ackSeen)) continue;
