@@ -36,4 +36,18 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-run(process.execPath, ['--test', '--test-concurrency=3', '--test-reporter=spec', ...files]);
+// Watchdogs: each test has a default timeout (tests set their own, shorter
+// ones), and the whole run is ended if it passes the budget, so that a hung
+// file can never hold CI.
+const RUN_BUDGET_MS = 9 * 60 * 1000;
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=3', '--test-timeout=120000', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+  timeout: RUN_BUDGET_MS,
+  killSignal: 'SIGKILL',
+});
+if (r.error || r.signal) {
+  console.error(`npm test: the test run was ended after ${RUN_BUDGET_MS / 60000} minutes (${r.error?.message ?? r.signal}): a test file hung`);
+  console.error('0 passed, 1 failed');
+  process.exit(1);
+}
+process.exit(r.status ?? 1);
