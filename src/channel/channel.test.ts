@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { exposedCount } from '../cma/index.js';
-import { Channel, ChannelClosedError, connect, fork, listen, type ChannelOptions } from './index.js';
+import { Channel, ChannelClosedError, connect, fork, listen, type ChannelOptions, type ForkOptions } from './index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PEER = path.resolve(here, '../../test/channel-peers/peer.js');
@@ -15,7 +15,7 @@ const PEER = path.resolve(here, '../../test/channel-peers/peer.js');
 // Whatever a test leaves behind (when it fails) is cleaned up after it.
 const cleanups: Array<() => void> = [];
 
-function forkPeer(mode: string, args: string[] = [], options: ChannelOptions & { ringSizeBytes?: number } = {}, peerOptions: ChannelOptions = {}) {
+function forkPeer(mode: string, args: string[] = [], options: ForkOptions = {}, peerOptions: ChannelOptions = {}) {
   const forked = fork(PEER, [mode, ...args], { ...options, env: { ...process.env, PEER_OPTIONS: JSON.stringify(peerOptions) } });
   cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });
   return forked;
@@ -155,6 +155,19 @@ describe('channel', () => {
     await Promise.all([serverSide.close(), once(client, 'close')]);
     server.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('falls back to memfd when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000, skip: process.getuid?.() !== 0 ? 'needs root to start a child as nobody' : false }, async () => {
+    const lines: string[] = [];
+    const { channel } = forkPeer('echo', [], { uid: 65534, gid: 65534, largeThresholdBytes: 1024, log: (l) => lines.push(l) }, { largeThresholdBytes: 1024 });
+    await channel.ready;
+    const reply = nextMessage(channel);
+    await channel.send(pattern(100_000, 6));
+    assert.deepEqual(await reply, pattern(100_000, 6));
+    assert.equal(channel.stats.memfdTransfers, 1, 'nobody may not read root: the payload went by memfd');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /cannot use cross-memory attach \(EPERM/);
+    await channel.close();
   });
 
   it('rejects a large send forced to CMA when the peer cannot use it', { timeout: 20_000 }, async () => {
