@@ -553,17 +553,7 @@ export class Broker {
 
   /** Broadcast: to every connection with a matching rule, once each. */
   private broadcast(r: Routed): void {
-    const mark = ++this.fanout;
-    const policy = this.settings.messagePolicy?.();
-    const m = this.matchable(r);
-    this.matches.forEachMatch(m, (e) => {
-      const o = e.owner;
-      if (o.mark === mark || o.dying !== undefined || o.closed) return;
-      o.mark = mark;
-      if (r.fds && !o.unixFd) return;
-      if (policy && r.from && !this.policyAllows(policy, r, r.from, o, false)) return;
-      this.deliver(o, this.stamped(r), r.fds, r.body);
-    }, this.ownerCheck, (e) => e.owner.mark !== mark);
+    this.fanOut(r, ++this.fanout, this.settings.messagePolicy?.(), false);
   }
 
   /** Copies of a unicast message to connections eavesdropping on it. */
@@ -571,14 +561,22 @@ export class Broker {
     if (this.eavesdropRules === 0) return;
     const mark = ++this.fanout;
     if (target) target.mark = mark;
-    const m = this.matchable(r);
-    this.matches.forEachMatch(m, (e) => {
+    this.fanOut(r, mark, undefined, true);
+  }
+
+  /**
+   * Delivers `r` once to each owner of a matching rule not yet marked with
+   * `mark` (eavesdropping rules only, when `eavesdrop`), under `policy` if any.
+   */
+  private fanOut(r: Routed, mark: number, policy: BusPolicy | undefined, eavesdrop: boolean): void {
+    this.matches.forEachMatch(this.matchable(r), (e) => {
       const o = e.owner;
       if (o.mark === mark || o.dying !== undefined || o.closed) return;
       o.mark = mark;
       if (r.fds && !o.unixFd) return;
+      if (policy && r.from && !this.policyAllows(policy, r, r.from, o, false)) return;
       this.deliver(o, this.stamped(r), r.fds, r.body);
-    }, this.ownerCheck, (e) => e.rule.eavesdrop === true && e.owner.mark !== mark);
+    }, this.ownerCheck, eavesdrop ? (e) => e.rule.eavesdrop === true && e.owner.mark !== mark : (e) => e.owner.mark !== mark);
   }
 
   /** Copies to monitors (they see everything their rules match). */

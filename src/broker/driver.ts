@@ -51,6 +51,16 @@ function machineId(): string {
 }
 
 /** Dispatches method calls addressed to org.freedesktop.DBus. */
+/** The rule argument of AddMatch/RemoveMatch; a malformed rule is MatchRuleInvalid. */
+function parseRuleArgument([text]: [string]): MatchRule {
+  try {
+    return parseMatchRule(text);
+  } catch (e) {
+    if (e instanceof MatchRuleError) throw new BusError(BusErrors.MatchRuleInvalid, e.message);
+    throw e;
+  }
+}
+
 export class Driver {
   private readonly methods: Method[] = [];
   private readonly byMember = new Map<string, Method[]>();
@@ -247,26 +257,12 @@ export class Driver {
       throw new BusError(BusErrors.SELinuxSecurityContextUnknown, `Could not determine security context for '${name}'`);
     });
     this.add(D, 'AddMatch', 's', '', ['rule'], true, (conn, msg) => {
-      const [text] = msg.body as [string];
-      let rule: MatchRule;
-      try {
-        rule = parseMatchRule(text);
-      } catch (e) {
-        if (e instanceof MatchRuleError) throw new BusError(BusErrors.MatchRuleInvalid, e.message);
-        throw e;
-      }
+      const rule = parseRuleArgument(msg.body as [string]);
       bus.addMatch(conn, rule, formatMatchRule(rule));
       return ['', []];
     });
     this.add(D, 'RemoveMatch', 's', '', ['rule'], true, (conn, msg) => {
-      const [text] = msg.body as [string];
-      let rule: MatchRule;
-      try {
-        rule = parseMatchRule(text);
-      } catch (e) {
-        if (e instanceof MatchRuleError) throw new BusError(BusErrors.MatchRuleInvalid, e.message);
-        throw e;
-      }
+      const rule = parseRuleArgument(msg.body as [string]);
       if (!bus.removeMatch(conn, rule, formatMatchRule(rule))) {
         throw new BusError(BusErrors.MatchRuleNotFound, 'The given match rule wasn\'t found and can\'t be removed');
       }

@@ -20,24 +20,19 @@ export function frameBytes(length: number): number {
   return FRAME_HEADER_BYTES + ((length + 7) & ~7);
 }
 
-/** The producing end of a ring. */
-export class RingWriter {
-  readonly u8: Uint8Array;
-  private readonly i32: Int32Array;
-  private readonly cap: number;
-  private readonly mask: number;
-  private readonly data: number;
-  private readonly tailAt: number;
-  private readonly headAt: number;
-  private readonly sleepingAt: number;
-  private readonly waitingAt: number;
-  private readonly ackedAt: number;
-  private tail: number;
-  private headSeen: number;
-  private pos = 0;
+/** What both ends of a ring know: its bytes and the indexes of its control words. */
+abstract class RingEnd {
+  protected readonly i32: Int32Array;
+  protected readonly cap: number;
+  protected readonly mask: number;
+  protected readonly data: number;
+  protected readonly tailAt: number;
+  protected readonly headAt: number;
+  protected readonly sleepingAt: number;
+  protected readonly waitingAt: number;
+  protected readonly ackedAt: number;
 
   constructor(segment: Segment, control: RingControl) {
-    this.u8 = new Uint8Array(segment.buffer);
     this.i32 = new Int32Array(segment.buffer);
     this.cap = segment.ringBytes;
     this.mask = segment.ringBytes - 1;
@@ -47,6 +42,19 @@ export class RingWriter {
     this.sleepingAt = control.consumerSleeping >> 2;
     this.waitingAt = control.producerWaiting >> 2;
     this.ackedAt = control.acked >> 2;
+  }
+}
+
+/** The producing end of a ring. */
+export class RingWriter extends RingEnd {
+  readonly u8: Uint8Array;
+  private tail: number;
+  private headSeen: number;
+  private pos = 0;
+
+  constructor(segment: Segment, control: RingControl) {
+    super(segment, control);
+    this.u8 = new Uint8Array(segment.buffer);
     this.tail = Atomics.load(this.i32, this.tailAt);
     this.headSeen = Atomics.load(this.i32, this.headAt);
   }
@@ -153,32 +161,15 @@ export class RingWriter {
 }
 
 /** The consuming end of a ring. */
-export class RingReader {
+export class RingReader extends RingEnd {
   /** Payload offset (in the segment) and length of the frame `next()` returned. */
   offset = 0;
   length = 0;
-  private readonly i32: Int32Array;
-  private readonly cap: number;
-  private readonly mask: number;
-  private readonly data: number;
-  private readonly tailAt: number;
-  private readonly headAt: number;
-  private readonly sleepingAt: number;
-  private readonly waitingAt: number;
-  private readonly ackedAt: number;
   private head: number;
   private tailSeen: number;
 
   constructor(segment: Segment, control: RingControl) {
-    this.i32 = new Int32Array(segment.buffer);
-    this.cap = segment.ringBytes;
-    this.mask = segment.ringBytes - 1;
-    this.data = control.data;
-    this.tailAt = control.tail >> 2;
-    this.headAt = control.head >> 2;
-    this.sleepingAt = control.consumerSleeping >> 2;
-    this.waitingAt = control.producerWaiting >> 2;
-    this.ackedAt = control.acked >> 2;
+    super(segment, control);
     this.head = Atomics.load(this.i32, this.headAt);
     this.tailSeen = this.head;
   }
