@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI, FIXTURES, run, start, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
@@ -135,10 +135,17 @@ describe('fastbus daemon under systemd socket activation', { timeout: 30000 }, (
     const sock = path.join(dir, 'bus');
     const child = spawn('systemd-socket-activate', ['-l', sock, process.execPath, CLI, 'daemon', '--nofork', '--systemd-activation', '--print-address'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      // systemd-socket-activate listens, then runs the daemon on the first connection.
+      // systemd-socket-activate says when it listens, then runs the daemon on the first connection.
       await new Promise<void>((resolve) => {
-        const check = (): void => (existsSync(sock) ? resolve() : void setTimeout(check, 10));
-        check();
+        let said = '';
+        const onData = (d: Buffer): void => {
+          said += d.toString();
+          if (said.includes(`Listening on ${sock}`)) {
+            child.stderr!.off('data', onData);
+            resolve();
+          }
+        };
+        child.stderr!.on('data', onData);
       });
       const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${sock}` };
       const out = await new Promise<string>((resolve, reject) => {
