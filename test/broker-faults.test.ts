@@ -9,70 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { startBroker, type RunningBroker } from '../src/broker/index.js';
 import * as native from '../src/native/native.js';
-import { connectBus, type MessageStream } from '../src/transport/index.js';
-import { decodeMessage, encodeMessage, MessageFlags, MessageType, type DecodedMessage, type Message } from '../src/wire/index.js';
-
-const DBUS = { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus' };
-
-interface Raw {
-  stream: MessageStream;
-  name: string;
-  inbox: DecodedMessage[];
-  closed: Promise<void>;
-  isClosed(): boolean;
-  send(m: Partial<Message>, fds?: number[]): number;
-  next(pred: (m: DecodedMessage) => boolean): Promise<DecodedMessage>;
-  call(m: Partial<Message>): Promise<DecodedMessage>;
-}
-
-async function raw(address: string, options: { hello?: boolean; unixFd?: boolean } = {}): Promise<Raw> {
-  const { stream } = await connectBus(address, { negotiateUnixFd: options.unixFd ?? true });
-  const inbox: DecodedMessage[] = [];
-  let waiters: Array<() => void> = [];
-  let closedFlag = false;
-  let serial = 0;
-  const closed = new Promise<void>((resolve) => {
-    stream.onClose = () => {
-      closedFlag = true;
-      resolve();
-      for (const w of waiters.splice(0)) w();
-    };
-  });
-  stream.onMessage = (f) => {
-    const m = decodeMessage(f);
-    if (m.unixFds) m.fds = stream.takeFds(m.unixFds);
-    inbox.push(m);
-    for (const w of waiters.splice(0)) w();
-  };
-  stream.resume();
-  const r: Raw = {
-    stream, name: '', inbox, closed,
-    isClosed: () => closedFlag,
-    send(m, fds) {
-      const s = ++serial;
-      stream.send(encodeMessage({ type: MessageType.METHOD_CALL, flags: 0, body: [], ...m, serial: s } as Message), fds);
-      return s;
-    },
-    next(pred) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const i = inbox.findIndex(pred);
-          if (i >= 0) resolve(inbox.splice(i, 1)[0]);
-          else if (closedFlag) reject(new Error('connection closed'));
-          else waiters.push(check);
-        };
-        check();
-      });
-    },
-    call(m) {
-      const s = r.send(m);
-      return r.next((x) => x.replySerial === s);
-    },
-  };
-  if (options.hello ?? true) r.name = (await r.call({ ...DBUS, member: 'Hello' })).body[0] as string;
-  void waiters;
-  return r;
-}
+import { connectBus } from '../src/transport/index.js';
+import { encodeMessage, MessageFlags, MessageType } from '../src/wire/index.js';
+import { DBUS, raw, type Raw } from './fixtures/raw-client.js';
 
 describe('faults on a fastbus bus', { timeout: 30000 }, () => {
   let bus: RunningBroker;

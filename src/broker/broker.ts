@@ -45,6 +45,8 @@ export interface BrokerLimits {
   maxConnections: number;
   /** auth_timeout */
   authTimeoutMs: number;
+  /** reply_timeout: the bus answers NoReply to a call unanswered this long; 0 = never (dbus-daemon's default). */
+  replyTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: BrokerLimits = {
@@ -57,6 +59,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxConnectionsPerUser: 100000,
   maxConnections: 100000,
   authTimeoutMs: 30000,
+  replyTimeoutMs: 0,
 };
 
 /** How the bus is set up. */
@@ -121,6 +124,14 @@ function stampHeader(h: MessageHeader, sender: string): Uint8Array {
   return w.take();
 }
 
+/** A pending call and when the bus stops waiting for its reply. */
+interface ReplyDeadline {
+  caller: Connection;
+  callee: Connection;
+  serial: number;
+  atMs: number;
+}
+
 /** Reference-counts fds shared by several sends; closes them after the last. */
 class SharedFds {
   private refs = 1;
@@ -159,6 +170,10 @@ export class Broker {
   peakMatchRules = 0;
   /** Variables added by UpdateActivationEnvironment. */
   readonly activationEnvironment = new Map<string, string>();
+  /** Pending calls in deadline order (one timeout for all: deadlines only grow), and the one timer. */
+  private readonly deadlines: ReplyDeadline[] = [];
+  private deadlineHead = 0;
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   private constructor(settings: BrokerSettings) {
     this.settings = settings;
@@ -202,6 +217,8 @@ export class Broker {
   close(): void {
     for (const l of this.listeners) l.close();
     this.listeners = [];
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     for (const c of [...this.connections]) this.disconnect(c);
   }
 
@@ -236,15 +253,12 @@ export class Broker {
 
   private register(c: AcceptedConnection, uid: number | undefined, unixFd: boolean): void {
     if (c.stream.closed) return;
-    const limits = this.settings.limits;
-    const userKey = uid ?? -1;
-    const count = this.perUser.get(userKey) ?? 0;
-    if (this.connections.size >= limits.maxConnections || count >= limits.maxConnectionsPerUser) {
+    // A hard cap on sockets; max_completed_connections and the per-user limit apply at Hello.
+    if (this.connections.size >= this.settings.limits.maxConnections) {
       this.log(`refused a connection from uid ${uid ?? 'anonymous'}: too many connections`);
       c.stream.close();
       return;
     }
-    this.perUser.set(userKey, count + 1);
     const conn = new Connection(this.nextId++, c.stream, c.credentials, uid, unixFd);
     this.connections.add(conn);
     c.stream.onMessage = (frame) => this.receive(conn, frame);
@@ -269,8 +283,7 @@ export class Broker {
     if (error) this.log(`dropped ${conn.describe()}: ${error instanceof ProtocolError ? `${error.code}: ` : ''}${error.message}`);
     conn.stream.close();
     if (!this.connections.delete(conn)) return;
-    const userKey = conn.uid ?? -1;
-    this.perUser.set(userKey, (this.perUser.get(userKey) ?? 1) - 1);
+    if (conn.uniqueName !== undefined && conn.uid !== undefined) this.perUser.set(conn.uid, (this.perUser.get(conn.uid) ?? 1) - 1);
     if (conn.credentials?.pidfd !== undefined) native.fdClose(conn.credentials.pidfd);
     this.monitors.delete(conn);
     this.removeAllMatches(conn);
@@ -314,8 +327,23 @@ export class Broker {
     return ok;
   }
 
+  /**
+   * Why a connection may not complete Hello (max_completed_connections,
+   * max_connections_per_user; like dbus-daemon, counted among connections that
+   * said Hello), or undefined when it may.
+   */
+  private helloRefusal(conn: Connection): string | undefined {
+    const limits = this.settings.limits;
+    if (this.uniques.size + this.monitors.size >= limits.maxConnections) return 'The maximum number of active connections has been reached';
+    if (conn.uid !== undefined && (this.perUser.get(conn.uid) ?? 0) >= limits.maxConnectionsPerUser) {
+      return `The maximum number of active connections for UID ${conn.uid} has been reached (max_connections_per_user=${limits.maxConnectionsPerUser})`;
+    }
+    return undefined;
+  }
+
   /** Registers the unique name (Hello). */
   hello(conn: Connection): string {
+    if (conn.uid !== undefined) this.perUser.set(conn.uid, (this.perUser.get(conn.uid) ?? 0) + 1);
     const name = `:1.${this.nextUnique++}`;
     conn.uniqueName = name;
     this.uniques.set(name, conn);
@@ -381,7 +409,16 @@ export class Broker {
         throw new ProtocolError('NO_HELLO', `the first message was ${msg.member ?? 'a reply'} to ${msg.destination ?? 'nobody'}, not Hello to ${DRIVER_NAME}`);
       }
       // The name exists before monitors see the Hello, as they see its sender.
-      if (conn.uniqueName === undefined) this.hello(conn);
+      if (conn.uniqueName === undefined) {
+        const refusal = this.helloRefusal(conn);
+        if (refusal !== undefined) {
+          // As dbus-daemon: the Hello fails and the connection may only try Hello again.
+          this.log(`refused Hello from ${conn.describe()}: ${refusal}`);
+          this.replyError(conn, msg, BusErrors.LimitsExceeded, refusal);
+          return;
+        }
+        this.hello(conn);
+      }
     }
     if (conn.monitorRules !== undefined) throw new ProtocolError('MONITOR_SENT', 'a monitor sent a message');
     if (msg.path === '/org/freedesktop/DBus/Local' || msg.interface === 'org.freedesktop.DBus.Local') {
@@ -499,10 +536,59 @@ export class Broker {
         serials.add(msg.serial);
         from.callees.add(target);
         from.pendingCalls++;
+        if (limits.replyTimeoutMs > 0) this.addDeadline(from, target, msg.serial, limits.replyTimeoutMs);
       }
     }
     this.deliver(target, bytes, r.fds, r.body);
     if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
+  }
+
+  /** Remembers when the bus gives up on a call; one timer serves every pending call. */
+  private addDeadline(caller: Connection, callee: Connection, serial: number, timeoutMs: number): void {
+    const atMs = Date.now() + timeoutMs;
+    // A shorter timeout after a reload could break the order: keep the queue sorted.
+    let i = this.deadlines.length;
+    while (i > this.deadlineHead && this.deadlines[i - 1].atMs > atMs) i--;
+    this.deadlines.splice(i, 0, { caller, callee, serial, atMs });
+    if (i === this.deadlineHead) this.armDeadlineTimer();
+  }
+
+  private armDeadlineTimer(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    const first = this.deadlines[this.deadlineHead];
+    if (!first) return;
+    this.deadlineTimer = setTimeout(() => this.expireCalls(), Math.max(0, first.atMs - Date.now()));
+    this.deadlineTimer.unref();
+  }
+
+  /**
+   * Answers NoReply (from the bus) to each call past its deadline that is
+   * still pending; its reply, if it comes later, is then unsolicited and dropped.
+   * Answered calls are not removed from the queue: their entry finds nothing here.
+   */
+  private expireCalls(): void {
+    const now = Date.now();
+    const q = this.deadlines;
+    while (this.deadlineHead < q.length && q[this.deadlineHead].atMs <= now) {
+      const { caller, callee, serial } = q[this.deadlineHead++];
+      const serials = callee.awaiting.get(caller);
+      if (!serials || !serials.delete(serial)) continue;
+      if (serials.size === 0) {
+        callee.awaiting.delete(caller);
+        caller.callees.delete(callee);
+      }
+      caller.pendingCalls--;
+      this.sendFromBus(caller, {
+        type: MessageType.ERROR, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: serial,
+        errorName: BusErrors.NoReply, signature: 's', body: ['Message did not receive a reply (timeout by message bus)'],
+      });
+    }
+    if (this.deadlineHead > 1024 && this.deadlineHead * 2 > q.length) {
+      q.splice(0, this.deadlineHead);
+      this.deadlineHead = 0;
+    }
+    this.armDeadlineTimer();
   }
 
   /**

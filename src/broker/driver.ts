@@ -147,8 +147,9 @@ export class Driver {
       if (!bus.policyAllowsOwn(conn, name)) {
         throw new BusError(BusErrors.AccessDenied, `Connection "${conn.uniqueName}" is not allowed to own the service "${name}" due to security policies in the configuration file`);
       }
-      if (bus.names.countOf(conn) >= bus.settings.limits.maxNames && !bus.names.queueOf(name).includes(conn)) {
-        throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to own more services (max_names_per_connection=${bus.settings.limits.maxNames})`);
+      // As dbus-daemon: the unique name counts, and so does asking again for a name already held.
+      if (bus.names.countOf(conn) + 1 >= bus.settings.limits.maxNames) {
+        throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to own more services (increase limits in configuration file if required; max_names_per_connection=${bus.settings.limits.maxNames})`);
       }
       const r = bus.names.request(name, conn, flags);
       bus.reply(conn, msg, 'u', [r.reply]);

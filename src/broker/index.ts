@@ -59,6 +59,7 @@ const LIMIT_NAMES: Record<string, keyof BrokerLimits> = {
   max_connections_per_user: 'maxConnectionsPerUser',
   max_completed_connections: 'maxConnections',
   auth_timeout: 'authTimeoutMs',
+  reply_timeout: 'replyTimeoutMs',
 };
 
 function limitsFrom(config: BusConfig | undefined, overrides: Partial<BrokerLimits> | undefined): BrokerLimits {
