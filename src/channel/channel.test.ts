@@ -113,7 +113,7 @@ describe('channel', () => {
     await channel.close();
   });
 
-  it('lets whenWritable wait for the CMA verdict and for acknowledgements, without spinning', { timeout: 20_000 }, async () => {
+  it('lets whenWritable wait for acknowledgements of large payloads, without spinning', { timeout: 20_000 }, async () => {
     const count = 200;
     const { channel } = forkPeer('burst', [String(count), String(128 * 1024)]);
     let got = 0;
@@ -137,7 +137,7 @@ describe('channel', () => {
     await channel.close();
   });
 
-  it('falls back to memfd with one log line when the peer cannot use CMA', { timeout: 20_000 }, async () => {
+  it('falls back to the payload arena with one log line when the peer cannot use CMA', { timeout: 20_000 }, async () => {
     const { dir, sock } = tempSocket();
     const lines: string[] = [];
     const server = track(listen(sock, { largeThresholdBytes: 1024, log: (l) => lines.push(l) }));
@@ -146,25 +146,28 @@ describe('channel', () => {
     const [serverSide] = await accepted;
     const got: unknown[] = [];
     client.on('message', (m) => got.push(m));
-    for (let i = 0; i < 3; i++) await serverSide.send(pattern(10_000, i));
+    // Above 16 MiB 'auto' would use CMA; refused, these go through the arena.
+    const sizes = [17 << 20, 10_000, 17 << 20];
+    for (let i = 0; i < 3; i++) await serverSide.send(pattern(sizes[i], i));
     while (got.length < 3) await once(client, 'message');
-    for (let i = 0; i < 3; i++) assert.deepEqual(got[i], pattern(10_000, i));
-    assert.equal(serverSide.stats.memfdTransfers, 3);
+    for (let i = 0; i < 3; i++) assert.deepEqual(got[i], pattern(sizes[i], i));
+    assert.equal(serverSide.stats.arenaTransfers, 3);
+    assert.equal(serverSide.stats.cmaTransfers, 0);
     assert.equal(lines.length, 1);
-    assert.match(lines[0], /refused for this test.*memfd/);
+    assert.match(lines[0], /refused for this test.*payload arena/);
     await Promise.all([serverSide.close(), once(client, 'close')]);
     server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('falls back to memfd when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000, skip: process.getuid?.() !== 0 ? 'needs root to start a child as nobody' : false }, async () => {
+  it('falls back to the payload arena when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000, skip: process.getuid?.() !== 0 ? 'needs root to start a child as nobody' : false }, async () => {
     const lines: string[] = [];
     const { channel } = forkPeer('echo', [], { uid: 65534, gid: 65534, largeThresholdBytes: 1024, log: (l) => lines.push(l) }, { largeThresholdBytes: 1024 });
     await channel.ready;
     const reply = nextMessage(channel);
-    await channel.send(pattern(100_000, 6));
-    assert.deepEqual(await reply, pattern(100_000, 6));
-    assert.equal(channel.stats.memfdTransfers, 1, 'nobody may not read root: the payload went by memfd');
+    await channel.send(pattern(17 << 20, 6));
+    assert.deepEqual(await reply, pattern(17 << 20, 6));
+    assert.equal(channel.stats.arenaTransfers, 1, 'nobody may not read root: the payload went through the arena');
     assert.equal(lines.length, 1);
     assert.match(lines[0], /cannot use cross-memory attach \(EPERM/);
     await channel.close();
@@ -205,7 +208,7 @@ describe('channel', () => {
 
   it('releases a large payload and rejects its send when the receiver dies before pulling it', { timeout: 20_000 }, async () => {
     const base = exposedCount();
-    const { child, channel } = forkPeer('stall', [], { largeThresholdBytes: 1024 });
+    const { child, channel } = forkPeer('stall', [], { largeThresholdBytes: 1024, largePayload: 'cma' });
     await channel.ready;
     const before = exposedCount();
     const pending = channel.send(pattern(1 << 20, 4));
@@ -216,7 +219,7 @@ describe('channel', () => {
   });
 
   it('closes without a hang when the sender of a large payload is killed before it is pulled', { timeout: 20_000 }, async () => {
-    const { child, channel } = forkPeer('send-large', [String(8 << 20)], { largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024 });
+    const { child, channel } = forkPeer('send-large', [String(8 << 20)], { largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024, largePayload: 'cma' });
     // No listener yet: the descriptor waits in the ring while the sender dies.
     await channel.ready;
     const closing = closed(channel);

@@ -1,12 +1,14 @@
 // A channel: two processes exchanging messages over two shared-memory rings
 // (one per direction), woken by eventfd doorbells only when the consumer
 // sleeps, with a unix socket kept open for hang-up detection, handshake and
-// fd handoff. Large payloads go by cross-memory attach (the receiver pulls
-// from the sender's exposed buffer and acknowledges) or by a memfd handoff.
+// fd handoff. Large payloads go through a payload arena (a memfd both ends
+// map once), by cross-memory attach (the receiver pulls from the sender's
+// exposed buffer), by a memfd of their own, or in chunks through the ring.
 // Invariants: order is kept per direction; a full ring waits, never drops;
 // every exposed buffer is released at acknowledgement or close.
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { constants as bufferConstants } from 'node:buffer';
 import v8 from 'node:v8';
 import { ProtocolError, SystemError } from '../errors.js';
 import {
@@ -16,6 +18,7 @@ import {
 import { exposeBuffer, probe as cmaProbe, readFully, ProcessGoneError, type ExposedBuffer, type ProbeResult, type RemoteRange } from '../cma/index.js';
 import { RingReader, RingWriter, frameBytes } from './ring.js';
 import { SegmentHeader, type Segment } from './segment.js';
+import { MAX_ARENA_BYTES, PayloadArena, PeerArena } from './arena.js';
 
 // Frame kinds (kind 0 is the ring's padding). Large payloads are
 // acknowledged, in order, through the ring's `acked` word, not by frames, so
@@ -25,13 +28,28 @@ const KIND_JSON = 2;
 const KIND_ADVANCED = 3;
 const KIND_LARGE_CMA = 4; // [token u32][inner kind u32][address u64][length f64]
 const KIND_LARGE_MEMFD = 5; // [token u32][inner kind u32][length f64]; the fd comes over the socket
+const KIND_LARGE_ARENA = 6; // [token u32][inner kind u32][arena id u32][0 u32][offset f64][length f64]
+const KIND_CHUNK = 7; // [inner kind u32][0 u32][total length f64][chunk bytes]; chunks of one payload are consecutive
 
-// Socket messages: JSON handshake text, or a binary fd handoff [SOCK_PAYLOAD_FD u32][token u32] + 1 fd.
+// Socket messages: JSON handshake text, or a binary fd handoff
+// [SOCK_PAYLOAD_FD u32][token u32] + 1 fd, or [SOCK_ARENA_FD u32][arena id u32] + 1 fd.
 const SOCK_PAYLOAD_FD = 1;
+const SOCK_ARENA_FD = 2;
 
+const MiB = 1 << 20;
+/** Payloads up to this size go through the arena in 'auto' mode; larger ones by CMA when the peer can (see docs/channel.md). */
+const AUTO_ARENA_MAX_BYTES = 16 * MiB;
+const DEFAULT_ARENA_BYTES = 8 * MiB;
+const DEFAULT_ARENA_MAX_BYTES = 256 * MiB;
+
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 const BUSY_SLICE_MS = 1;
 const MAX_LARGE_IN_FLIGHT = 64;
 const ITERATOR_HIGH_WATER = 1024;
+
+/** How large payloads travel (see ChannelOptions.largePayload). */
+export type LargePayloadMode = 'auto' | 'arena' | 'cma' | 'memfd' | 'ring';
+const LARGE_MODES: readonly string[] = ['auto', 'arena', 'cma', 'memfd', 'ring'];
 
 /** Why a channel closed. */
 export type CloseReason = 'closed' | 'peer-closed' | 'peer-exited' | 'error';
@@ -46,8 +64,16 @@ export interface ChannelOptions {
   busy?: boolean;
   /** Payloads above this many bytes go by cross-memory attach or memfd (default 64 KiB, at most ring/4). */
   largeThresholdBytes?: number;
-  /** How large payloads travel: 'auto' (CMA when the peer's probe succeeded, else memfd), 'cma' or 'memfd'. */
-  largePayload?: 'auto' | 'cma' | 'memfd';
+  /**
+   * How large payloads travel: 'auto' (the arena up to 16 MiB, CMA above when the
+   * peer's probe succeeded, chunks through the ring when no memfd can be made),
+   * or forced: 'arena', 'cma', 'memfd' (a new memfd per payload) or 'ring' (chunks).
+   */
+  largePayload?: LargePayloadMode;
+  /** First payload arena of each direction, in bytes (default 8 MiB; made at the first arena payload). */
+  arenaSizeBytes?: number;
+  /** All arenas of one direction together, at most (default 256 MiB); larger payloads go by CMA or memfd. */
+  arenaMaxBytes?: number;
   /**
    * Deliver byte messages as views into the ring (or a reused buffer for large
    * ones), valid only until the 'message' listener returns: no copy, no allocation.
@@ -57,6 +83,8 @@ export interface ChannelOptions {
   log?: (line: string) => void;
   /** For tests: replaces the CMA probe of the peer. */
   probe?: (pid: number, range: RemoteRange) => ProbeResult;
+  /** For tests: makes creating a payload memfd fail as the kernel does when it refuses one (ENOMEM). */
+  refuseMemfd?: boolean;
 }
 
 /** A send or receive on a channel that is closed (or closed meanwhile). */
@@ -102,6 +130,9 @@ interface Queued {
 
 interface InFlight {
   exposure: ExposedBuffer | null;
+  /** For an arena payload: its arena and the bytes its extent consumed there. */
+  arena: PayloadArena | null;
+  consumedBytes: number;
   resolve: (() => void) | null;
   reject: ((e: Error) => void) | null;
 }
@@ -132,6 +163,8 @@ export interface ChannelStats {
   messagesReceived: number;
   cmaTransfers: number;
   memfdTransfers: number;
+  arenaTransfers: number;
+  chunkedTransfers: number;
   doorbellsRung: number;
 }
 
@@ -144,7 +177,9 @@ export class Channel extends EventEmitter {
   readonly peerPid: number;
   /** Size of the shared segment (both rings and the header). */
   readonly segmentSizeBytes: number;
-  readonly stats: ChannelStats = { messagesSent: 0, messagesReceived: 0, cmaTransfers: 0, memfdTransfers: 0, doorbellsRung: 0 };
+  readonly stats: ChannelStats = {
+    messagesSent: 0, messagesReceived: 0, cmaTransfers: 0, memfdTransfers: 0, arenaTransfers: 0, chunkedTransfers: 0, doorbellsRung: 0,
+  };
 
   private readonly side: 0 | 1;
   private readonly segment: Segment;
@@ -167,7 +202,10 @@ export class Channel extends EventEmitter {
   private readonly spinMs: number;
   private readonly busy: boolean;
   private readonly threshold: number;
-  private readonly largeMode: 'auto' | 'cma' | 'memfd';
+  private readonly largeMode: LargePayloadMode;
+  private readonly arenaFirstBytes: number;
+  private readonly arenaMaxBytes: number;
+  private readonly chunkBytes: number;
   private readonly views: boolean;
   private readonly log: (line: string) => void;
   private readonly probeFn: (pid: number, range: RemoteRange) => ProbeResult;
@@ -184,7 +222,19 @@ export class Channel extends EventEmitter {
   private peerCanReadMe: 'unknown' | 'yes' | 'no' = 'unknown';
   private peerRefusal = '';
   private loggedFallback = false;
-  private largeBlocked = false;
+  /** Why the head large payload waits: for the CMA verdict, for in-flight slots, or for arena room. */
+  private largeBlocked: '' | 'verdict' | 'inflight' | 'arena' = '';
+  private arenaWaitBytes = 0;
+  /** This side's arenas (the last one takes new payloads) and the peer's, by id. */
+  private readonly arenas: PayloadArena[] = [];
+  private arenaTotalBytes = 0;
+  private arenaRefusal = '';
+  private readonly refuseMemfd: boolean;
+  private readonly peerArenas = new Map<number, PeerArena>();
+  /** Bytes of the head payload already sent in chunks through the ring. */
+  private chunkSent = 0;
+  /** The payload being reassembled from ring chunks. */
+  private assembly: { kind: number; buf: Uint8Array; filled: number } | null = null;
   private appended = 0;
   private isClosedAndUnmapped = false;
   private ackSeen = 0;
@@ -235,8 +285,18 @@ export class Channel extends EventEmitter {
     if (!Number.isInteger(threshold) || threshold < 0) throw new RangeError(`largeThresholdBytes must be a non-negative integer, got ${threshold}`);
     this.threshold = Math.min(threshold, ends.segment.ringBytes / 4);
     const mode = options.largePayload ?? 'auto';
-    if (mode !== 'auto' && mode !== 'cma' && mode !== 'memfd') throw new TypeError(`largePayload must be 'auto', 'cma' or 'memfd', got '${String(mode)}'`);
+    if (!LARGE_MODES.includes(mode)) throw new TypeError(`largePayload must be one of ${LARGE_MODES.join(', ')}, got '${String(mode)}'`);
     this.largeMode = mode;
+    const arenaMax = options.arenaMaxBytes ?? DEFAULT_ARENA_MAX_BYTES;
+    if (!Number.isInteger(arenaMax) || arenaMax < 4096) throw new RangeError(`arenaMaxBytes must be an integer of at least 4096, got ${arenaMax}`);
+    this.arenaMaxBytes = arenaMax;
+    const arenaFirst = options.arenaSizeBytes ?? Math.min(DEFAULT_ARENA_BYTES, arenaMax);
+    if (!Number.isInteger(arenaFirst) || arenaFirst < 4096 || arenaFirst > Math.min(arenaMax, MAX_ARENA_BYTES)) {
+      throw new RangeError(`arenaSizeBytes must be an integer between 4096 and arenaMaxBytes (${Math.min(arenaMax, MAX_ARENA_BYTES)}), got ${arenaFirst}`);
+    }
+    this.arenaFirstBytes = arenaFirst;
+    this.chunkBytes = Math.max(64, ends.segment.ringBytes / 4 - 24);
+    this.refuseMemfd = options.refuseMemfd === true;
     this.views = options.views === true;
     this.log = options.log ?? ((line) => console.warn(line));
     this.probeFn = options.probe ?? cmaProbe;
@@ -305,10 +365,22 @@ export class Channel extends EventEmitter {
   trySend(data: unknown): boolean {
     if (this.state !== 'open') throw new ChannelClosedError(this.closeReason, 'trySend');
     if (this.queue.length !== 0) return false;
-    let r: 0 | 1 | 2 | Promise<void>;
-    if (ArrayBuffer.isView(data)) r = this.write(KIND_BYTES, toBytes(data), null);
-    else r = this.write(this.json ? KIND_JSON : KIND_ADVANCED, this.encodeValue(data), null);
-    if (r === 0) return false;
+    let kind: number, payload: Uint8Array | string;
+    if (ArrayBuffer.isView(data)) {
+      kind = KIND_BYTES;
+      payload = toBytes(data);
+    } else {
+      kind = this.json ? KIND_JSON : KIND_ADVANCED;
+      payload = this.encodeValue(data);
+    }
+    const r = this.write(kind, payload, null);
+    if (r === 0) {
+      if (this.chunkSent === 0) return false;
+      // Part of a chunked payload is in the ring: the rest follows, in order, before anything else.
+      this.queue.push({ kind, payload, resolve: null, reject: null });
+      this.waitForRoom();
+      return true;
+    }
     if (typeof r === 'object') r.catch(NOOP);
     return true;
   }
@@ -316,6 +388,7 @@ export class Channel extends EventEmitter {
   /** Resolves when a message of up to the large-payload threshold can be sent without waiting. */
   whenWritable(): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new ChannelClosedError(this.closeReason, 'whenWritable'));
+    this.collectAcks();
     if (this.hasRoom()) return RESOLVED;
     return new Promise<void>((resolve) => {
       this.writableWaiters.push(resolve);
@@ -439,8 +512,8 @@ export class Channel extends EventEmitter {
     return 0;
   }
 
-  private commit(length: number, kind: number): void {
-    this.stats.messagesSent++;
+  private commit(length: number, kind: number, counts = true): void {
+    if (counts) this.stats.messagesSent++;
     this.writer.append(length, kind);
     if (this.busy) {
       // Busy mode trades throughput for latency: every frame is visible at once.
@@ -470,33 +543,49 @@ export class Channel extends EventEmitter {
     efdSignal(this.peerEfd, 1);
   }
 
-  private writeLarge(kind: number, payload: Uint8Array, queued: Queued | null): 0 | 1 | 2 | Promise<void> {
-    if (this.inflight.size >= MAX_LARGE_IN_FLIGHT) return this.blockLarge();
-    let useCma: boolean;
-    if (this.largeMode === 'memfd') useCma = false;
-    else if (this.peerCanReadMe === 'unknown') return this.blockLarge(); // retried when the verdict arrives
-    else if (this.peerCanReadMe === 'yes') useCma = true;
-    else if (this.largeMode === 'cma') {
+  /** How a large payload of `length` bytes travels now, or 'wait' for the peer's CMA verdict. */
+  private largePath(length: number): 'cma' | 'arena' | 'memfd' | 'ring' | 'wait' {
+    const mode = this.largeMode;
+    if (mode === 'ring' || mode === 'memfd') return mode;
+    const arenaOk = this.arenaRefusal === '' && this.arenaCanHold(length);
+    if (mode === 'arena') return arenaOk ? 'arena' : this.arenaRefusal === '' ? 'memfd' : 'ring';
+    if (mode === 'auto' && arenaOk && length <= AUTO_ARENA_MAX_BYTES) return 'arena';
+    if (this.peerCanReadMe === 'unknown') return 'wait';
+    if (this.peerCanReadMe === 'yes') return 'cma';
+    if (mode === 'cma') {
       throw new Error(`large payload forced to cross-memory attach, but process ${this.peerPid} cannot read this one: ${this.peerRefusal}`);
-    } else {
-      useCma = false;
-      if (!this.loggedFallback) {
-        this.loggedFallback = true;
-        this.log(`fastbus channel: peer ${this.peerPid} cannot use cross-memory attach (${this.peerRefusal}); large payloads go by memfd`);
-      }
     }
+    if (!this.loggedFallback) {
+      this.loggedFallback = true;
+      this.log(`fastbus channel: peer ${this.peerPid} cannot use cross-memory attach (${this.peerRefusal}); large payloads go by ${this.arenaRefusal === '' ? 'the payload arena' : 'chunks through the ring'}`);
+    }
+    if (arenaOk) return 'arena';
+    return this.arenaRefusal === '' ? 'memfd' : 'ring';
+  }
+
+  private writeLarge(kind: number, payload: Uint8Array, queued: Queued | null): 0 | 1 | 2 | Promise<void> {
+    if (this.chunkSent > 0) return this.writeChunks(kind, payload);
+    if (this.inflight.size >= MAX_LARGE_IN_FLIGHT) return this.blockLarge('inflight');
+    let path = this.largePath(payload.byteLength);
+    if (path === 'wait') return this.blockLarge('verdict'); // retried when the verdict arrives
+    if (path === 'arena') {
+      const r = this.writeArena(kind, payload);
+      if (r !== -1) return r;
+      path = this.largeMode === 'auto' && this.peerCanReadMe === 'yes' ? 'cma' : 'ring';
+    }
+    if (path === 'ring') return this.writeChunks(kind, payload);
     const token = this.nextToken;
-    this.nextToken = (this.nextToken + 1) >>> 0 || 1;
-    if (useCma) {
+    if (path === 'cma') {
       const at = this.writer.reserve(24);
       if (at < 0) return this.full();
+      this.nextToken = (this.nextToken + 1) >>> 0 || 1;
       const exposure = exposeBuffer(payload);
       this.u32[at >> 2] = token;
       this.u32[(at >> 2) + 1] = kind;
       this.u64[(at >> 3) + 1] = exposure.address;
       this.f64[(at >> 3) + 2] = payload.byteLength;
       this.stats.cmaTransfers++;
-      const entry: InFlight = { exposure, resolve: null, reject: null };
+      const entry: InFlight = { exposure, arena: null, consumedBytes: 0, resolve: null, reject: null };
       this.inflight.set(token, entry);
       this.commit(24, KIND_LARGE_CMA);
       this.publishNow();
@@ -512,7 +601,15 @@ export class Channel extends EventEmitter {
     }
     const at = this.writer.reserve(16);
     if (at < 0) return this.full();
-    const fd = check(memfdOpen('fastbus-payload', false), 'memfd_create');
+    let fd: number;
+    try {
+      if (this.refuseMemfd) throw new SystemError(12, 'memfd_create', 'refused for a test');
+      fd = check(memfdOpen('fastbus-payload', false), 'memfd_create');
+    } catch (e) {
+      if (this.largeMode === 'memfd') throw e;
+      this.refuseArena(e as Error);
+      return this.writeChunks(kind, payload);
+    }
     try {
       check(memfdTruncate(fd, payload.byteLength), 'ftruncate');
       const map = shmMap(fd, payload.byteLength, true);
@@ -523,39 +620,143 @@ export class Channel extends EventEmitter {
     } finally {
       fdClose(fd);
     }
+    this.nextToken = (this.nextToken + 1) >>> 0 || 1;
     this.u32[at >> 2] = token;
     this.u32[(at >> 2) + 1] = kind;
     this.f64[(at >> 3) + 1] = payload.byteLength;
     this.stats.memfdTransfers++;
-    this.inflight.set(token, { exposure: null, resolve: null, reject: null });
+    this.inflight.set(token, { exposure: null, arena: null, consumedBytes: 0, resolve: null, reject: null });
     this.commit(16, KIND_LARGE_MEMFD);
     this.publishNow();
     return 1;
   }
 
-  /** A large payload must wait (for the peer's CMA verdict or for acknowledgements). */
-  private blockLarge(): 0 {
-    this.largeBlocked = true;
+  /** True when the arenas can take a payload of `length` bytes, now or once extents come back. */
+  private arenaCanHold(length: number): boolean {
+    const last = this.arenas[this.arenas.length - 1];
+    if (last && last.sizeBytes >= length) return true;
+    return this.arenaTotalBytes + this.nextArenaBytes(length) <= this.arenaMaxBytes;
+  }
+
+  private nextArenaBytes(length: number): number {
+    return Math.min(MAX_ARENA_BYTES, Math.max(this.arenaFirstBytes, 2 * length + 4096));
+  }
+
+  /** No memfd can be made or mapped here: large payloads go in chunks from now on, with one log line. */
+  private refuseArena(e: Error): void {
+    this.arenaRefusal = e.message;
+    this.log(`fastbus channel: cannot make a shared payload buffer (${e.message}); large payloads to peer ${this.peerPid} go in chunks through the ring`);
+  }
+
+  /**
+   * Copies a payload into a free extent of the newest arena (making a first or
+   * larger one when needed) and puts its descriptor in the ring. 1: sent;
+   * 0: wait (ring or arena full); -1: no arena can be made (use another path).
+   */
+  private writeArena(kind: number, payload: Uint8Array): 0 | 1 | -1 {
+    const length = payload.byteLength;
+    let arena = this.arenas[this.arenas.length - 1];
+    if (!arena || arena.sizeBytes < length) {
+      if (arena && !arena.isIdle && this.arenaTotalBytes + this.nextArenaBytes(length) > this.arenaMaxBytes) return this.blockLarge('arena', length);
+      try {
+        if (this.refuseMemfd) throw new SystemError(12, 'memfd_create', 'refused for a test');
+        const opened = PayloadArena.open(this.arenas.length + 1, this.nextArenaBytes(length));
+        try {
+          check(sockSend(this.sock, [Uint32Array.of(SOCK_ARENA_FD, opened.arena.id)], Int32Array.of(opened.fd)), 'sendmsg', 'arena handoff');
+        } catch (e) {
+          opened.arena.close();
+          throw e;
+        } finally {
+          fdClose(opened.fd);
+        }
+        arena = opened.arena;
+        this.arenas.push(arena);
+        this.arenaTotalBytes += arena.sizeBytes;
+      } catch (e) {
+        if (!(e instanceof SystemError)) throw e;
+        this.refuseArena(e);
+        return -1;
+      }
+    }
+    if (!arena.fits(length)) {
+      this.collectAcks();
+      if (!arena.fits(length)) return this.blockLarge('arena', length);
+    }
+    const at = this.writer.reserve(32);
+    if (at < 0) return this.full();
+    const offset = arena.allocate(length);
+    arena.u8.set(payload, offset);
+    const token = this.nextToken;
+    this.nextToken = (this.nextToken + 1) >>> 0 || 1;
+    this.u32[at >> 2] = token;
+    this.u32[(at >> 2) + 1] = kind;
+    this.u32[(at >> 2) + 2] = arena.id;
+    this.u32[(at >> 2) + 3] = 0;
+    this.f64[(at >> 3) + 2] = offset;
+    this.f64[(at >> 3) + 3] = length;
+    this.stats.arenaTransfers++;
+    this.inflight.set(token, { exposure: null, arena, consumedBytes: arena.consumedBytes, resolve: null, reject: null });
+    this.commit(32, KIND_LARGE_ARENA);
+    this.publishNow();
+    return 1;
+  }
+
+  /**
+   * Puts a payload through the ring in chunks, continuing where the last call
+   * stopped (the payload stays at the head of the queue until done). 1: all
+   * sent; 0: the ring is full (this.chunkSent says how far it got).
+   */
+  private writeChunks(kind: number, payload: Uint8Array): 0 | 1 {
+    const total = payload.byteLength;
+    while (this.chunkSent < total) {
+      const n = Math.min(total - this.chunkSent, this.chunkBytes);
+      const at = this.writer.reserve(16 + n);
+      if (at < 0) return this.full();
+      this.u32[at >> 2] = kind;
+      this.u32[(at >> 2) + 1] = 0;
+      this.f64[(at >> 3) + 1] = total;
+      this.u8.set(payload.subarray(this.chunkSent, this.chunkSent + n), at + 16);
+      this.commit(16 + n, KIND_CHUNK, false);
+      this.chunkSent += n;
+    }
+    this.chunkSent = 0;
+    this.stats.messagesSent++;
+    this.stats.chunkedTransfers++;
+    return 1;
+  }
+
+  /** A large payload must wait (for the peer's CMA verdict, in-flight slots or arena room). */
+  private blockLarge(why: 'verdict' | 'inflight' | 'arena', bytes = 0): 0 {
+    this.largeBlocked = why;
+    this.arenaWaitBytes = bytes;
     return 0;
   }
 
   private hasRoom(): boolean {
-    if (this.largeBlocked) {
-      if (this.inflight.size >= MAX_LARGE_IN_FLIGHT || (this.peerCanReadMe === 'unknown' && this.largeMode !== 'memfd')) return false;
-      this.largeBlocked = false;
+    switch (this.largeBlocked) {
+      case 'inflight':
+        if (this.inflight.size >= MAX_LARGE_IN_FLIGHT) return false;
+        break;
+      case 'verdict':
+        if (this.peerCanReadMe === 'unknown') return false;
+        break;
+      case 'arena':
+        if (!this.arenas[this.arenas.length - 1].fits(this.arenaWaitBytes)) return false;
+        break;
     }
+    this.largeBlocked = '';
     return this.queue.length === 0 &&
       this.writer.usedBytes + frameBytes(this.threshold) * 2 <= this.segment.ringBytes;
   }
 
   private waitForRoom(): void {
     if (this.busy) return; // the busy loop retries on its own
-    if (this.largeBlocked && this.inflight.size >= MAX_LARGE_IN_FLIGHT) {
+    if (this.largeBlocked === 'inflight' || this.largeBlocked === 'arena') {
       // Woken by the peer's next acknowledgement, not by polling.
       if (this.writer.waitForAck(this.ackSeen)) setImmediate(() => this.run());
       return;
     }
-    if (this.largeBlocked && this.peerCanReadMe === 'unknown' && this.largeMode !== 'memfd') return; // the verdict's socket message restarts us
+    if (this.largeBlocked === 'verdict' && this.peerCanReadMe === 'unknown') return; // the verdict's socket message restarts us
     if (this.writer.waitForRoom(frameBytes(this.threshold))) setImmediate(() => this.run());
   }
 
@@ -568,6 +769,7 @@ export class Channel extends EventEmitter {
       if (((acked - token) | 0) < 0) break;
       this.inflight.delete(token);
       entry.exposure?.release();
+      entry.arena?.release(entry.consumedBytes);
       entry.resolve?.();
     }
     this.settleIfClosing();
@@ -587,7 +789,7 @@ export class Channel extends EventEmitter {
         continue;
       }
       if (r === 0) {
-        if (this.peerCanReadMe !== 'unknown' && this.inflight.size < MAX_LARGE_IN_FLIGHT) this.waitForRoom();
+        if (this.largeBlocked !== 'verdict' || this.peerCanReadMe !== 'unknown') this.waitForRoom();
         return;
       }
       this.queue.shift();
@@ -616,9 +818,9 @@ export class Channel extends EventEmitter {
         this.flush();
         if (this.isClosed()) return;
         if (this.inflight.size > 0 && this.writer.waitForAck(this.ackSeen)) continue;
+        if (this.hungUp && !this.paused) return this.peerGone();
         // Paused, or nobody listening: stay awake-but-idle (no doorbell); resume() or a new listener restarts us.
         if (this.paused || this.listenerCount('message') === 0) return;
-        if (this.hungUp) return this.peerGone();
         if (this.spinMs > 0 && this.spin()) continue;
         if (!this.reader.sleep()) return;
       }
@@ -682,6 +884,9 @@ export class Channel extends EventEmitter {
   }
 
   private dispatch(kind: number, at: number, length: number): void {
+    if (this.assembly !== null && kind !== KIND_CHUNK) {
+      throw new ProtocolError('CORRUPT_SEGMENT', `corrupt channel ring: frame kind ${kind} in the middle of a chunked payload`);
+    }
     switch (kind) {
       case KIND_BYTES:
         this.stats.messagesReceived++;
@@ -701,6 +906,12 @@ export class Channel extends EventEmitter {
       case KIND_LARGE_MEMFD:
         if (length !== 16) break;
         return this.receiveMemfd(at);
+      case KIND_LARGE_ARENA:
+        if (length !== 32) break;
+        return this.receiveArena(at);
+      case KIND_CHUNK:
+        if (length <= 16) break;
+        return this.receiveChunk(at, length - 16);
     }
     throw new ProtocolError('CORRUPT_SEGMENT', `corrupt channel ring: frame kind ${kind} with ${length} bytes`);
   }
@@ -772,6 +983,56 @@ export class Channel extends EventEmitter {
     shmUnmap(map);
   }
 
+  private receiveArena(at: number): void {
+    const token = this.u32[at >> 2];
+    const kind = this.u32[(at >> 2) + 1];
+    const id = this.u32[(at >> 2) + 2];
+    const offset = this.f64[(at >> 3) + 2];
+    const length = this.f64[(at >> 3) + 3];
+    let arena = this.peerArenas.get(id);
+    if (arena === undefined) {
+      this.pumpSocket();
+      arena = this.peerArenas.get(id);
+    }
+    if (arena === undefined) throw new ProtocolError('MISSING_FD', `peer put a payload in arena ${id} but never passed that arena`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > arena.sizeBytes) {
+      throw new ProtocolError('CORRUPT_SEGMENT', `corrupt arena payload descriptor: ${length} bytes at offset ${offset} of arena ${id} (${arena.sizeBytes} bytes)`);
+    }
+    if (this.views || kind !== KIND_BYTES) {
+      // The view is valid until the listener returns; then the extent goes back to the sender.
+      try {
+        this.deliverLarge(kind, new Uint8Array(arena.buffer, offset, length));
+      } finally {
+        if (!this.isClosed()) this.acknowledge(token);
+      }
+      return;
+    }
+    const owned = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+    owned.set(new Uint8Array(arena.buffer, offset, length));
+    this.acknowledge(token);
+    this.deliverLarge(kind, owned);
+  }
+
+  private receiveChunk(at: number, n: number): void {
+    const kind = this.u32[at >> 2];
+    const total = this.f64[(at >> 3) + 1];
+    let a = this.assembly;
+    if (a === null) {
+      if (!Number.isSafeInteger(total) || total < n || total > MAX_LENGTH) {
+        throw new ProtocolError('CORRUPT_SEGMENT', `corrupt chunked payload: ${total} bytes announced, first chunk of ${n}`);
+      }
+      a = this.assembly = { kind, buf: new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total), filled: 0 };
+    } else if (kind !== a.kind || total !== a.buf.byteLength || a.filled + n > total) {
+      throw new ProtocolError('CORRUPT_SEGMENT', `corrupt chunked payload: a chunk of ${n} bytes (kind ${kind}, total ${total}) after ${a.filled} of ${a.buf.byteLength} bytes (kind ${a.kind})`);
+    }
+    a.buf.set(this.u8.subarray(at + 16, at + 16 + n), a.filled);
+    a.filled += n;
+    if (a.filled === a.buf.byteLength) {
+      this.assembly = null;
+      this.deliverLarge(a.kind, a.buf);
+    }
+  }
+
   private deliverLarge(kind: number, bytes: Uint8Array): void {
     this.stats.messagesReceived++;
     if (kind === KIND_BYTES) this.emit('message', bytes);
@@ -829,6 +1090,10 @@ export class Channel extends EventEmitter {
         this.pendingFds.set(this.sockBuf.readUInt32LE(4), fds[0]);
         continue;
       }
+      if (n === 8 && this.sockBuf.readUInt32LE(0) === SOCK_ARENA_FD && fds.length === 1) {
+        this.mapPeerArena(this.sockBuf.readUInt32LE(4), fds[0]);
+        continue;
+      }
       for (const fd of fds) fdClose(fd);
       let msg: { t?: unknown; verdict?: unknown; reason?: unknown };
       try {
@@ -848,6 +1113,22 @@ export class Channel extends EventEmitter {
         throw new ProtocolError('BAD_HANDSHAKE', `unexpected channel control message '${String(msg.t)}'`);
       }
     }
+  }
+
+  /** Maps an arena the peer passed; a second arena with the same id, or a file of a bad size, is a corrupt peer. */
+  private mapPeerArena(id: number, fd: number): void {
+    let size: number;
+    try {
+      size = check(fdSize(fd), 'fstat');
+    } catch (e) {
+      fdClose(fd);
+      throw e;
+    }
+    if (this.peerArenas.has(id) || size <= 0 || size > MAX_ARENA_BYTES) {
+      fdClose(fd);
+      throw new ProtocolError('BAD_PAYLOAD', `peer passed arena ${id} of ${size} bytes${this.peerArenas.has(id) ? ', an id it already used' : ''}`);
+    }
+    this.peerArenas.set(id, new PeerArena(fd, size));
   }
 
   private peerGone(): void {
@@ -913,6 +1194,10 @@ export class Channel extends EventEmitter {
       this.isClosedAndUnmapped = true;
       unpublished.delete(this);
       shmUnmap(this.segment.buffer);
+      for (const arena of this.arenas) arena.close();
+      for (const arena of this.peerArenas.values()) arena.close();
+      this.arenas.length = 0;
+      this.peerArenas.clear();
       for (const fd of [this.sock, this.selfEfd, this.peerEfd, this.segment.fd]) if (fd >= 0) fdClose(fd);
       for (const fd of this.pendingFds.values()) fdClose(fd);
       this.pendingFds.clear();

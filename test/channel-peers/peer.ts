@@ -6,6 +6,7 @@
 //               (a u32 sequence number, then that number's low byte), then 'done'
 //   send-large  sends one payload of argv[3] bytes and waits
 //   burst       at once, sends argv[3] payloads of argv[4] bytes with trySend/whenWritable
+//   late        echoes, but only after it gets SIGUSR2 (until then its rings and arenas fill up)
 import { connect, parentChannel, type Channel, type ChannelOptions } from '../../src/channel/index.js';
 
 const mode = process.argv[2];
@@ -26,6 +27,11 @@ function echo(ch: Channel): void {
 async function main(): Promise<void> {
   if (mode === 'echo') return echo(parentChannel(options));
   if (mode === 'connect') return echo(await connect(process.argv[3], options));
+  if (mode === 'late') {
+    process.once('SIGUSR2', () => echo(ch));
+    const ch = parentChannel(options);
+    return;
+  }
   if (mode === 'stall') {
     const ch = parentChannel(options);
     ch.on('close', () => process.exit(0));
@@ -53,6 +59,7 @@ async function main(): Promise<void> {
     const ch = parentChannel(options);
     const b = new Uint8Array(Number(process.argv[3])).fill(7);
     ch.send(b).catch(() => {});
+    if (process.env.PEER_SAY_SENT) process.stdout.write('sent\n');
     ch.on('message', () => {});
     ch.on('close', () => process.exit(0));
     return;

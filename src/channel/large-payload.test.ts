@@ -1,0 +1,232 @@
+// Large payloads between real processes: through the payload arena (sizes,
+// offsets, wrap and reuse of extents, a full arena, corrupt descriptors,
+// a peer killed with extents outstanding), in chunks through the ring, and
+// mixed with small and CMA messages in one ordered stream.
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ChannelClosedError, connect, fork, listen, type Channel, type ChannelOptions, type ForkOptions } from './index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PEER = path.resolve(here, '../../test/channel-peers/peer.js');
+const cleanups: Array<() => void> = [];
+
+function forkPeer(mode: string, args: string[] = [], options: ForkOptions = {}, peerOptions: ChannelOptions = {}) {
+  const forked = fork(PEER, [mode, ...args], { ...options, env: { ...(options.env ?? process.env), PEER_OPTIONS: JSON.stringify(peerOptions) } });
+  cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });
+  return forked;
+}
+
+function pattern(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+/** Pseudo-random integers in [lo, hi], the same every run. */
+function randoms(count: number, lo: number, hi: number, seed = 99): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    out.push(lo + (seed % (hi - lo + 1)));
+  }
+  return out;
+}
+
+/** Collects the next `n` messages. */
+function collect(ch: Channel, n: number): Promise<unknown[]> {
+  const got: unknown[] = [];
+  return new Promise((resolve) => {
+    const on = (m: unknown): void => {
+      got.push(m instanceof Uint8Array ? m.slice() : m);
+      if (got.length === n) {
+        ch.off('message', on);
+        resolve(got);
+      }
+    };
+    ch.on('message', on);
+  });
+}
+
+function arenaMaps(): number {
+  return readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('memfd:fastbus-arena')).length;
+}
+
+async function pair(serverOptions: ChannelOptions, clientOptions: ChannelOptions): Promise<{ server: Channel; client: Channel }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fastbus-large-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const listener = listen(path.join(dir, 'ch.sock'), serverOptions);
+  cleanups.push(() => listener.close());
+  const accepted = once(listener, 'connection') as Promise<[Channel]>;
+  const client = await connect(path.join(dir, 'ch.sock'), clientOptions);
+  const [server] = await accepted;
+  cleanups.push(() => { void client.close(); void server.close(); });
+  return { server, client };
+}
+
+describe('channel large payloads', () => {
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+
+  it('moves payloads of many sizes through the arena, reusing and wrapping its extents', { timeout: 30_000 }, async () => {
+    const options: ChannelOptions = { largeThresholdBytes: 1024, arenaSizeBytes: 64 * 1024, arenaMaxBytes: 64 * 1024 };
+    const { channel } = forkPeer('echo', [], options, options);
+    const sizes = randoms(300, 1025, 30_000);
+    const replies = collect(channel, sizes.length);
+    for (let i = 0; i < sizes.length; i++) await channel.send(pattern(sizes[i], i));
+    const got = await replies;
+    for (let i = 0; i < sizes.length; i++) assert.deepEqual(got[i], pattern(sizes[i], i), `payload ${i} of ${sizes[i]} bytes`);
+    assert.equal(channel.stats.arenaTransfers, sizes.length);
+    assert.equal(channel.stats.cmaTransfers + channel.stats.memfdTransfers + channel.stats.chunkedTransfers, 0);
+    assert.equal(arenaMaps(), 2, 'one arena per direction, reused: 64 KiB held 300 payloads');
+    await channel.close();
+    assert.equal(arenaMaps(), 0, 'both arenas are unmapped at close');
+  });
+
+  it('hands out views of the arena in views mode, and values of any kind', { timeout: 20_000 }, async () => {
+    const { channel } = forkPeer('echo', [], { largeThresholdBytes: 1024, views: true }, { largeThresholdBytes: 1024 });
+    const value = { text: 'é'.repeat(50_000), list: [1, 2, 3] };
+    const replies = collect(channel, 2);
+    await channel.send(pattern(200_000, 3));
+    await channel.send(value);
+    const got = await replies;
+    assert.deepEqual(got[0], pattern(200_000, 3));
+    assert.deepEqual(got[1], value);
+    assert.equal(channel.stats.arenaTransfers, 2);
+    await channel.close();
+  });
+
+  it('waits while the arena is full (trySend false, send pending), then makes progress as the peer reads', { timeout: 20_000 }, async () => {
+    const options: ChannelOptions = { largeThresholdBytes: 1024, arenaSizeBytes: 64 * 1024, arenaMaxBytes: 64 * 1024 };
+    const { child, channel } = forkPeer('late', [], options, options);
+    await channel.ready;
+    let accepted = 0;
+    while (channel.trySend(pattern(20_000, accepted))) accepted++;
+    assert.equal(accepted, 3, 'a 64 KiB arena holds three 20 000-byte payloads, no more');
+    const pending = [channel.send(pattern(20_000, 3)), channel.send(pattern(20_000, 4)), channel.send('small after')];
+    let settled = 0;
+    for (const p of pending) void p.then(() => settled++);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, 0, 'sends wait for room in the arena, in order');
+    assert.equal(arenaMaps(), 1, 'no second arena beyond arenaMaxBytes');
+    const replies = collect(channel, 6);
+    child.kill('SIGUSR2');
+    await Promise.all(pending);
+    const got = await replies;
+    for (let i = 0; i < 5; i++) assert.deepEqual(got[i], pattern(20_000, i));
+    assert.equal(got[5], 'small after');
+    await channel.close();
+  });
+
+  it('grows by a second arena for a payload larger than the first', { timeout: 20_000 }, async () => {
+    const options: ChannelOptions = { largeThresholdBytes: 1024, arenaSizeBytes: 16 * 1024 };
+    const { channel } = forkPeer('echo', [], options, options);
+    const replies = collect(channel, 2);
+    await channel.send(pattern(10_000, 1));
+    await channel.send(pattern(100_000, 2));
+    const got = await replies;
+    assert.deepEqual(got, [pattern(10_000, 1), pattern(100_000, 2)]);
+    assert.equal(arenaMaps(), 4, 'two arenas per direction');
+    await channel.close();
+  });
+
+  it('closes with a clear error when a peer describes a payload outside its arena', { timeout: 20_000 }, async () => {
+    const { server, client } = await pair({ largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024 });
+    await server.send(pattern(5000, 1)); // in the arena; the client reads nothing yet
+    // Corrupt the descriptor in ring 0: [length][kind] [token][kind][arena id][0][offset f64][length f64].
+    const segment = new DataView((server as unknown as { segment: { buffer: ArrayBuffer } }).segment.buffer);
+    assert.equal(segment.getInt32(4096 + 4, true), 6, 'the first frame is the arena descriptor');
+    segment.setFloat64(4096 + 8 + 24, 1e12, true);
+    const closing = once(client, 'close') as Promise<[string, Error]>;
+    client.on('message', () => assert.fail('a corrupt descriptor delivers nothing'));
+    const [reason, error] = await closing;
+    assert.equal(reason, 'error');
+    assert.match(error.message, /corrupt arena payload descriptor: 1000000000000 bytes at offset 0 of arena 1/);
+    await once(server, 'close');
+  });
+
+  it('closes with a reason and no hang when the peer is killed with arena extents outstanding', { timeout: 20_000 }, async () => {
+    const { child, channel } = forkPeer('stall', [], { largeThresholdBytes: 1024 });
+    await channel.ready;
+    for (let i = 0; i < 4; i++) await channel.send(pattern(100_000, i)); // copied: resolves at once
+    assert.equal(channel.stats.arenaTransfers, 4);
+    const closing = once(channel, 'close') as Promise<[string]>;
+    child.kill('SIGKILL');
+    const [reason] = await closing;
+    assert.equal(reason, 'peer-exited');
+    await assert.rejects(channel.send(pattern(100_000, 9)), ChannelClosedError);
+    assert.equal(arenaMaps(), 0);
+  });
+
+  it('delivers arena payloads a killed sender wrote before it died, then closes', { timeout: 20_000 }, async () => {
+    const { child, channel } = forkPeer('send-large', [String(3 << 20)], { stdio: 'pipe', env: { ...process.env, PEER_SAY_SENT: '1' } }, {});
+    channel.pause(); // nothing is read until the sender is dead: the payload waits in its arena
+    const got = collect(channel, 1);
+    const closing = once(channel, 'close') as Promise<[string]>;
+    await once(child.stdout!, 'data');
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    channel.resume();
+    const [payload] = await got;
+    assert.ok(payload instanceof Uint8Array && payload.length === 3 << 20 && payload.every((b) => b === 7));
+    const [reason] = await closing;
+    assert.equal(reason, 'peer-exited');
+  });
+
+  it('moves payloads in chunks through the ring when forced, keeping order under backpressure', { timeout: 30_000 }, async () => {
+    const options: ChannelOptions = { largeThresholdBytes: 1024, largePayload: 'ring' };
+    const { channel } = forkPeer('echo', [], { ...options, ringSizeBytes: 16 * 1024 }, options);
+    const sizes = randoms(120, 1, 100_000, 7);
+    const replies = collect(channel, sizes.length);
+    await Promise.all(sizes.map((n, i) => channel.send(i % 3 === 0 ? { i, s: 'x'.repeat(n) } : pattern(n, i))));
+    const got = await replies;
+    for (let i = 0; i < sizes.length; i++) assert.deepEqual(got[i], i % 3 === 0 ? { i, s: 'x'.repeat(sizes[i]) } : pattern(sizes[i], i));
+    assert.ok(channel.stats.chunkedTransfers > 50);
+    assert.equal(channel.stats.arenaTransfers + channel.stats.cmaTransfers + channel.stats.memfdTransfers, 0);
+    assert.equal(arenaMaps(), 0);
+    await channel.close();
+  });
+
+  it('sends chunked payloads with trySend and whenWritable, a partly sent one finishing first', { timeout: 20_000 }, async () => {
+    const options: ChannelOptions = { largeThresholdBytes: 1024, largePayload: 'ring' };
+    const { channel } = forkPeer('burst', ['50', String(100_000)], { ringSizeBytes: 16 * 1024 }, options);
+    const got = await collect(channel, 50);
+    for (const m of got) assert.ok(m instanceof Uint8Array && m.length === 100_000 && m.every((b) => b === 5));
+    await channel.close();
+  });
+
+  it('falls back to chunks through the ring, with one log line, when CMA is refused and no memfd can be made', { timeout: 20_000 }, async () => {
+    const lines: string[] = [];
+    const { server, client } = await pair(
+      { largeThresholdBytes: 1024, refuseMemfd: true, log: (l) => lines.push(l) },
+      { probe: () => ({ ok: false, code: 'EPERM', reason: 'refused for this test' }) },
+    );
+    const replies = collect(client, 3);
+    for (let i = 0; i < 3; i++) await server.send(pattern(300_000 + i, i));
+    const got = await replies;
+    for (let i = 0; i < 3; i++) assert.deepEqual(got[i], pattern(300_000 + i, i));
+    assert.equal(server.stats.chunkedTransfers, 3);
+    assert.equal(lines.length, 2, 'one line per refusal');
+    assert.match(lines[0], /cannot make a shared payload buffer \(memfd_create failed: ENOMEM.*chunks through the ring/);
+    assert.match(lines[1], /cannot use cross-memory attach \(EPERM: refused for this test\); large payloads go by chunks through the ring/);
+  });
+
+  it('keeps one order across small, arena and CMA messages', { timeout: 30_000 }, async () => {
+    const options: ChannelOptions = { largeThresholdBytes: 1024 };
+    const { channel } = forkPeer('echo', [], options, options);
+    await channel.ready;
+    const sizes = [10, 5000, 17 << 20, 20, 300_000, 17 << 20, 1000, 2000, 30];
+    const replies = collect(channel, sizes.length);
+    await Promise.all(sizes.map((n, i) => channel.send(pattern(n, i))));
+    const got = await replies;
+    for (let i = 0; i < sizes.length; i++) assert.deepEqual(got[i], pattern(sizes[i], i), `message ${i} of ${sizes[i]} bytes`);
+    assert.equal(channel.stats.cmaTransfers, 2, 'above 16 MiB by CMA');
+    assert.equal(channel.stats.arenaTransfers, 3, 'from the threshold to 16 MiB through the arena');
+    await channel.close();
+  });
+});
