@@ -133,7 +133,7 @@ interface ReplyDeadline {
 }
 
 /** Reference-counts fds shared by several sends; closes them after the last. */
-class SharedFds {
+export class SharedFds {
   private refs = 1;
   constructor(readonly fds: number[]) {}
   retain(): () => void {
@@ -252,14 +252,20 @@ export class Broker {
   }
 
   private register(c: AcceptedConnection, uid: number | undefined, unixFd: boolean): void {
-    if (c.stream.closed) return;
+    const pidfd = c.credentials?.pidfd;
+    if (c.stream.closed) {
+      if (pidfd !== undefined) native.fdClose(pidfd);
+      return;
+    }
     // A hard cap on sockets; max_completed_connections and the per-user limit apply at Hello.
     if (this.connections.size >= this.settings.limits.maxConnections) {
       this.log(`refused a connection from uid ${uid ?? 'anonymous'}: too many connections`);
       c.stream.close();
+      if (pidfd !== undefined) native.fdClose(pidfd);
       return;
     }
     const conn = new Connection(this.nextId++, c.stream, c.credentials, uid, unixFd);
+    if (pidfd !== undefined) conn.processFd = new SharedFds([pidfd]);
     this.connections.add(conn);
     c.stream.onMessage = (frame) => this.receive(conn, frame);
     c.stream.onClose = (error) => this.disconnect(conn, error);
@@ -284,7 +290,9 @@ export class Broker {
     conn.stream.close();
     if (!this.connections.delete(conn)) return;
     if (conn.uniqueName !== undefined && conn.uid !== undefined) this.perUser.set(conn.uid, (this.perUser.get(conn.uid) ?? 1) - 1);
-    if (conn.credentials?.pidfd !== undefined) native.fdClose(conn.credentials.pidfd);
+    // The pidfd may still be queued in a GetConnectionCredentials reply: it closes after that send.
+    if (conn.processFd) conn.processFd.release();
+    else if (conn.credentials?.pidfd !== undefined) native.fdClose(conn.credentials.pidfd);
     this.monitors.delete(conn);
     this.removeAllMatches(conn);
     for (const callee of conn.callees) callee.awaiting.delete(conn);
@@ -684,13 +692,14 @@ export class Broker {
 
   // ---- messages from the bus itself ----------------------------------------
 
-  /** Sends a message from org.freedesktop.DBus to one connection (and monitors). */
-  sendFromBus(target: Connection, m: Message): void {
+  /** Sends a message from org.freedesktop.DBus to one connection (and monitors), with `fds` if given (`h` values index them). */
+  sendFromBus(target: Connection, m: Message, fds?: SharedFds): void {
     if (target.closed || target.dying !== undefined) return;
-    const bytes = encodeMessage({ ...m, serial: ++this.serial, sender: DRIVER_NAME, destination: target.uniqueName });
-    const r: Routed = { msg: { ...m, destination: target.uniqueName } as DecodedMessage, bytes, frame: bytes, fds: undefined, from: undefined };
+    const unixFds = fds?.fds.length;
+    const bytes = encodeMessage({ ...m, unixFds, serial: ++this.serial, sender: DRIVER_NAME, destination: target.uniqueName });
+    const r: Routed = { msg: { ...m, unixFds, destination: target.uniqueName } as DecodedMessage, bytes, frame: bytes, fds, from: undefined };
     this.toMonitors(r);
-    this.deliver(target, bytes, undefined);
+    this.deliver(target, bytes, fds);
     if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
   }
 
@@ -717,12 +726,12 @@ export class Broker {
     });
   }
 
-  /** Answers a method call with a return (unless it expects no reply). */
-  reply(conn: Connection, call: DecodedMessage, signature: string, body: unknown[]): void {
+  /** Answers a method call with a return (unless it expects no reply), carrying `fds` if given. */
+  reply(conn: Connection, call: DecodedMessage, signature: string, body: unknown[], fds?: SharedFds): void {
     if (call.flags & MessageFlags.NO_REPLY_EXPECTED) return;
     this.sendFromBus(conn, {
       type: MessageType.METHOD_RETURN, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: call.serial, signature: signature || undefined, body,
-    });
+    }, fds);
   }
 
   /** Turns a connection into a monitor (BecomeMonitor): it leaves the bus as a peer. */

@@ -3,6 +3,7 @@
 // the calls others wait on it for, monitor state and counters for Stats.
 import type { MatchRule } from '../match/index.js';
 import type { MessageStream, PeerCredentials } from '../transport/index.js';
+import type { SharedFds } from './broker.js';
 
 /** Counters reported by Debug.Stats.GetConnectionStats. */
 export interface ConnectionStats {
@@ -31,6 +32,8 @@ export class Connection {
   /** Set once the bus decided to drop the connection; nothing more is delivered. */
   dying: string | undefined;
   closed = false;
+  /** The peer's pidfd (from SO_PEERPIDFD), shared with replies that carry it as ProcessFD; released at disconnect. */
+  processFd: SharedFds | undefined;
   readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, peakQueuedBytes: 0 };
 
   constructor(

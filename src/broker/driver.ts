@@ -230,7 +230,7 @@ export class Driver {
       if (!c.credentials) throw new BusError(BusErrors.UnixProcessIdUnknown, `Could not determine PID for '${name}'`);
       return ['u', [c.credentials.pid]];
     });
-    this.add(D, 'GetConnectionCredentials', 's', 'a{sv}', ['bus_name', 'credentials'], true, (_conn, msg) => {
+    this.add(D, 'GetConnectionCredentials', 's', 'a{sv}', ['bus_name', 'credentials'], true, (conn, msg) => {
       const [name] = msg.body as [string];
       const creds = new Map<string, Variant>();
       if (name === DRIVER_NAME) {
@@ -244,6 +244,12 @@ export class Driver {
       if (c.credentials) {
         creds.set('UnixGroupIDs', new Variant('au', c.credentials.groups.length ? c.credentials.groups : [c.credentials.gid]));
         creds.set('ProcessID', new Variant('u', c.credentials.pid));
+      }
+      // ProcessFD only to a caller that can receive fds (a pidfd: it cannot point at a recycled pid).
+      if (c.processFd && conn.unixFd) {
+        creds.set('ProcessFD', new Variant('h', 0));
+        bus.reply(conn, msg, 'a{sv}', [creds], c.processFd);
+        return 'handled';
       }
       return ['a{sv}', [creds]];
     });
