@@ -262,32 +262,42 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const k1 = q ? 200 : 1000, k64 = q ? 4 : 16;
   const bw1 = {
     net: row('Node net, unix socket, 1 MiB frames', 'GB/s', true),
+    arena: row('fastbus channel, payload arena (auto picks it)', 'GB/s', true),
+    arenaCopy: row('fastbus channel, payload arena, receiver copies', 'GB/s', true),
     cma: row('fastbus channel, CMA', 'GB/s', true),
-    memfd: row('fastbus channel, memfd handoff', 'GB/s', true),
+    memfd: row('fastbus channel, memfd per payload', 'GB/s', true),
+    ring: row('fastbus channel, chunks through the ring', 'GB/s', true),
     c: row('C process_vm_readv', 'GB/s', true),
   };
   const bw64 = {
     c: row('C process_vm_readv', 'GB/s', true),
-    cma: row('fastbus channel, CMA', 'GB/s', true),
-    memfd: row('fastbus channel, memfd handoff', 'GB/s', true),
+    cma: row('fastbus channel, CMA (auto picks it)', 'GB/s', true),
+    arena: row('fastbus channel, payload arena', 'GB/s', true),
+    memfd: row('fastbus channel, memfd per payload', 'GB/s', true),
+    ring: row('fastbus channel, chunks through the ring', 'GB/s', true),
   };
   for (let r = 0; r < ctx.repeat; r++) {
     ctx.progress(`channel: bandwidth, repetition ${r + 1}/${ctx.repeat}`);
     bw1.net.samples.push((await netOneWay(k1, MiB)) * MiB / 1e9);
+    bw1.arena.samples.push((await channelOneWay(k1, MiB, false, { views: true }, { largePayload: 'arena' })) * MiB / 1e9);
+    bw1.arenaCopy.samples.push((await channelOneWay(k1, MiB, false, {}, { largePayload: 'arena' })) * MiB / 1e9);
     bw1.cma.samples.push((await channelOneWay(k1, MiB, false, { views: true }, { largePayload: 'cma' })) * MiB / 1e9);
     bw1.memfd.samples.push((await channelOneWay(k1, MiB, false, { views: true }, { largePayload: 'memfd' })) * MiB / 1e9);
+    bw1.ring.samples.push((await channelOneWay(k1, MiB, false, { views: true }, { largePayload: 'ring' })) * MiB / 1e9);
     bw1.c.samples.push(cReadvGbps(readvBw, MiB, k1));
     bw64.c.samples.push(cReadvGbps(readvBw, 64 * MiB, k64));
     bw64.cma.samples.push((await channelOneWay(k64, 64 * MiB, false, { views: true }, { largePayload: 'cma' })) * 64 * MiB / 1e9);
+    bw64.arena.samples.push((await channelOneWay(k64, 64 * MiB, false, { views: true }, { largePayload: 'arena', arenaMaxBytes: 256 * MiB })) * 64 * MiB / 1e9);
     bw64.memfd.samples.push((await channelOneWay(k64, 64 * MiB, false, { views: true }, { largePayload: 'memfd' })) * 64 * MiB / 1e9);
+    bw64.ring.samples.push((await channelOneWay(k64, 64 * MiB, false, { views: true }, { largePayload: 'ring' })) * 64 * MiB / 1e9);
   }
 
   const tables: Table[] = [
     { title: 'One-way 64-byte messages per second', rows: Object.values(oneWay), baseline: oneWay.ipcJson.label, note: `${nCh} per sample for channels` },
     { title: 'Round trip, sleeping (median)', rows: Object.values(rtt), baseline: rtt.cEventfd.label, note: `${nSleep} ping-pongs of 64 bytes per sample` },
     { title: 'Round trip, busy polling (median)', rows: Object.values(busy), baseline: busy.cBusy.label, note: `${nBusy} ping-pongs per sample` },
-    { title: 'Bandwidth, 1 MiB payloads', rows: Object.values(bw1), baseline: bw1.net.label, note: `${k1} payloads per sample; receiver in views mode (reused buffer)` },
-    { title: 'Bandwidth, 64 MiB payloads', rows: Object.values(bw64), baseline: bw64.c.label, note: `${k64} payloads per sample; receiver in views mode (reused buffer)` },
+    { title: 'Bandwidth, 1 MiB payloads', rows: Object.values(bw1), baseline: bw1.net.label, note: `${k1} payloads per sample; receiver in views mode (a view of the arena, or one reused buffer for CMA) unless it copies` },
+    { title: 'Bandwidth, 64 MiB payloads', rows: Object.values(bw64), baseline: bw64.c.label, note: `${k64} payloads per sample; receiver in views mode; the arena row raises arenaMaxBytes to 256 MiB (its arena is 128 MiB)` },
   ];
   notes.push('Parent pinned to CPU 0 and peer to CPU 1 (taskset), as the C programs pin themselves; the machine is shared, so compare ratios within a run.');
   notes.push('CPU cost: default mode uses no CPU while idle (a sleeping consumer costs one eventfd write per wake-up); spinUs burns up to that long after each batch; busy mode keeps one core at 100% per busy end.');

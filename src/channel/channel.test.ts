@@ -137,37 +137,38 @@ describe('channel', () => {
     await channel.close();
   });
 
-  it('falls back to the payload arena with one log line when the peer cannot use CMA', { timeout: 20_000 }, async () => {
+  it('falls back to a memfd per payload with one log line when the peer cannot use CMA and the arena cannot hold the payload', { timeout: 20_000 }, async () => {
     const { dir, sock } = tempSocket();
     const lines: string[] = [];
-    const server = track(listen(sock, { largeThresholdBytes: 1024, log: (l) => lines.push(l) }));
+    const server = track(listen(sock, { largeThresholdBytes: 1024, arenaMaxBytes: 1 << 20, log: (l) => lines.push(l) }));
     const accepted = once(server, 'connection') as Promise<[Channel]>;
     const client = track(await connect(sock, { probe: () => ({ ok: false, code: 'EPERM', reason: 'refused for this test' }) }));
     const [serverSide] = await accepted;
     const got: unknown[] = [];
     client.on('message', (m) => got.push(m));
-    // Above 16 MiB 'auto' would use CMA; refused, these go through the arena.
-    const sizes = [17 << 20, 10_000, 17 << 20];
+    // Too large for a 1 MiB arena, 'auto' would use CMA; refused, they go by a memfd each.
+    const sizes = [3 << 20, 10_000, 3 << 20];
     for (let i = 0; i < 3; i++) await serverSide.send(pattern(sizes[i], i));
     while (got.length < 3) await once(client, 'message');
     for (let i = 0; i < 3; i++) assert.deepEqual(got[i], pattern(sizes[i], i));
-    assert.equal(serverSide.stats.arenaTransfers, 3);
+    assert.equal(serverSide.stats.memfdTransfers, 2);
+    assert.equal(serverSide.stats.arenaTransfers, 1);
     assert.equal(serverSide.stats.cmaTransfers, 0);
     assert.equal(lines.length, 1);
-    assert.match(lines[0], /refused for this test.*payload arena/);
+    assert.match(lines[0], /refused for this test.*a memfd each/);
     await Promise.all([serverSide.close(), once(client, 'close')]);
     server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('falls back to the payload arena when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000, skip: process.getuid?.() !== 0 ? 'needs root to start a child as nobody' : false }, async () => {
+  it('falls back to a memfd when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000, skip: process.getuid?.() !== 0 ? 'needs root to start a child as nobody' : false }, async () => {
     const lines: string[] = [];
-    const { channel } = forkPeer('echo', [], { uid: 65534, gid: 65534, largeThresholdBytes: 1024, log: (l) => lines.push(l) }, { largeThresholdBytes: 1024 });
+    const { channel } = forkPeer('echo', [], { uid: 65534, gid: 65534, largeThresholdBytes: 1024, arenaMaxBytes: 1 << 20, log: (l) => lines.push(l) }, { largeThresholdBytes: 1024 });
     await channel.ready;
     const reply = nextMessage(channel);
-    await channel.send(pattern(17 << 20, 6));
-    assert.deepEqual(await reply, pattern(17 << 20, 6));
-    assert.equal(channel.stats.arenaTransfers, 1, 'nobody may not read root: the payload went through the arena');
+    await channel.send(pattern(3 << 20, 6));
+    assert.deepEqual(await reply, pattern(3 << 20, 6));
+    assert.equal(channel.stats.memfdTransfers, 1, 'nobody may not read root: the payload went by memfd');
     assert.equal(lines.length, 1);
     assert.match(lines[0], /cannot use cross-memory attach \(EPERM/);
     await channel.close();

@@ -37,10 +37,9 @@ const SOCK_PAYLOAD_FD = 1;
 const SOCK_ARENA_FD = 2;
 
 const MiB = 1 << 20;
-/** Payloads up to this size go through the arena in 'auto' mode; larger ones by CMA when the peer can (see docs/channel.md). */
-const AUTO_ARENA_MAX_BYTES = 16 * MiB;
 const DEFAULT_ARENA_BYTES = 8 * MiB;
-const DEFAULT_ARENA_MAX_BYTES = 256 * MiB;
+/** 'auto' puts a payload in the arena when the arenas can hold it within this, else uses CMA (see docs/channel.md). */
+const DEFAULT_ARENA_MAX_BYTES = 64 * MiB;
 
 const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 const BUSY_SLICE_MS = 1;
@@ -65,14 +64,18 @@ export interface ChannelOptions {
   /** Payloads above this many bytes go by cross-memory attach or memfd (default 64 KiB, at most ring/4). */
   largeThresholdBytes?: number;
   /**
-   * How large payloads travel: 'auto' (the arena up to 16 MiB, CMA above when the
-   * peer's probe succeeded, chunks through the ring when no memfd can be made),
+   * How large payloads travel: 'auto' (the arena when it can hold the payload
+   * within arenaMaxBytes; above, CMA when the peer's probe succeeded, else a
+   * memfd per payload; chunks through the ring when no memfd can be made),
    * or forced: 'arena', 'cma', 'memfd' (a new memfd per payload) or 'ring' (chunks).
    */
   largePayload?: LargePayloadMode;
   /** First payload arena of each direction, in bytes (default 8 MiB; made at the first arena payload). */
   arenaSizeBytes?: number;
-  /** All arenas of one direction together, at most (default 256 MiB); larger payloads go by CMA or memfd. */
+  /**
+   * All arenas of one direction together, at most (default 64 MiB). An arena is twice the
+   * largest payload it was made for, so by default payloads up to about 28 MiB use it.
+   */
   arenaMaxBytes?: number;
   /**
    * Deliver byte messages as views into the ring (or a reused buffer for large
@@ -237,7 +240,6 @@ export class Channel extends EventEmitter {
   private assembly: { kind: number; buf: Uint8Array; filled: number } | null = null;
   private appended = 0;
   private isClosedAndUnmapped = false;
-  private ackSeen = 0;
 
   private readonly queue: Queued[] = [];
   private readonly inflight = new Map<number, InFlight>();
@@ -549,7 +551,7 @@ export class Channel extends EventEmitter {
     if (mode === 'ring' || mode === 'memfd') return mode;
     const arenaOk = this.arenaRefusal === '' && this.arenaCanHold(length);
     if (mode === 'arena') return arenaOk ? 'arena' : this.arenaRefusal === '' ? 'memfd' : 'ring';
-    if (mode === 'auto' && arenaOk && length <= AUTO_ARENA_MAX_BYTES) return 'arena';
+    if (mode === 'auto' && arenaOk) return 'arena';
     if (this.peerCanReadMe === 'unknown') return 'wait';
     if (this.peerCanReadMe === 'yes') return 'cma';
     if (mode === 'cma') {
@@ -557,9 +559,8 @@ export class Channel extends EventEmitter {
     }
     if (!this.loggedFallback) {
       this.loggedFallback = true;
-      this.log(`fastbus channel: peer ${this.peerPid} cannot use cross-memory attach (${this.peerRefusal}); large payloads go by ${this.arenaRefusal === '' ? 'the payload arena' : 'chunks through the ring'}`);
+      this.log(`fastbus channel: peer ${this.peerPid} cannot use cross-memory attach (${this.peerRefusal}); large payloads go by ${this.arenaRefusal === '' ? 'a memfd each when the payload arena cannot hold them' : 'chunks through the ring'}`);
     }
-    if (arenaOk) return 'arena';
     return this.arenaRefusal === '' ? 'memfd' : 'ring';
   }
 
@@ -753,18 +754,39 @@ export class Channel extends EventEmitter {
     if (this.busy) return; // the busy loop retries on its own
     if (this.largeBlocked === 'inflight' || this.largeBlocked === 'arena') {
       // Woken by the peer's next acknowledgement, not by polling.
-      if (this.writer.waitForAck(this.ackSeen)) setImmediate(() => this.run());
+      if (this.writer.waitForAck(this.ackTarget())) setImmediate(() => this.run());
       return;
     }
     if (this.largeBlocked === 'verdict' && this.peerCanReadMe === 'unknown') return; // the verdict's socket message restarts us
     if (this.writer.waitForRoom(frameBytes(this.threshold))) setImmediate(() => this.run());
   }
 
+  /**
+   * The token to be woken at: blocked on in-flight slots, when half of them
+   * are back; blocked on the arena, when half of it (at least the bytes
+   * wanted) is back; otherwise at the oldest. One wake-up per batch, not per payload.
+   */
+  private ackTarget(): number {
+    let last = 0, i = 0, bytes = 0;
+    const arena = this.largeBlocked === 'arena' ? this.arenas[this.arenas.length - 1] : null;
+    const wantBytes = arena ? Math.max(this.arenaWaitBytes, arena.sizeBytes / 2) : 0;
+    for (const [token, entry] of this.inflight) {
+      last = token;
+      if (this.largeBlocked === 'inflight') {
+        if (++i >= MAX_LARGE_IN_FLIGHT / 2) break;
+      } else if (arena) {
+        if (entry.arena === arena && (bytes += entry.consumedBytes) >= wantBytes) break;
+      } else {
+        break;
+      }
+    }
+    return last;
+  }
+
   /** Settles the large payloads the peer has acknowledged (tokens are acknowledged in order). */
   private collectAcks(): void {
     if (this.inflight.size === 0) return;
     const acked = this.writer.acked();
-    this.ackSeen = acked;
     for (const [token, entry] of this.inflight) {
       if (((acked - token) | 0) < 0) break;
       this.inflight.delete(token);
@@ -817,7 +839,7 @@ export class Channel extends EventEmitter {
         publishAll(); // replies sent by listeners ring their peers now, not after this loop
         this.flush();
         if (this.isClosed()) return;
-        if (this.inflight.size > 0 && this.writer.waitForAck(this.ackSeen)) continue;
+        if (this.inflight.size > 0 && this.writer.waitForAck(this.ackTarget())) continue;
         if (this.hungUp && !this.paused) return this.peerGone();
         // Paused, or nobody listening: stay awake-but-idle (no doorbell); resume() or a new listener restarts us.
         if (this.paused || this.listenerCount('message') === 0) return;

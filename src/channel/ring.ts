@@ -31,6 +31,7 @@ abstract class RingEnd {
   protected readonly sleepingAt: number;
   protected readonly waitingAt: number;
   protected readonly ackedAt: number;
+  protected readonly ackWantedAt: number;
 
   constructor(segment: Segment, control: RingControl) {
     this.i32 = new Int32Array(segment.buffer);
@@ -42,6 +43,7 @@ abstract class RingEnd {
     this.sleepingAt = control.consumerSleeping >> 2;
     this.waitingAt = control.producerWaiting >> 2;
     this.ackedAt = control.acked >> 2;
+    this.ackWantedAt = control.ackWanted >> 2;
   }
 }
 
@@ -141,13 +143,17 @@ export class RingWriter extends RingEnd {
   }
 
   /**
-   * Says the producer waits for an acknowledgement beyond `seen` (the
-   * consumer rings on acknowledge), then re-checks; true when one came meanwhile.
+   * Says the producer waits for the acknowledgement of token `wanted` (the
+   * consumer rings when it acknowledges that token or a later one, not
+   * before: a producer blocked on many payloads wakes once per batch), then
+   * re-checks; true when it came meanwhile.
    */
-  waitForAck(seen: number): boolean {
+  waitForAck(wanted: number): boolean {
+    // SYNC: ackWanted is stored before producerWaiting; pairs with the loads in RingReader.acknowledge.
+    Atomics.store(this.i32, this.ackWantedAt, wanted);
     // SYNC: pairs with the compareExchange of producerWaiting in RingReader.acknowledge.
     Atomics.store(this.i32, this.waitingAt, 1);
-    if (this.acked() !== seen) {
+    if (((this.acked() - wanted) | 0) >= 0) {
       Atomics.store(this.i32, this.waitingAt, 0);
       return true;
     }
@@ -226,7 +232,10 @@ export class RingReader extends RingEnd {
     // SYNC: pairs with the Atomics.load of acked in RingWriter.acked; seq_cst orders it before
     // the load of producerWaiting, which pairs with RingWriter.waitForAck.
     Atomics.store(this.i32, this.ackedAt, token);
-    return Atomics.load(this.i32, this.waitingAt) === 1 && Atomics.compareExchange(this.i32, this.waitingAt, 1, 0) === 1;
+    if (Atomics.load(this.i32, this.waitingAt) !== 1) return false;
+    // SYNC: pairs with the store of ackWanted in RingWriter.waitForAck (made before producerWaiting).
+    if (((token - Atomics.load(this.i32, this.ackWantedAt)) | 0) < 0) return false;
+    return Atomics.compareExchange(this.i32, this.waitingAt, 1, 0) === 1;
   }
 
   /**

@@ -6,10 +6,11 @@
 //
 //   0      header: magic 'FBCH', layoutVersion, ringBytes, dataOffset,
 //          per side: pid and the address of a small exposed probe buffer
-//   128    ring 0 (side 0 -> side 1): tail | head | consumerSleeping | producerWaiting | acked
-//   768    ring 1 (side 1 -> side 0): tail | head | consumerSleeping | producerWaiting | acked
+//   128    ring 0 (side 0 -> side 1): tail | head | consumerSleeping | producerWaiting ackWanted | acked
+//   768    ring 1 (side 1 -> side 0): tail | head | consumerSleeping | producerWaiting ackWanted | acked
 //          (each word alone on a 128-byte line: no false sharing, even with
-//          adjacent-line prefetch)
+//          adjacent-line prefetch; ackWanted, written by the producer only,
+//          shares the producer's line)
 //   4096   ring 0 data [ringBytes]
 //   4096+R ring 1 data [ringBytes]
 import { ProtocolError } from '../errors.js';
@@ -40,6 +41,8 @@ export interface RingControl {
   producerWaiting: number;
   /** The last large-payload token the consumer has pulled (tokens are acknowledged in order). */
   acked: number;
+  /** The token whose acknowledgement a waiting producer wants to be rung for (earlier ones do not ring). */
+  ackWanted: number;
   data: number;
 }
 
@@ -74,6 +77,7 @@ function ringControl(index: 0 | 1, ringBytes: number): RingControl {
     consumerSleeping: base + 2 * LINE_BYTES,
     producerWaiting: base + 3 * LINE_BYTES,
     acked: base + 4 * LINE_BYTES,
+    ackWanted: base + 3 * LINE_BYTES + 8,
     data: DATA_OFFSET + index * ringBytes,
   };
 }
