@@ -10,9 +10,9 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { constants as bufferConstants } from 'node:buffer';
 import v8 from 'node:v8';
-import { ProtocolError, SystemError } from '../errors.js';
+import { ProtocolError, SystemError, errnoName } from '../errors.js';
 import {
-  EAGAIN, POLL_DISCONNECT, POLL_READABLE, check, efdDrain, efdSignal, fdClose, fdSize, memfdOpen, memfdTruncate,
+  EAGAIN, F_SEAL_SHRINK, POLL_DISCONNECT, POLL_READABLE, check, efdDrain, efdSignal, fdClose, fdSize, memfdGetSeals, memfdOpen, memfdTruncate,
   pollClose, pollOpen, pollRef, shmMap, shmUnmap, sockRecv, sockSend, sockShutdown, type PollHandle,
 } from '../native/native.js';
 import { exposeBuffer, probe as cmaProbe, readFully, ProcessGoneError, type ExposedBuffer, type ProbeResult, type RemoteRange } from '../cma/index.js';
@@ -1149,6 +1149,12 @@ export class Channel extends EventEmitter {
     if (this.peerArenas.has(id) || size <= 0 || size > MAX_ARENA_BYTES) {
       fdClose(fd);
       throw new ProtocolError('BAD_PAYLOAD', `peer passed arena ${id} of ${size} bytes${this.peerArenas.has(id) ? ', an id it already used' : ''}`);
+    }
+    // A file that could shrink would make reading a payload from it a SIGBUS.
+    const seals = memfdGetSeals(fd);
+    if (seals < 0 || (seals & F_SEAL_SHRINK) === 0) {
+      fdClose(fd);
+      throw new ProtocolError('BAD_PAYLOAD', `peer passed arena ${id} not sealed against shrinking (${seals < 0 ? errnoName(-seals) : `seals 0x${seals.toString(16)}`})`);
     }
     this.peerArenas.set(id, new PeerArena(fd, size));
   }

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fdClose, memfdOpen, memfdTruncate, sockSend } from '../native/native.js';
 import { ChannelClosedError, connect, fork, listen, type Channel, type ChannelOptions, type ForkOptions } from './index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -147,6 +148,21 @@ describe('channel large payloads', () => {
     const [reason, error] = await closing;
     assert.equal(reason, 'error');
     assert.match(error.message, /corrupt arena payload descriptor: 1000000000000 bytes at offset 0 of arena 1/);
+    await once(server, 'close');
+  });
+
+  it('refuses an arena a peer did not seal against shrinking', { timeout: 20_000 }, async () => {
+    const { server, client } = await pair({}, {});
+    const fd = memfdOpen('not-sealed', false);
+    assert.ok(fd >= 0);
+    memfdTruncate(fd, 65536);
+    // SOCK_ARENA_FD (2), arena id 1, and the fd: what a sender does, minus the seals.
+    sockSend((server as unknown as { sock: number }).sock, [Uint32Array.of(2, 1)], Int32Array.of(fd));
+    fdClose(fd);
+    client.on('message', () => {});
+    const [reason, error] = (await once(client, 'close')) as [string, Error];
+    assert.equal(reason, 'error');
+    assert.match(error.message, /peer passed arena 1 not sealed against shrinking \(seals 0x1\)/);
     await once(server, 'close');
   });
 

@@ -15,6 +15,7 @@ interface Addon {
   memfd_open(name: string, allowSealing: boolean): number;
   memfd_truncate(fd: number, sizeBytes: number): number;
   memfd_seal(fd: number, seals: number): number;
+  memfd_get_seals(fd: number): number;
   shm_map(fd: number, lengthBytes: number, writable: boolean): ArrayBuffer | number;
   shm_unmap(buffer: ArrayBuffer): number;
   efd_open(initial: number): number;
@@ -95,6 +96,7 @@ export const cmaWrite1 = addon.cma_write1;
 export const memfdOpen = addon.memfd_open;
 export const memfdTruncate = addon.memfd_truncate;
 export const memfdSeal = addon.memfd_seal;
+export const memfdGetSeals = addon.memfd_get_seals;
 export const efdOpen = addon.efd_open;
 export const efdSignal = addon.efd_signal;
 export const efdDrain = addon.efd_drain;
