@@ -565,6 +565,7 @@ export class Channel extends EventEmitter {
   }
 
   private writeLarge(kind: number, payload: Uint8Array, queued: Queued | null): 0 | 1 | 2 | Promise<void> {
+    this.largeBlocked = ''; // set again below if this payload must wait
     if (this.chunkSent > 0) return this.writeChunks(kind, payload);
     if (this.inflight.size >= MAX_LARGE_IN_FLIGHT) return this.blockLarge('inflight');
     let path = this.largePath(payload.byteLength);
