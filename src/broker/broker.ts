@@ -86,8 +86,10 @@ export interface BrokerSettings {
   onNameAcquired?: (name: string) => void;
   /** Policy: may this connection own this name (`<allow own=...>`)? Default: yes. */
   canOwn?: (uid: number | undefined, name: string) => boolean;
-  /** Send/receive rules, when the configuration has any that deny (else undefined: nothing to check). */
+  /** Send/receive rules, unless they let every message pass (then undefined: nothing to check). */
   messagePolicy?: () => BusPolicy | undefined;
+  /** The same for copies to eavesdroppers (undefined when every copy may pass). */
+  eavesdropPolicy?: () => BusPolicy | undefined;
 }
 
 const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return', 3: 'error', 4: 'signal' };
@@ -655,7 +657,7 @@ export class Broker {
     if (this.eavesdropRules === 0) return;
     const mark = ++this.fanout;
     if (target) target.mark = mark;
-    this.fanOut(r, mark, undefined, true);
+    this.fanOut(r, mark, this.settings.eavesdropPolicy?.(), true);
   }
 
   /**
@@ -668,7 +670,8 @@ export class Broker {
       if (o.mark === mark || o.dying !== undefined || o.closed) return;
       o.mark = mark;
       if (r.fds && !o.unixFd) return;
-      if (policy && r.from && !this.policyAllows(policy, r, r.from, o, false)) return;
+      // Replies reach a fan-out only as eavesdropped copies of requested ones.
+      if (policy && r.from && !this.policyAllows(policy, r, r.from, o, r.msg.type === MessageType.METHOD_RETURN || r.msg.type === MessageType.ERROR, eavesdrop)) return;
       this.deliver(o, this.stamped(r), r.fds, r.body);
     }, this.ownerCheck, eavesdrop ? (e) => e.rule.eavesdrop === true && e.owner.mark !== mark : (e) => e.owner.mark !== mark);
   }
@@ -747,11 +750,16 @@ export class Broker {
     this.uniques.delete(unique);
   }
 
-  /** The sender's send rules and the receiver's receive rules both let the message pass. */
-  private policyAllows(policy: BusPolicy, r: Routed, from: Connection, to: Connection, requestedReply: boolean): boolean {
-    const m = { ...r.msg, requestedReply };
-    const namesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.namesOf(c)];
-    return policy.checkMessage('send', from.uid, m, namesOf(to)) && policy.checkMessage('receive', to.uid, m, namesOf(from));
+  /**
+   * The sender's send rules (towards `to`) and the receive rules of `to` both
+   * let the message pass; `eavesdropping` when `to` gets a copy of a message
+   * addressed to someone else.
+   */
+  private policyAllows(policy: BusPolicy, r: Routed, from: Connection, to: Connection, requestedReply: boolean, eavesdropping = false): boolean {
+    const m = { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply };
+    const namesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.ownedOrQueuedNamesOf(c)];
+    return policy.checkMessage('send', from.uid, m, namesOf(to), eavesdropping)
+      && policy.checkMessage('receive', to.uid, m, namesOf(from), eavesdropping);
   }
 
   policyAllowsOwn(conn: Connection, name: string): boolean {

@@ -35,23 +35,72 @@ describe('bus configuration', () => {
     assert.ok(!p.canOwn(0, 'org.okay'));
   });
 
-  it('checks send and receive rules, last match wins, requested replies pass a plain deny', () => {
+  it('checks send and receive rules as dbus-daemon does: last match wins, nothing matching denies', () => {
     const c = parseBusConfig(`<busconfig><policy context="default">
         <deny send_type="method_call"/>
+        <allow send_type="signal"/>
+        <allow send_requested_reply="true" send_type="method_return"/>
         <allow send_destination="org.ok" send_interface="org.ok.I"/>
+        <allow receive_sender="*"/>
         <deny receive_sender="org.noisy" receive_type="signal"/>
-        <deny send_type="method_return" send_requested_reply="true" send_interface="never.set"/>
       </policy></busconfig>`, '/tmp/p.conf');
-    const p = new BusPolicy(c.policies);
+    const p = new BusPolicy(c.policies, () => false);
     const call = { type: 1, interface: 'org.ok.I', member: 'M', path: '/', destination: 'org.ok', requestedReply: false };
     assert.ok(p.checkMessage('send', 0, call, [':1.2', 'org.ok']));
     assert.ok(!p.checkMessage('send', 0, { ...call, interface: 'org.ok.Other' }, [':1.2', 'org.ok']));
+    assert.ok(!p.checkMessage('send', 0, { ...call, interface: undefined }, [':1.2', 'org.ok']), 'an allow with send_interface needs the interface');
     assert.ok(!p.checkMessage('send', 0, call, [':1.3', 'org.other']));
     assert.ok(p.checkMessage('send', 0, { type: 2, requestedReply: true, destination: ':1.4' }, [':1.4']));
+    assert.ok(!p.checkMessage('send', 0, { type: 2, requestedReply: false, destination: ':1.4' }, [':1.4']), 'an unrequested reply matches no allow');
+    assert.ok(!p.checkMessage('send', 0, { type: 3, requestedReply: true, destination: ':1.4' }, [':1.4']), 'nothing allows errors');
     assert.ok(p.checkMessage('send', 0, { type: 4, interface: 'a.b', member: 'S', path: '/', requestedReply: false }, [':1.4']));
     assert.ok(!p.checkMessage('receive', 0, { type: 4, interface: 'a.b', member: 'S', path: '/', requestedReply: false }, [':1.9', 'org.noisy']));
     assert.ok(p.checkMessage('receive', 0, { type: 1, interface: 'a.b', member: 'S', path: '/', requestedReply: false }, [':1.9', 'org.noisy']));
-    assert.ok(p.hasMessageDenies());
+    assert.ok(!p.open);
+  });
+
+  it('lets only eavesdrop="true" rules cover eavesdropped copies, and eavesdrop="true" denies only those', () => {
+    const c = parseBusConfig(`<busconfig><policy context="default">
+        <allow send_destination="*"/>
+        <allow receive_sender="*"/>
+        <allow receive_interface="org.open" eavesdrop="true"/>
+        <deny receive_interface="org.open" receive_member="Secret" eavesdrop="true"/>
+      </policy></busconfig>`, '/tmp/p.conf');
+    const p = new BusPolicy(c.policies, () => false);
+    const m = { type: 1, interface: 'org.open', member: 'M', path: '/', destination: 'org.x', requestedReply: false };
+    assert.ok(p.checkMessage('receive', 0, m, [':1.1'], true));
+    assert.ok(!p.checkMessage('receive', 0, { ...m, interface: 'org.closed' }, [':1.1'], true));
+    assert.ok(p.checkMessage('receive', 0, { ...m, interface: 'org.closed' }, [':1.1'], false));
+    assert.ok(!p.checkMessage('receive', 0, { ...m, member: 'Secret' }, [':1.1'], true));
+    assert.ok(p.checkMessage('receive', 0, { ...m, member: 'Secret' }, [':1.1'], false));
+    assert.ok(!p.open);
+    const session = new BusPolicy(parseBusConfig('<busconfig><policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>', '/tmp/s.conf').policies);
+    assert.ok(session.open && session.openToEavesdropping);
+    const noEavesdrop = new BusPolicy(parseBusConfig('<busconfig><policy context="default"><allow send_destination="*"/><allow receive_sender="*"/></policy></busconfig>', '/tmp/s.conf').policies);
+    assert.ok(noEavesdrop.open && !noEavesdrop.openToEavesdropping);
+  });
+
+  it('matches min_fds and max_fds against the fds a message carries', () => {
+    const c = parseBusConfig(`<busconfig><policy context="default">
+        <allow send_destination="*"/>
+        <deny send_interface="org.fd" min_fds="1"/>
+        <allow send_interface="org.fd" send_member="One" max_fds="1"/>
+      </policy></busconfig>`, '/tmp/p.conf');
+    const p = new BusPolicy(c.policies, () => false);
+    const m = (member: string, unixFds: number) => ({ type: 1, interface: 'org.fd', member, path: '/', destination: ':1.1', unixFds, requestedReply: false });
+    assert.deepEqual([m('Two', 0), m('Two', 1), m('One', 1), m('One', 2)].map((x) => p.checkMessage('send', 0, x, [':1.1'])), [true, false, true, false]);
+  });
+
+  it('applies at_console="true" blocks to users at the console and at_console="false" blocks to the others', () => {
+    const c = parseBusConfig(`<busconfig><policy context="default"><allow send_destination="*"/></policy>
+        <policy at_console="true"><deny send_interface="a.b" send_member="NotForConsole"/></policy>
+        <policy at_console="false"><deny send_interface="a.b" send_member="OnlyForConsole"/></policy></busconfig>`, '/tmp/p.conf');
+    const m = (member: string) => ({ type: 1, interface: 'a.b', member, path: '/', destination: ':1.1', requestedReply: false });
+    const atConsole = new BusPolicy(c.policies, (uid) => uid === 1000);
+    assert.deepEqual([1000, 1001].map((uid) => [atConsole.checkMessage('send', uid, m('NotForConsole'), [':1.1']), atConsole.checkMessage('send', uid, m('OnlyForConsole'), [':1.1'])]),
+      [[false, true], [true, false]]);
+    assert.ok(atConsole.checkMessage('send', undefined, m('OnlyForConsole'), [':1.1']), 'neither block applies without a uid');
+    assert.throws(() => parseBusConfig('<busconfig><policy at_console="maybe"/></busconfig>', '/tmp/p.conf'), /at_console/);
   });
 
   for (const [xml, why] of [
@@ -60,6 +109,8 @@ describe('bus configuration', () => {
     ['<busconfig><limit name="max_message_size">lots</limit></busconfig>', 'a non-numeric limit'],
     ['<busconfig><policy context="sometimes"/></busconfig>', 'a bad policy context'],
     ['<busconfig><policy context="default"><allow send_colour="red"/></policy></busconfig>', 'an unsupported policy attribute'],
+    ['<busconfig><policy context="default"><deny send_member="Reboot"/></policy></busconfig>', 'a member without interface or path'],
+    ['<busconfig><policy context="default"><deny max_fds="many" receive_sender="*"/></policy></busconfig>', 'a non-numeric max_fds'],
     ['<notbusconfig/>', 'the wrong root element'],
     ['<busconfig><include>/nonexistent/x.conf</include></busconfig>', 'a missing include'],
   ]) {

@@ -26,8 +26,8 @@ export interface PolicyBlock {
   context?: 'default' | 'mandatory';
   user?: string;
   group?: string;
-  /** at_console and other selectors we do not support leave the block unused. */
-  unsupported?: string;
+  /** at_console="true"/"false": applies when the user is (or is not) at the console (bus-policy.ts). */
+  atConsole?: boolean;
   rules: PolicyRule[];
 }
 
@@ -215,11 +215,28 @@ function apply(config: BusConfig, el: XmlElement, file: string, depth: number): 
         }
         if (a.user !== undefined) block.user = a.user;
         if (a.group !== undefined) block.group = a.group;
-        if (a.at_console !== undefined) block.unsupported = 'at_console';
+        if (a.at_console !== undefined) {
+          if (a.at_console !== 'true' && a.at_console !== 'false') throw new BusConfigError(`${file}: <policy at_console="${a.at_console}"> must be true or false`);
+          block.atConsole = a.at_console === 'true';
+        }
+        if ([block.context, block.user, block.group, block.atConsole].filter((x) => x !== undefined).length !== 1) {
+          throw new BusConfigError(`${file}: <policy> needs exactly one of context, user, group, at_console`);
+        }
         for (const r of c.children) {
           if (r.name !== 'allow' && r.name !== 'deny') throw new BusConfigError(`${file}: unsupported element <${r.name}> in <policy>`);
           for (const k of Object.keys(r.attributes)) {
             if (!POLICY_ATTRIBUTES.has(k)) throw new BusConfigError(`${file}: unsupported attribute ${k} on <${r.name}>`);
+          }
+          for (const d of ['send', 'receive']) {
+            const ra = r.attributes;
+            if (ra[`${d}_member`] !== undefined && ra[`${d}_member`] !== '*' && ra[`${d}_interface`] === undefined && ra[`${d}_path`] === undefined) {
+              // As dbus-daemon: not every message has an interface, so a member alone would be ambiguous.
+              throw new BusConfigError(`${file}: <${r.name} ${d}_member=...> needs ${d}_interface or ${d}_path too`);
+            }
+          }
+          for (const k of ['min_fds', 'max_fds']) {
+            const v = r.attributes[k];
+            if (v !== undefined && !/^\d+$/.test(v)) throw new BusConfigError(`${file}: ${k}="${v}" on <${r.name}> must be a number`);
           }
           block.rules.push({ allow: r.name === 'allow', attributes: { ...r.attributes } });
         }

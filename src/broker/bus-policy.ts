@@ -1,10 +1,10 @@
-// `<policy>` rules, evaluated like dbus-daemon: default blocks, then group
-// blocks, then user blocks, then mandatory ones; the last matching rule wins.
-// Ownership (own, own_prefix): no matching rule denies. Messages: a message
-// passes the sender's send_* rules and the receiver's receive_* rules; with
-// no matching rule it passes, and a deny rule only covers a requested reply
-// when it says send_requested_reply/receive_requested_reply="true".
-import { readFileSync } from 'node:fs';
+// `<policy>` rules, evaluated as dbus-daemon(1) "policy" describes: default
+// blocks, group blocks, user blocks, at_console="true" or "false" blocks, then
+// mandatory ones; the last matching rule wins and nothing matching means deny.
+// A message needs the sender's send_* rules and each recipient's receive_*
+// rules; eavesdrop, send/receive_requested_reply, min_fds and max_fds narrow
+// which rules match. Ownership (own, own_prefix): nothing matching denies.
+import { existsSync, readFileSync } from 'node:fs';
 import type { PolicyBlock, PolicyRule } from './bus-config.js';
 
 function idOf(file: string, name: string): number | undefined {
@@ -16,6 +16,18 @@ function idOf(file: string, name: string): number | undefined {
     }
   } catch {
     // no such database
+  }
+  return undefined;
+}
+
+function userName(uid: number): string | undefined {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (Number(f[2]) === uid && f[2] !== '') return f[0];
+    }
+  } catch {
+    // no database
   }
   return undefined;
 }
@@ -36,94 +48,23 @@ function groupsOf(uid: number): number[] {
   return out;
 }
 
-/** Name-ownership policy from `<policy>` blocks. */
-export class BusPolicy {
-  constructor(private readonly blocks: PolicyBlock[]) {}
-
-  /** Rules that apply to `uid`, in evaluation order. */
-  private rulesFor(uid: number | undefined): PolicyRule[] {
-    const applies = (b: PolicyBlock): boolean => {
-      if (b.unsupported) return false;
-      if (b.user !== undefined) return b.user === '*' || (uid !== undefined && idOf('/etc/passwd', b.user) === uid);
-      if (b.group !== undefined) return b.group === '*' || (uid !== undefined && groupsOf(uid).includes(idOf('/etc/group', b.group) ?? -1));
+/**
+ * Whether `uid` is "at the console", as a dbus-daemon built with systemd
+ * decides: on a systemd-booted machine, when logind lists a seat for the
+ * user (/run/systemd/users/UID, SEATS=); elsewhere, when the console
+ * directory has a file named after the user (/var/run/console/USER).
+ */
+export function isAtConsole(uid: number): boolean {
+  if (existsSync('/run/systemd/system')) {
+    try {
+      const seats = /^SEATS=(.*)$/m.exec(readFileSync(`/run/systemd/users/${uid}`, 'utf8'));
+      return seats !== null && seats[1].trim() !== '';
+    } catch {
       return false;
-    };
-    const order = [
-      ...this.blocks.filter((b) => b.context === 'default'),
-      ...this.blocks.filter((b) => b.group !== undefined && applies(b)),
-      ...this.blocks.filter((b) => b.user !== undefined && applies(b)),
-      ...this.blocks.filter((b) => b.context === 'mandatory'),
-    ];
-    return order.flatMap((b) => b.rules);
-  }
-
-  /** Whether a connection of `uid` may own `name`. */
-  canOwn(uid: number | undefined, name: string): boolean {
-    let allowed = false;
-    for (const r of this.rulesFor(uid)) {
-      const own = r.attributes.own;
-      const prefix = r.attributes.own_prefix;
-      if (own !== undefined && (own === '*' || own === name)) allowed = r.allow;
-      else if (prefix !== undefined && (name === prefix || name.startsWith(prefix + '.'))) allowed = r.allow;
     }
-    return allowed;
   }
-
-  /** Whether any rule denies sending or receiving (else message checks are skipped). */
-  hasMessageDenies(): boolean {
-    return this.blocks.some((b) => b.rules.some((r) => !r.allow && Object.keys(r.attributes).some((k) => k.startsWith('send_') || k.startsWith('receive_'))));
-  }
-
-  private cache = new Map<number | undefined, PolicyRule[]>();
-
-  private cachedRules(uid: number | undefined): PolicyRule[] {
-    let rules = this.cache.get(uid);
-    if (!rules) this.cache.set(uid, (rules = this.rulesFor(uid)));
-    return rules;
-  }
-
-  /**
-   * Whether a message may pass: `direction` picks send_* (checked for the
-   * sender's uid, `peerNames` = names of the receiver) or receive_* (the
-   * receiver's uid, `peerNames` = names of the sender).
-   */
-  checkMessage(direction: 'send' | 'receive', uid: number | undefined, m: PolicyMessage, peerNames: readonly string[]): boolean {
-    let allowed = true;
-    const p = direction === 'send' ? 'send_' : 'receive_';
-    for (const r of this.cachedRules(uid)) {
-      const a = r.attributes;
-      let relevant = false;
-      let matches = true;
-      for (const key in a) {
-        if (!key.startsWith(p)) continue;
-        relevant = true;
-        const want = a[key];
-        const k = key.slice(p.length);
-        let ok: boolean;
-        switch (k) {
-          case 'type': ok = want === '*' || TYPE_NAMES[m.type] === want; break;
-          case 'interface': ok = want === '*' || m.interface === want; break;
-          case 'member': ok = want === '*' || m.member === want; break;
-          case 'error': ok = want === '*' || m.errorName === want; break;
-          case 'path': ok = want === '*' || m.path === want; break;
-          case 'destination': case 'sender': ok = want === '*' || peerNames.includes(want); break;
-          case 'destination_prefix': ok = peerNames.some((n) => n === want || n.startsWith(want + '.')); break;
-          case 'broadcast': ok = (want === 'true') === (m.destination === undefined); break;
-          case 'requested_reply': ok = (want === 'true') === m.requestedReply; break;
-          default: ok = false;
-        }
-        if (!ok) {
-          matches = false;
-          break;
-        }
-      }
-      if (!relevant || !matches) continue;
-      // A deny only covers a requested reply when the rule says so.
-      if (!r.allow && m.requestedReply && a[`${p}requested_reply`] !== 'true') continue;
-      allowed = r.allow;
-    }
-    return allowed;
-  }
+  const name = userName(uid);
+  return name !== undefined && existsSync(`/var/run/console/${name}`);
 }
 
 /** What message rules look at. */
@@ -134,8 +75,165 @@ export interface PolicyMessage {
   errorName?: string;
   path?: string;
   destination?: string;
+  /** Unix fds the message carries. */
+  unixFds?: number;
   /** A reply (return or error) to a call that is pending. */
   requestedReply: boolean;
 }
 
-const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return', 3: 'error', 4: 'signal' };
+const TYPE_CODES: Record<string, number> = { method_call: 1, method_return: 2, error: 3, signal: 4 };
+
+/** One send or receive rule, with its attributes read once. */
+interface MessageRule {
+  allow: boolean;
+  direction: 'send' | 'receive';
+  type?: number;
+  path?: string;
+  interface?: string;
+  member?: string;
+  error?: string;
+  /** send_destination or receive_sender ('*' = any). */
+  peer?: string;
+  peerPrefix?: string;
+  broadcast?: boolean;
+  /** Defaults: true for allow, false for deny (dbus-daemon(1)). */
+  requestedReply: boolean;
+  eavesdrop: boolean;
+  minFds: number;
+  maxFds: number;
+}
+
+function messageRule(r: PolicyRule): MessageRule | undefined {
+  const a = r.attributes;
+  const keys = Object.keys(a);
+  const send = keys.some((k) => k.startsWith('send_'));
+  const receive = keys.some((k) => k.startsWith('receive_'));
+  // A rule with eavesdrop and nothing of send_*/receive_* is a receive rule.
+  if (!send && !receive && a.eavesdrop === undefined) return undefined;
+  const direction = send ? 'send' : 'receive';
+  const p = `${direction}_`;
+  const any = (v: string | undefined): string | undefined => (v === '*' ? undefined : v);
+  const type = a[`${p}type`];
+  const rr = a[`${p}requested_reply`];
+  return {
+    allow: r.allow,
+    direction,
+    type: type === undefined || type === '*' ? undefined : TYPE_CODES[type] ?? -1,
+    path: any(a[`${p}path`]),
+    interface: any(a[`${p}interface`]),
+    member: any(a[`${p}member`]),
+    error: any(a[`${p}error`]),
+    peer: a[send ? 'send_destination' : 'receive_sender'],
+    peerPrefix: send ? a.send_destination_prefix : undefined,
+    broadcast: a.send_broadcast === undefined ? undefined : a.send_broadcast === 'true',
+    requestedReply: rr === undefined ? r.allow : rr === 'true',
+    eavesdrop: a.eavesdrop === 'true',
+    minFds: a.min_fds === undefined ? 0 : Number(a.min_fds),
+    maxFds: a.max_fds === undefined ? Infinity : Number(a.max_fds),
+  };
+}
+
+/** Whether `rule` matches `m` (not whether it allows it). */
+function matches(rule: MessageRule, m: PolicyMessage, peerNames: readonly string[], eavesdropping: boolean): boolean {
+  if (rule.type !== undefined && rule.type !== m.type) return false;
+  if (rule.direction === 'receive') {
+    // allow: only eavesdrop="true" covers an eavesdropped copy; deny with eavesdrop="true": only those.
+    if (eavesdropping && rule.allow && !rule.eavesdrop) return false;
+    if (!eavesdropping && !rule.allow && rule.eavesdrop) return false;
+  }
+  if (m.type === 2 || m.type === 3) {
+    if (!m.requestedReply && rule.allow && rule.requestedReply && !rule.eavesdrop) return false;
+    if (m.requestedReply && !rule.allow && !rule.requestedReply) return false;
+  }
+  // A header field the message lacks does not stop the rule; a missing interface stops only allow rules.
+  if (rule.path !== undefined && m.path !== undefined && m.path !== rule.path) return false;
+  if (rule.interface !== undefined && (m.interface === undefined ? rule.allow : m.interface !== rule.interface)) return false;
+  if (rule.member !== undefined && m.member !== undefined && m.member !== rule.member) return false;
+  if (rule.error !== undefined && m.errorName !== undefined && m.errorName !== rule.error) return false;
+  if (rule.broadcast !== undefined && rule.broadcast !== (m.destination === undefined && m.type === 4)) return false;
+  if (rule.peer !== undefined && rule.peer !== '*' && !peerNames.includes(rule.peer)) return false;
+  if (rule.peerPrefix !== undefined) {
+    const prefix = rule.peerPrefix;
+    if (!peerNames.some((n) => n === prefix || n.startsWith(prefix + '.'))) return false;
+  }
+  const fds = m.unixFds ?? 0;
+  return fds >= rule.minFds && fds <= rule.maxFds;
+}
+
+/** The `<policy>` of a configuration: who may own which names, send and receive which messages. */
+export class BusPolicy {
+  private readonly cache = new Map<number | undefined, { rules: PolicyRule[]; send: MessageRule[]; receive: MessageRule[] }>();
+  /** Every message that is not eavesdropped passes (a session-style policy): checks can be skipped. */
+  readonly open: boolean;
+  /** Eavesdropped copies pass as well. */
+  readonly openToEavesdropping: boolean;
+
+  constructor(private readonly blocks: PolicyBlock[], private readonly atConsole: (uid: number) => boolean = isAtConsole) {
+    const all = blocks.flatMap((b) => b.rules.map(messageRule)).filter((r): r is MessageRule => r !== undefined);
+    const defaults = blocks.filter((b) => b.context === 'default').flatMap((b) => b.rules.map(messageRule));
+    const plain = (r: MessageRule | undefined): r is MessageRule => r !== undefined && r.allow && r.type === undefined && r.path === undefined
+      && r.interface === undefined && r.member === undefined && r.error === undefined && r.peerPrefix === undefined
+      && r.broadcast === undefined && r.minFds === 0 && r.maxFds === Infinity && (r.peer === undefined || r.peer === '*');
+    const plainDefaults = defaults.filter(plain);
+    const sendAll = plainDefaults.some((r) => r.direction === 'send' && r.peer === '*');
+    const receiveAll = plainDefaults.filter((r) => r.direction === 'receive');
+    const noDenies = !all.some((r) => !r.allow);
+    this.open = noDenies && sendAll && receiveAll.length > 0;
+    this.openToEavesdropping = this.open && receiveAll.some((r) => r.eavesdrop);
+  }
+
+  /** Rules that apply to `uid`, in evaluation order. */
+  private rulesFor(uid: number | undefined): PolicyRule[] {
+    const userMatches = (b: PolicyBlock): boolean => b.user === '*' || (uid !== undefined && idOf('/etc/passwd', b.user!) === uid);
+    const groups = uid === undefined ? [] : groupsOf(uid);
+    const groupMatches = (b: PolicyBlock): boolean => b.group === '*' || groups.includes(idOf('/etc/group', b.group!) ?? -1);
+    const console = uid === undefined ? undefined : this.atConsole(uid);
+    const order = [
+      ...this.blocks.filter((b) => b.context === 'default'),
+      ...this.blocks.filter((b) => b.group !== undefined && groupMatches(b)),
+      ...this.blocks.filter((b) => b.user !== undefined && userMatches(b)),
+      ...this.blocks.filter((b) => b.atConsole === true && console === true),
+      ...this.blocks.filter((b) => b.atConsole === false && console === false),
+      ...this.blocks.filter((b) => b.context === 'mandatory'),
+    ];
+    return order.flatMap((b) => b.rules);
+  }
+
+  private forUid(uid: number | undefined): { rules: PolicyRule[]; send: MessageRule[]; receive: MessageRule[] } {
+    let entry = this.cache.get(uid);
+    if (!entry) {
+      const rules = this.rulesFor(uid);
+      const message = rules.map(messageRule).filter((r): r is MessageRule => r !== undefined);
+      entry = { rules, send: message.filter((r) => r.direction === 'send'), receive: message.filter((r) => r.direction === 'receive') };
+      this.cache.set(uid, entry);
+    }
+    return entry;
+  }
+
+  /** Whether a connection of `uid` may own `name`. */
+  canOwn(uid: number | undefined, name: string): boolean {
+    let allowed = false;
+    for (const r of this.forUid(uid).rules) {
+      const own = r.attributes.own;
+      const prefix = r.attributes.own_prefix;
+      if (own !== undefined && (own === '*' || own === name)) allowed = r.allow;
+      else if (prefix !== undefined && (name === prefix || name.startsWith(prefix + '.'))) allowed = r.allow;
+    }
+    return allowed;
+  }
+
+  /**
+   * Whether a message may pass: `direction` picks the send rules of the
+   * sender (`uid`; `peerNames` = names the recipient owns or queues for) or
+   * the receive rules of a recipient (`peerNames` = the sender's names).
+   * `eavesdropping`: the recipient gets a copy of a message addressed to someone else.
+   */
+  checkMessage(direction: 'send' | 'receive', uid: number | undefined, m: PolicyMessage, peerNames: readonly string[], eavesdropping = false): boolean {
+    const entry = this.forUid(uid);
+    let allowed = false;
+    for (const r of direction === 'send' ? entry.send : entry.receive) {
+      if (matches(r, m, peerNames, eavesdropping)) allowed = r.allow;
+    }
+    return allowed;
+  }
+}

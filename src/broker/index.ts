@@ -94,10 +94,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     config?.limits.service_start_timeout ?? 25000,
     log,
   );
-  const policyOf = (c: BusConfig | undefined) => {
-    const p = c && c.policies.length > 0 ? new BusPolicy(c.policies) : undefined;
-    return p;
-  };
+  // A configuration without <policy> denies every message, as in dbus-daemon; no configuration allows all.
+  const policyOf = (c: BusConfig | undefined) => (c ? new BusPolicy(c.policies) : undefined);
   let policy = policyOf(config);
   const settings: BrokerSettings = {
     listen,
@@ -111,7 +109,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     activatableNames: () => activator.names(),
     onNameAcquired: (name) => activator.acquired(name),
     canOwn: (uid, name) => policy?.canOwn(uid, name) ?? true,
-    messagePolicy: () => (policy?.hasMessageDenies() ? policy : undefined),
+    messagePolicy: () => (policy && !policy.open ? policy : undefined),
+    eavesdropPolicy: () => (policy && !policy.openToEavesdropping ? policy : undefined),
   };
   const reload = async (): Promise<void> => {
     if (options.configFile) {

@@ -47,6 +47,11 @@ export class NameRegistry<T> {
     return [...(this.byOwner.get(owner) ?? [])].filter((n) => this.ownerOf(n) === owner);
   }
 
+  /** Names `owner` owns or waits for in a queue. */
+  ownedOrQueuedNamesOf(owner: T): string[] {
+    return [...(this.byOwner.get(owner) ?? [])];
+  }
+
   /** Number of names `owner` owns or waits for. */
   countOf(owner: T): number {
     return this.byOwner.get(owner)?.size ?? 0;
