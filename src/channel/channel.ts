@@ -898,6 +898,8 @@ export class Channel extends EventEmitter {
         while ((kind = reader.next()) !== -1) {
           this.dispatch(kind, reader.offset, reader.length);
           if (this.paused || this.isClosed()) break;
+          // A chunk is copied out: its room goes back at once, so the sender refills while we copy.
+          if (kind === KIND_CHUNK && reader.release()) this.ring();
         }
       } finally {
         if (!this.isClosed() && reader.release()) this.ring();
@@ -1044,7 +1046,15 @@ export class Channel extends EventEmitter {
       if (!Number.isSafeInteger(total) || total < n || total > MAX_LENGTH) {
         throw new ProtocolError('CORRUPT_SEGMENT', `corrupt chunked payload: ${total} bytes announced, first chunk of ${n}`);
       }
-      a = this.assembly = { kind, buf: new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total), filled: 0 };
+      let buf: Uint8Array;
+      if (this.views && kind === KIND_BYTES) {
+        // Valid until the listener returns, as every view: one reused buffer.
+        if (this.scratch.byteLength < total) this.scratch = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
+        buf = this.scratch.subarray(0, total);
+      } else {
+        buf = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
+      }
+      a = this.assembly = { kind, buf, filled: 0 };
     } else if (kind !== a.kind || total !== a.buf.byteLength || a.filled + n > total) {
       throw new ProtocolError('CORRUPT_SEGMENT', `corrupt chunked payload: a chunk of ${n} bytes (kind ${kind}, total ${total}) after ${a.filled} of ${a.buf.byteLength} bytes (kind ${a.kind})`);
     }

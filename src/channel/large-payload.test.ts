@@ -208,9 +208,9 @@ describe('channel large payloads', () => {
     await channel.close();
   });
 
-  it('sends chunked payloads with trySend and whenWritable, a partly sent one finishing first', { timeout: 20_000 }, async () => {
+  it('sends chunked payloads with trySend and whenWritable, a partly sent one finishing first, received as views', { timeout: 20_000 }, async () => {
     const options: ChannelOptions = { largeThresholdBytes: 1024, largePayload: 'ring' };
-    const { channel } = forkPeer('burst', ['50', String(100_000)], { ringSizeBytes: 16 * 1024 }, options);
+    const { channel } = forkPeer('burst', ['50', String(100_000)], { ringSizeBytes: 16 * 1024, views: true }, options);
     const got = await collect(channel, 50);
     for (const m of got) assert.ok(m instanceof Uint8Array && m.length === 100_000 && m.every((b) => b === 5));
     await channel.close();
