@@ -2,7 +2,8 @@
 // bare clients: eavesdrop="true" decides which copies an eavesdropping match
 // rule gets, min_fds/max_fds which messages may carry fds, and at_console
 // blocks apply by whether the user is at the console (here: compared with
-// what bus-policy.ts decides for this machine, the same on both buses).
+// what bus-policy.ts decides for this machine, the same on both buses);
+// BecomeMonitor and UpdateActivationEnvironment only for root and the bus's user.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAtConsole } from '../src/broker/bus-policy.js';
@@ -86,6 +87,26 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       const atConsole = isAtConsole(process.getuid!());
       assert.deepEqual([await outcome('org.test.Console', 'NotForConsole'), await outcome('org.test.Console', 'OnlyForConsole')],
         atConsole ? [ACCESS_DENIED, 'delivered'] : ['delivered', ACCESS_DENIED]);
+    });
+  });
+}
+
+for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
+  describe(`privileged driver methods on ${kind}`, { timeout: 30000 }, () => {
+    let bus: TestBus;
+    before(async () => {
+      bus = await startBus(kind, `<busconfig><type>session</type><listen>tcp:host=127.0.0.1,port=0</listen><auth>ANONYMOUS</auth><allow_anonymous/>
+        <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`, false);
+    });
+    after(async () => bus?.stop());
+
+    it('refuses BecomeMonitor and UpdateActivationEnvironment to a connection without a uid (ANONYMOUS)', async () => {
+      const c = await raw(bus.address);
+      const env = await c.call({ ...DBUS, member: 'UpdateActivationEnvironment', signature: 'a{ss}', body: [new Map([['FASTBUS_X', '1']])] });
+      const monitor = await c.call({ ...DBUS, interface: 'org.freedesktop.DBus.Monitoring', member: 'BecomeMonitor', signature: 'asu', body: [[], 0] });
+      assert.deepEqual([env.errorName, monitor.errorName], [ACCESS_DENIED, ACCESS_DENIED]);
+      assert.equal((await c.call({ ...DBUS, member: 'GetId' })).type, MessageType.METHOD_RETURN, 'and it goes on as a client');
+      c.stream.close();
     });
   });
 }

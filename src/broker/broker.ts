@@ -76,6 +76,8 @@ export interface BrokerSettings {
   limits: BrokerLimits;
   /** Where one-line diagnostics go. */
   log: (line: string) => void;
+  /** The config's `<type>` (a system bus refuses UpdateActivationEnvironment). */
+  busType?: string;
   /** Activation: returns true when it started (or is starting) a service for `name`. */
   activate?: (name: string) => Promise<void>;
   /** Names activation could start. */

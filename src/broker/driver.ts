@@ -120,6 +120,13 @@ export class Driver {
     this.methods.push({ iface, member, in: sig, out, args, anyPath, run });
   }
 
+  /** As dbus-daemon: some methods are only for root and the bus's own user (not for ANONYMOUS connections). */
+  private checkPrivileged(conn: Connection, method: string): void {
+    const uid = conn.uid;
+    if (uid !== undefined && (uid === 0 || uid === process.geteuid?.())) return;
+    throw new BusError(BusErrors.AccessDenied, `rejected attempt to call ${method} by connection ${conn.uniqueName} with ${uid === undefined ? 'unknown uid' : `uid ${uid}`}`);
+  }
+
   private connectionOf(name: string): Connection {
     if (!isValidBusName(name)) invalidArgs(`"${name}" is not a valid bus name`);
     const c = this.bus.lookup(name);
@@ -202,7 +209,9 @@ export class Driver {
       );
       return 'handled';
     });
-    this.add(D, 'UpdateActivationEnvironment', 'a{ss}', '', ['environment'], false, (_conn, msg) => {
+    this.add(D, 'UpdateActivationEnvironment', 'a{ss}', '', ['environment'], false, (conn, msg) => {
+      this.checkPrivileged(conn, 'UpdateActivationEnvironment');
+      if (bus.settings.busType === 'system') throw new BusError(BusErrors.AccessDenied, 'Cannot change activation environment on a system bus.');
       const env = msg.body[0] as Map<string, string>;
       for (const [k, v] of env) bus.activationEnvironment.set(k, v);
       return ['', []];
@@ -287,6 +296,7 @@ export class Driver {
     });
     this.add(MONITORING, 'BecomeMonitor', 'asu', '', ['rule', 'flags'], false, (conn, msg) => {
       const [texts, flags] = msg.body as [string[], number];
+      this.checkPrivileged(conn, 'BecomeMonitor');
       if (flags !== 0) invalidArgs('BecomeMonitor flags must be 0');
       const rules: MatchRule[] = [];
       for (const t of texts) {

@@ -105,6 +105,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     authMechanisms: config?.auth.length ? [...config.auth, ...(config.allowAnonymous ? ['ANONYMOUS'] : [])] : undefined,
     limits: limitsFrom(config, options.limits),
     log,
+    busType: config?.type,
     activate: (name) => activator.start(name),
     activatableNames: () => activator.names(),
     onNameAcquired: (name) => activator.acquired(name),
@@ -117,6 +118,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       config = readBusConfig(options.configFile);
       policy = policyOf(config);
       settings.limits = limitsFrom(config, options.limits);
+      settings.busType = config.type;
       activator.reload([...config.serviceDirs, ...(options.serviceDirs ?? [])]);
     } else {
       activator.reload();
