@@ -1,7 +1,8 @@
 // Limits configured with <limit>, on fastbus and on dbus-daemon with the same
 // config and the same bare clients: reply_timeout (the bus answers NoReply and
-// drops the late reply), max_replies_per_connection, max_names_per_connection
-// and max_connections_per_user, each at the limit and one past it.
+// drops the late reply), max_replies_per_connection, max_names_per_connection,
+// max_match_rules_per_connection and max_connections_per_user, each at the
+// limit and one past it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageFlags, MessageType } from '../src/wire/index.js';
@@ -15,6 +16,7 @@ const CONFIG = `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
   <limit name="max_replies_per_connection">3</limit>
   <limit name="max_names_per_connection">3</limit>
   <limit name="max_connections_per_user">6</limit>
+  <limit name="max_match_rules_per_connection">3</limit>
 </busconfig>`;
 
 for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
@@ -88,6 +90,17 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       assert.equal((await request('org.test.N1')).errorName, 'org.freedesktop.DBus.Error.LimitsExceeded', 'the check comes before ownership');
       assert.equal((await c.call({ ...DBUS, member: 'ReleaseName', signature: 's', body: ['org.test.N1'] })).body[0], 1);
       assert.equal((await request('org.test.N3')).body[0], 1);
+      await close(c);
+    });
+
+    it('refuses the match rule past max_match_rules_per_connection with LimitsExceeded, and takes one again after a RemoveMatch', async () => {
+      const c = await connect();
+      const addMatch = (rule: string) => c.call({ ...DBUS, member: 'AddMatch', signature: 's', body: [rule] });
+      for (const m of ['A', 'B', 'C']) assert.equal((await addMatch(`type='signal',member='${m}'`)).type, MessageType.METHOD_RETURN);
+      const fourth = await addMatch("type='signal',member='D'");
+      assert.equal(fourth.errorName, 'org.freedesktop.DBus.Error.LimitsExceeded');
+      assert.equal((await c.call({ ...DBUS, member: 'RemoveMatch', signature: 's', body: ["type='signal',member='A'"] })).type, MessageType.METHOD_RETURN);
+      assert.equal((await addMatch("type='signal',member='D'")).type, MessageType.METHOD_RETURN);
       await close(c);
     });
 

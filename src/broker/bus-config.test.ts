@@ -59,6 +59,12 @@ describe('bus configuration', () => {
     assert.ok(!p.open);
   });
 
+  it('records the limits it reads and does not apply, to report them', () => {
+    const c = parseBusConfig('<busconfig><limit name="max_incoming_bytes">1000</limit><limit name="reply_timeout">5</limit></busconfig>', '/tmp/l.conf');
+    assert.deepEqual(c.ignored, ['<limit name="max_incoming_bytes">']);
+    assert.equal(c.limits.reply_timeout, 5);
+  });
+
   it('lets only eavesdrop="true" rules cover eavesdropped copies, and eavesdrop="true" denies only those', () => {
     const c = parseBusConfig(`<busconfig><policy context="default">
         <allow send_destination="*"/>
@@ -110,6 +116,7 @@ describe('bus configuration', () => {
     ['<busconfig><policy context="sometimes"/></busconfig>', 'a bad policy context'],
     ['<busconfig><policy context="default"><allow send_colour="red"/></policy></busconfig>', 'an unsupported policy attribute'],
     ['<busconfig><policy context="default"><deny send_member="Reboot"/></policy></busconfig>', 'a member without interface or path'],
+    ['<busconfig><limit name="max_frobs">3</limit></busconfig>', 'an unknown limit'],
     ['<busconfig><policy context="default"><deny max_fds="many" receive_sender="*"/></policy></busconfig>', 'a non-numeric max_fds'],
     ['<notbusconfig/>', 'the wrong root element'],
     ['<busconfig><include>/nonexistent/x.conf</include></busconfig>', 'a missing include'],

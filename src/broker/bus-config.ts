@@ -145,6 +145,23 @@ const POLICY_ATTRIBUTES = new Set([
   'max_fds', 'min_fds',
 ]);
 
+/** dbus-daemon's `<limit>` names that the bus applies (index.ts maps them onto BrokerLimits). */
+const APPLIED_LIMITS = new Set([
+  'max_message_size', 'max_outgoing_bytes', 'max_outgoing_unix_fds', 'max_match_rules_per_connection',
+  'max_names_per_connection', 'max_replies_per_connection', 'max_connections_per_user', 'max_completed_connections',
+  'auth_timeout', 'reply_timeout', 'service_start_timeout',
+]);
+
+/**
+ * Limits dbus-daemon knows that are read and not applied: incoming queues are
+ * bounded by design (each message is handled before the next read), and fds
+ * come with their message (never pending without it).
+ */
+const UNAPPLIED_LIMITS = new Set([
+  'max_incoming_bytes', 'max_incoming_unix_fds', 'max_message_unix_fds', 'pending_fd_timeout',
+  'max_incomplete_connections', 'max_pending_service_starts',
+]);
+
 function sessionServiceDirs(): string[] {
   const dataHome = process.env.XDG_DATA_HOME || path.join(process.env.HOME ?? '/root', '.local/share');
   const dataDirs = (process.env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':');
@@ -246,6 +263,8 @@ function apply(config: BusConfig, el: XmlElement, file: string, depth: number): 
       case 'limit': {
         const name = c.attributes.name;
         if (!name || !/^\d+$/.test(text)) throw new BusConfigError(`${file}: <limit name="${name ?? ''}"> needs a numeric value`);
+        if (!APPLIED_LIMITS.has(name) && !UNAPPLIED_LIMITS.has(name)) throw new BusConfigError(`${file}: there is no limit called "${name}"`);
+        if (UNAPPLIED_LIMITS.has(name)) config.ignored.push(`<limit name="${name}">`);
         config.limits[name] = Number(text);
         break;
       }

@@ -77,6 +77,7 @@ function limitsFrom(config: BusConfig | undefined, overrides: Partial<BrokerLimi
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const log = options.log ?? ((line: string) => process.stderr.write(`fastbus-broker: ${line}\n`));
   let config = options.configFile ? readBusConfig(options.configFile) : undefined;
+  if (config && config.ignored.length > 0) log(`${options.configFile}: read and not applied: ${[...new Set(config.ignored)].join(', ')}`);
   // Sockets handed over by systemd replace the configured and default addresses.
   const activated = options.socketActivation === true && Number(process.env.LISTEN_FDS ?? 0) > 0;
   const listen = options.address !== undefined
