@@ -3,7 +3,8 @@
 // rule gets, min_fds/max_fds which messages may carry fds, and at_console
 // blocks apply by whether the user is at the console (here: compared with
 // what bus-policy.ts decides for this machine, the same on both buses);
-// BecomeMonitor and UpdateActivationEnvironment only for root and the bus's user.
+// send rules cover calls to the bus driver; BecomeMonitor and
+// UpdateActivationEnvironment are only for root and the bus's user.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAtConsole } from '../src/broker/bus-policy.js';
@@ -20,6 +21,7 @@ const CONFIG = `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
     <allow receive_interface="org.test.Open" eavesdrop="true"/>
     <deny send_interface="org.test.Fds" min_fds="1"/>
     <allow send_interface="org.test.Fds" send_member="One" max_fds="1"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="ListNames"/>
   </policy>
   <policy at_console="true"><deny send_interface="org.test.Console" send_member="NotForConsole"/></policy>
   <policy at_console="false"><deny send_interface="org.test.Console" send_member="OnlyForConsole"/></policy>
@@ -81,6 +83,13 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       await spy.next((m) => m.interface === 'org.test.Open' && m.path === '/spied');
       assert.equal(spy.inbox.filter((m) => m.interface === 'org.test.Plain').length, 0);
       spy.stream.close();
+    });
+
+    it('applies send rules to calls to the bus driver', async () => {
+      const denied = await caller.call({ ...DBUS, member: 'ListNames' });
+      assert.equal(denied.errorName, ACCESS_DENIED);
+      const other = await caller.call({ ...DBUS, member: 'ListQueuedOwners', signature: 's', body: [callee.name] });
+      assert.deepEqual(other.body, [[callee.name]]);
     });
 
     it('applies at_console blocks by whether the user is at the console', async () => {

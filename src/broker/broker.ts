@@ -442,6 +442,7 @@ export class Broker {
       this.toMonitors(r);
       this.toEavesdroppers(r, undefined);
       if (msg.type === MessageType.METHOD_CALL) {
+        if (conn.helloDone && !this.driverCallAllowed(conn, r)) return;
         bodyOf(r);
         this.driver.call(conn, msg);
       }
@@ -762,6 +763,21 @@ export class Broker {
     const namesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.ownedOrQueuedNamesOf(c)];
     return policy.checkMessage('send', from.uid, m, namesOf(to), eavesdropping)
       && policy.checkMessage('receive', to.uid, m, namesOf(from), eavesdropping);
+  }
+
+  /**
+   * The caller's send rules let a call to the driver pass (as in dbus-daemon,
+   * e.g. system.conf's denies on the driver); else it gets AccessDenied.
+   * Hello is never filtered. Returns whether the driver should handle it.
+   */
+  private driverCallAllowed(conn: Connection, r: Routed): boolean {
+    const policy = this.settings.messagePolicy?.();
+    if (!policy) return true;
+    const m = { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply: false };
+    if (policy.checkMessage('send', conn.uid, m, [DRIVER_NAME])) return true;
+    const msg = r.msg;
+    this.replyError(conn, msg, BusErrors.AccessDenied, `Rejected send message: type="method_call", sender="${conn.uniqueName}", interface="${msg.interface ?? '(unset)'}", member="${msg.member ?? '(unset)'}", destination="${DRIVER_NAME}" (denied by the bus's policy)`);
+    return false;
   }
 
   policyAllowsOwn(conn: Connection, name: string): boolean {
