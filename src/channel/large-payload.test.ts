@@ -151,6 +151,19 @@ describe('channel large payloads', () => {
     await once(server, 'close');
   });
 
+  it('closes with a clear error when a peer names an arena it never passed', { timeout: 20_000 }, async () => {
+    const { server, client } = await pair({ largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024 });
+    await server.send(pattern(5000, 1));
+    const segment = new DataView((server as unknown as { segment: { buffer: ArrayBuffer } }).segment.buffer);
+    assert.equal(segment.getInt32(4096 + 4, true), 6, 'the first frame is the arena descriptor');
+    segment.setUint32(4096 + 8 + 8, 9, true);
+    const closing = once(client, 'close') as Promise<[string, Error]>;
+    client.on('message', () => assert.fail('nothing is delivered from an arena nobody passed'));
+    const [reason, error] = await closing;
+    assert.equal(reason, 'error');
+    assert.match(error.message, /peer put a payload in arena 9 but never passed that arena/);
+  });
+
   it('refuses an arena a peer did not seal against shrinking', { timeout: 20_000 }, async () => {
     const { server, client } = await pair({}, {});
     const fd = memfdOpen('not-sealed', false);
