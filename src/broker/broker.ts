@@ -9,7 +9,7 @@ import { ProtocolError } from '../errors.js';
 import { MatchIndex, type MatchableMessage, type MatchRule, matchesRule } from '../match/index.js';
 import * as native from '../native/native.js';
 import {
-  authenticateServer, currentCookie, listenersFromEnvironment, openListener, parseBusAddress, formatBusAddress,
+  authenticateServer, currentCookie, listenersFromEnvironment, openListener, parseBusAddress, formatBusAddress, largeFrames,
   type AcceptedConnection, type BusAddress, type Listener,
 } from '../transport/index.js';
 import {
@@ -103,6 +103,9 @@ interface Routed {
   bytes: Uint8Array | undefined;
   /** A large message's body, sent as it arrived after the re-written header (never copied). */
   body?: Uint8Array;
+  /** Holders of `body` (receive() and each queued send); the last one gives the frame back to the pool. */
+  bodyRefs?: number;
+  bodyDone?: () => void;
   frame: Uint8Array;
   /** The fds that came with it, shared by every copy sent; undefined when none. */
   fds: SharedFds | undefined;
@@ -404,12 +407,14 @@ export class Broker {
     conn.stats.messagesIn++;
     conn.stats.bytesIn += frame.length;
     const shared = fds.length > 0 ? new SharedFds(fds) : undefined;
+    const r: Routed = { msg, bytes: undefined, frame, fds: shared, from: conn };
     try {
-      this.dispatch(conn, { msg, bytes: undefined, frame, fds: shared, from: conn });
+      this.dispatch(conn, r);
     } catch (e) {
       this.disconnect(conn, e instanceof Error ? e : new Error(String(e)));
     } finally {
       shared?.release();
+      r.bodyDone?.();
     }
   }
 
@@ -504,7 +509,14 @@ export class Broker {
       if (!r.from) r.bytes = r.frame;
       else if (r.frame.length > r.from.stream.ownedFrameBytes) {
         r.bytes = stampHeader(r.msg, r.from.uniqueName!);
-        r.body = r.frame.subarray(r.msg.headerLength, r.msg.totalLength);
+        const frame = r.frame;
+        r.body = frame.subarray(r.msg.headerLength, r.msg.totalLength);
+        // The frame is this message's own buffer: once every send of its body is
+        // written, nothing references it and the next large message may reuse it.
+        r.bodyRefs = 1;
+        r.bodyDone = () => {
+          if (--r.bodyRefs! === 0) largeFrames.release(frame);
+        };
       } else r.bytes = withSender(r.frame, r.from.uniqueName!, r.msg, { dropUnknownFields: true });
     }
     return r.bytes;
@@ -552,7 +564,7 @@ export class Broker {
         if (limits.replyTimeoutMs > 0) this.addDeadline(from, target, msg.serial, limits.replyTimeoutMs);
       }
     }
-    this.deliver(target, bytes, r.fds, r.body);
+    this.deliver(target, bytes, r.fds, r);
     if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
   }
 
@@ -608,8 +620,9 @@ export class Broker {
    * Queues bytes (and shared fds) to a connection. A message that cannot be
    * queued (limits) drops the receiver.
    */
-  private deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, body?: Uint8Array): void {
+  private deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, r?: Routed): void {
     const s = target.stream;
+    const body = r?.body;
     const limits = this.settings.limits;
     const nfds = fds?.fds.length ?? 0;
     const length = bytes.length + (body?.length ?? 0);
@@ -621,7 +634,10 @@ export class Broker {
     if (fds === undefined) s.send(bytes);
     else s.send(bytes, fds.fds, fds.retain());
     // Two sends in a row stay together: the queue is FIFO and nothing runs between them.
-    if (body) s.send(body);
+    if (body) {
+      r!.bodyRefs!++;
+      s.send(body, undefined, false, r!.bodyDone);
+    }
     if (s.queuedBytes > target.stats.peakQueuedBytes) target.stats.peakQueuedBytes = s.queuedBytes;
   }
 
@@ -675,7 +691,7 @@ export class Broker {
       if (r.fds && !o.unixFd) return;
       // Replies reach a fan-out only as eavesdropped copies of requested ones.
       if (policy && r.from && !this.policyAllows(policy, r, r.from, o, r.msg.type === MessageType.METHOD_RETURN || r.msg.type === MessageType.ERROR, eavesdrop)) return;
-      this.deliver(o, this.stamped(r), r.fds, r.body);
+      this.deliver(o, this.stamped(r), r.fds, r);
     }, this.ownerCheck, eavesdrop ? (e) => e.rule.eavesdrop === true && e.owner.mark !== mark : (e) => e.owner.mark !== mark);
   }
 
@@ -692,7 +708,7 @@ export class Broker {
         if (!rules.some((rule) => matchesRule(rule, mm, this.ownerCheck))) continue;
       }
       if (r.fds && !mon.unixFd) continue;
-      this.deliver(mon, this.stamped(r), r.fds, r.body);
+      this.deliver(mon, this.stamped(r), r.fds, r);
     }
   }
 

@@ -47,6 +47,21 @@ describe('frame reader', () => {
     assert.equal(b.byteLength, b.buffer.byteLength);
   });
 
+  it('gives a large message its own buffer even when borrowing and it arrived whole among others', () => {
+    const r = new FrameReader(256 * 1024, 1 << 27, 256 * 1024);
+    r.borrow = true;
+    const small = frame(1, 10);
+    const large = frame(2, 200 * 1024);
+    const got = feed(r, Buffer.concat([small, large]), 1 << 20);
+    assert.deepEqual(got.map((f) => f.length), [26, 16 + 200 * 1024]);
+    assert.equal(got[1].byteOffset, 0);
+    assert.notEqual(got[1].buffer, got[0].buffer);
+    // Later reads into the receive buffer leave it alone.
+    feed(r, frame(9, 100 * 1024), 1 << 20);
+    assert.equal(new DataView(got[1].buffer).getUint32(8, true), 2);
+    assert.equal(got[1][got[1].length - 1], 2);
+  });
+
   it('refuses a message over the limit before buffering it', () => {
     const r = new FrameReader(1024, 100);
     assert.throws(() => feed(r, frame(1, 85), 100), (e: unknown) => e instanceof ProtocolError && e.code === 'MESSAGE_TOO_LONG');

@@ -2,10 +2,12 @@
 // 16 bytes give the total length). Bytes are received straight into a reused
 // buffer that starts small (idle connections stay cheap) and grows to its
 // capacity once reads fill it; many messages per read come out as exact-size
-// copies (or views); a message over half the capacity gets its own buffer.
+// copies (or views); a message over half the capacity gets its own buffer
+// (from the large-frame pool when borrowing: its owner may give it back).
 import { ProtocolError } from '../errors.js';
 import { frameLength } from '../wire/frame-length.js';
 import { MAX_MESSAGE_LENGTH } from '../wire/limits.js';
+import { largeFrames } from './buffer-pool.js';
 
 /** Receive into `region()`, `commit(n)`, then take messages with `next()` until it returns null. */
 export class FrameReader {
@@ -108,13 +110,19 @@ export class FrameReader {
       throw new ProtocolError('MESSAGE_TOO_LONG', `message of ${len} bytes exceeds this bus's ${this.maxMessageBytes}-byte limit`);
     }
     if (available >= len) {
-      const frame = this.borrow ? this.rx.subarray(this.start, this.start + len) : this.rx.slice(this.start, this.start + len);
+      let frame: Uint8Array;
+      if (len > this.capacity >>> 1) {
+        // Large messages are never views, even when borrowing: their owner may keep them.
+        frame = this.ownBuffer(len);
+        frame.set(this.rx.subarray(this.start, this.start + len));
+      } else frame = this.borrow ? this.rx.subarray(this.start, this.start + len) : this.rx.slice(this.start, this.start + len);
       this.start += len;
       if (this.start === this.end) this.start = this.end = 0;
       return frame;
     }
     if (len > this.capacity >>> 1) {
-      this.big = Buffer.allocUnsafeSlow(len);
+      // Received straight into a buffer of exactly its length.
+      this.big = this.ownBuffer(len);
       this.big.set(this.rx.subarray(this.start, this.end));
       this.bigFilled = available;
       this.start = this.end = 0;
@@ -124,6 +132,14 @@ export class FrameReader {
       this.compact();
     }
     return null;
+  }
+
+  /**
+   * A large message's own buffer: from the large-frame pool when borrowing
+   * (such owners keep no bytes and give large frames back once sent), else fresh.
+   */
+  private ownBuffer(len: number): Uint8Array {
+    return this.borrow ? largeFrames.acquire(len) : new Uint8Array(len);
   }
 
   private compact(): void {

@@ -14,3 +14,4 @@ export * from './listener.js';
 export * from './handshake.js';
 export * from './connect.js';
 export * from './cookie-keyring.js';
+export * from './buffer-pool.js';

@@ -41,9 +41,12 @@ export interface MessageStream extends MessageStreamHandlers {
    * Queues bytes (a message, or handshake text in raw mode) with fds that
    * travel with its first byte. `fdsDone`: true makes the stream close the
    * fds once sent (or dropped); a function is called then instead (for fds
-   * shared by several sends). Never throws for a closed stream (drops).
+   * shared by several sends). `written`, if given, may be called once the
+   * stream no longer needs `bytes` (written or dropped), so that the caller
+   * can reuse them; a stream that cannot tell never calls it. Never throws
+   * for a closed stream (drops).
    */
-  send(bytes: Uint8Array, fds?: readonly number[], fdsDone?: boolean | (() => void)): void;
+  send(bytes: Uint8Array, fds?: readonly number[], fdsDone?: boolean | (() => void), written?: () => void): void;
   /** Takes `count` fds received with the current message; throws ProtocolError if fewer arrived. */
   takeFds(count: number): number[];
   /** Stops delivering messages (they stay in the socket: the kernel pushes back on the sender). */

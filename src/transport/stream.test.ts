@@ -82,6 +82,22 @@ describe('message streams', () => {
     p.close();
   });
 
+  it('tells the sender once queued bytes are written, and when a close drops them', { timeout: 10000 }, async () => {
+    const p = await pair(`unix:path=${path.join(dir, 's7')}`);
+    const got = collect(p.server, 3);
+    const written: number[] = [];
+    for (let i = 1; i <= 3; i++) p.client.send(frame(i, 1000 * i), undefined, false, () => written.push(i));
+    assert.deepEqual(written, []);
+    await got;
+    assert.deepEqual(written, [1, 2, 3]);
+    // Queued and not yet written when the stream closes: close() lets them go.
+    for (let i = 4; i <= 11; i++) p.client.send(frame(i, 64 * 1024), undefined, false, () => written.push(i));
+    assert.ok(p.client.queuedBytes > 0);
+    p.client.close();
+    assert.deepEqual(written, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    p.close();
+  });
+
   it('keeps unix fds with the message that carries them', { timeout: 10000 }, async () => {
     const p = await pair(`unix:path=${path.join(dir, 's2')}`);
     const efd1 = native.check(native.efdOpen(0), 'eventfd');

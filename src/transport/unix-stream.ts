@@ -1,7 +1,8 @@
 // A MessageStream over a non-blocking unix socket, through the native door:
 // recvmsg into a large reused buffer (many messages per read), fds from
 // SCM_RIGHTS kept in arrival order until the message that carries them takes
-// them; all messages queued in one tick leave in one sendmsg with many iovecs.
+// them; all messages queued in one tick leave in one sendmsg with many iovecs,
+// at the end of the readiness callback that queued them (no extra turn).
 import { ProtocolError, SystemError } from '../errors.js';
 import * as native from '../native/native.js';
 import { FrameReader } from './frame-reader.js';
@@ -12,6 +13,8 @@ interface Pending {
   offset: number;
   fds: readonly number[] | undefined;
   fdsDone: boolean | (() => void);
+  /** Called once the bytes are written or dropped (the sender may reuse them). */
+  written: (() => void) | undefined;
 }
 
 function releaseFds(fds: readonly number[], done: boolean | (() => void)): void {
@@ -30,6 +33,19 @@ const EPIPE = 32;
 const MAX_UNCLAIMED_FDS = 1024;
 /** Bytes read per readiness callback before yielding to other connections. */
 const READ_BUDGET_BYTES = 4 * 1024 * 1024;
+
+/** Streams with bytes queued since their last flush, flushed together. */
+const dirty: UnixStream[] = [];
+let dirtyFlushQueued = false;
+/** Readiness callbacks running: sends made inside one are flushed when it returns. */
+let inCallback = 0;
+
+function flushDirty(): void {
+  dirtyFlushQueued = false;
+  // A flush may queue more (onDrain): the loop picks those up too.
+  for (let i = 0; i < dirty.length; i++) dirty[i].flushQueued();
+  dirty.length = 0;
+}
 
 /** Wraps a connected, non-blocking unix socket fd; the stream owns and closes it. */
 export class UnixStream implements MessageStream {
@@ -103,23 +119,32 @@ export class UnixStream implements MessageStream {
     if (!this.paused) queueMicrotask(() => this.deliver());
   }
 
-  send(bytes: Uint8Array, fds?: readonly number[], fdsDone: boolean | (() => void) = false): void {
+  send(bytes: Uint8Array, fds?: readonly number[], fdsDone: boolean | (() => void) = false, written?: () => void): void {
     if (this.isClosed) {
       if (fds) releaseFds(fds, fdsDone);
+      written?.();
       return;
     }
     const withFds = fds && fds.length > 0 ? fds : undefined;
     if (fds && !withFds && typeof fdsDone === 'function') fdsDone();
-    this.queue.push({ bytes, offset: 0, fds: withFds, fdsDone });
+    this.queue.push({ bytes, offset: 0, fds: withFds, fdsDone, written });
     this.queued += bytes.length;
     if (withFds) this.queuedFdCount += withFds.length;
     if (!this.flushScheduled && !this.waitingWritable) {
       this.flushScheduled = true;
-      queueMicrotask(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
+      dirty.push(this);
+      if (inCallback === 0 && !dirtyFlushQueued) {
+        dirtyFlushQueued = true;
+        queueMicrotask(flushDirty);
+      }
     }
+  }
+
+  /** Writes what send() queued (called once per batch of sends). */
+  flushQueued(): void {
+    if (!this.flushScheduled) return;
+    this.flushScheduled = false;
+    if (!this.waitingWritable) this.flush();
   }
 
   takeFds(count: number): number[] {
@@ -162,6 +187,7 @@ export class UnixStream implements MessageStream {
     for (let i = this.queueHead; i < this.queue.length; i++) {
       const p = this.queue[i];
       if (p.fds) releaseFds(p.fds, p.fdsDone);
+      p.written?.();
     }
     this.queue = [];
     this.queueHead = 0;
@@ -177,6 +203,15 @@ export class UnixStream implements MessageStream {
   }
 
   private ready(status: number, events: number): void {
+    inCallback++;
+    try {
+      this.handleReady(status, events);
+    } finally {
+      if (--inCallback === 0 && dirty.length > 0) flushDirty();
+    }
+  }
+
+  private handleReady(status: number, events: number): void {
     if (this.isClosed) return;
     if (status < 0) {
       // libuv reports POLLERR this way, and stops watching. On a unix socket it
@@ -225,6 +260,9 @@ export class UnixStream implements MessageStream {
         this.reader.commit(n);
         this.deliver();
       }
+      // A short read emptied the socket (or stopped at fds: the poll is level-triggered
+      // and says so again): skip the read that would only return EAGAIN.
+      if (!toEnd && n < region.length) return;
     }
   }
 
@@ -294,6 +332,7 @@ export class UnixStream implements MessageStream {
       if (written >= left) {
         written -= left;
         this.queue[this.queueHead++] = undefined as unknown as Pending;
+        p.written?.();
       } else {
         p.offset += written;
         written = 0;
