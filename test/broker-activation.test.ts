@@ -1,11 +1,11 @@
 // Service activation and transports beyond the default, on fastbus and on
 // dbus-daemon with the same config: StartServiceByName and auto-start from a
-// .service file, a failed start's error, tcp buses with ANONYMOUS and with
+// .service file, UpdateActivationEnvironment, a failed start's error, tcp buses with ANONYMOUS and with
 // DBUS_COOKIE_SHA1, and fastbus started by systemd socket activation.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI, FIXTURES, run, start, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
@@ -15,18 +15,23 @@ const PY = '/usr/bin/python3';
 for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
   describe(`activation on ${kind}`, { timeout: 60000 }, () => {
     let bus: TestBus;
+    const dir = path.join('/tmp', `fastbus-activation-${kind}-${process.pid}`);
     before(async () => {
-      const dir = path.join('/tmp', `fastbus-activation-${kind}-${process.pid}`);
       mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, 'org.fastbus.Activated.service'),
         `[D-BUS Service]\nName=org.fastbus.Activated\nExec=${PY} ${path.join(FIXTURES, 'py-service.py')} org.fastbus.Activated\n`);
       writeFileSync(path.join(dir, 'org.fastbus.Broken.service'), '[D-BUS Service]\nName=org.fastbus.Broken\nExec=/bin/false\n');
+      // Writes the variable UpdateActivationEnvironment set, then serves (the same Exec line works on both buses).
+      writeFileSync(path.join(dir, 'org.fastbus.Env.service'), `[D-BUS Service]\nName=org.fastbus.Env\nExec=/bin/sh -c 'printf %s "$FASTBUS_ACTIVATION_X" > ${dir}/env.out; exec ${PY} ${path.join(FIXTURES, 'py-service.py')} org.fastbus.Env'\n`);
       bus = await startBus(kind, `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen><servicedir>${dir}</servicedir>
         <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`);
     });
     after(async () => {
-      await run(bus, 'dbus-send', ['--session', '--dest=org.fastbus.Activated', '/org/fastbus/Test', 'org.fastbus.Test.Quit']).catch(() => undefined);
+      for (const name of ['org.fastbus.Activated', 'org.fastbus.Env']) {
+        await run(bus, 'dbus-send', ['--session', `--dest=${name}`, '/org/fastbus/Test', 'org.fastbus.Test.Quit']).catch(() => undefined);
+      }
       await bus?.stop();
+      rmSync(dir, { recursive: true, force: true });
     });
 
     it('lists activatable names and starts a service by auto-start on the first call', { timeout: 30000 }, async () => {
@@ -36,6 +41,13 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       assert.equal(echo.trim(), "('woken',)");
       const again = await run(bus, 'busctl', ['--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'StartServiceByName', 'su', 'org.fastbus.Activated', '0']);
       assert.equal(again.trim(), 'u 2');
+    });
+
+    it('starts services with the variables UpdateActivationEnvironment added', { timeout: 30000 }, async () => {
+      await run(bus, 'dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.UpdateActivationEnvironment', 'dict:string:string:FASTBUS_ACTIVATION_X,from-the-bus']);
+      const started = await run(bus, 'busctl', ['--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'StartServiceByName', 'su', 'org.fastbus.Env', '0']);
+      assert.equal(started.trim(), 'u 1');
+      assert.equal(readFileSync(path.join(dir, 'env.out'), 'utf8'), 'from-the-bus');
     });
 
     it('answers a failed start with a Spawn error and an unknown name with ServiceUnknown', { timeout: 30000 }, async () => {
