@@ -61,7 +61,7 @@ export interface ChannelOptions {
   spinUs?: number;
   /** Never sleep: poll the ring continuously (one core at 100%), for the lowest latency. */
   busy?: boolean;
-  /** Payloads above this many bytes go by cross-memory attach or memfd (default 64 KiB, at most ring/4). */
+  /** Payloads above this many bytes go as large payloads, see largePayload (default 64 KiB, at most ring/4). */
   largeThresholdBytes?: number;
   /**
    * How large payloads travel: 'auto' (the arena when it can hold the payload
@@ -78,8 +78,8 @@ export interface ChannelOptions {
    */
   arenaMaxBytes?: number;
   /**
-   * Deliver byte messages as views into the ring (or a reused buffer for large
-   * ones), valid only until the 'message' listener returns: no copy, no allocation.
+   * Deliver byte messages as views into the ring or the arena (or one reused buffer
+   * for CMA and chunked ones), valid only until the 'message' listener returns: no copy, no allocation.
    */
   views?: boolean;
   /** Where the one-line notices go (default console.warn). */
