@@ -4,9 +4,11 @@
 // blocks apply by whether the user is at the console (here: compared with
 // what bus-policy.ts decides for this machine, the same on both buses);
 // send rules cover calls to the bus driver; BecomeMonitor and
-// UpdateActivationEnvironment are only for root and the bus's user.
+// UpdateActivationEnvironment are only for root and the bus's user; user
+// rules decide who may connect.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { isAtConsole } from '../src/broker/bus-policy.js';
 import * as native from '../src/native/native.js';
 import { MessageFlags, MessageType } from '../src/wire/index.js';
@@ -116,6 +118,21 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       assert.deepEqual([env.errorName, monitor.errorName], [ACCESS_DENIED, ACCESS_DENIED]);
       assert.equal((await c.call({ ...DBUS, member: 'GetId' })).type, MessageType.METHOD_RETURN, 'and it goes on as a client');
       c.stream.close();
+    });
+  });
+}
+
+for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
+  describe(`connection rules on ${kind}`, { timeout: 30000 }, () => {
+    let bus: TestBus;
+    before(async () => {
+      bus = await startBus(kind, `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
+        <policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><deny user="${os.userInfo().username}"/></policy></busconfig>`);
+    });
+    after(async () => bus?.stop());
+
+    it('refuses a connection from a user a <deny user=...> rule names, even the bus owner', async () => {
+      await assert.rejects(raw(bus.address), /AUTH_REJECTED|rejected|closed/i);
     });
   });
 }

@@ -69,7 +69,7 @@ export interface BrokerSettings {
   /** Use sockets from systemd socket activation (LISTEN_FDS) as well. */
   socketActivation: boolean;
   /** Uids allowed to connect (EXTERNAL); default: the bus owner only. */
-  allowUids: number[] | 'any';
+  allowUids: number[] | 'any' | ((uid: number) => boolean);
   allowAnonymous: boolean;
   /** SASL mechanisms allowed (`<auth>`); undefined: all we have. */
   authMechanisms: string[] | undefined;
@@ -237,7 +237,8 @@ export class Broker {
 
   private accept(c: AcceptedConnection): void {
     const s = this.settings;
-    const allowUid = (uid: number): boolean => (s.allowUids === 'any' ? true : s.allowUids.includes(uid));
+    const allow = s.allowUids;
+    const allowUid = (uid: number): boolean => (allow === 'any' ? true : typeof allow === 'function' ? allow(uid) : allow.includes(uid));
     const offered = ['EXTERNAL', 'DBUS_COOKIE_SHA1', 'ANONYMOUS'].filter((m) => (s.authMechanisms ?? ['EXTERNAL', 'ANONYMOUS', 'DBUS_COOKIE_SHA1']).includes(m));
     // Cookies prove a uid where the socket cannot (tcp); the keyring is this process's user's.
     const ownUid = process.getuid?.() ?? 0;

@@ -59,6 +59,16 @@ describe('bus configuration', () => {
     assert.ok(!p.open);
   });
 
+  it('lets the bus owner connect by default, and user and group rules of default and mandatory blocks decide', () => {
+    const own = process.geteuid!();
+    const other = own + 12345;
+    assert.deepEqual([own, other].map((u) => new BusPolicy([]).allowsUser(u)), [true, false]);
+    const anyone = new BusPolicy(parseBusConfig('<busconfig><policy context="default"><allow user="*"/></policy></busconfig>', '/tmp/u.conf').policies);
+    assert.deepEqual([own, other].map((u) => anyone.allowsUser(u)), [true, true]);
+    const later = new BusPolicy(parseBusConfig(`<busconfig><policy context="mandatory"><deny user="${other}"/></policy><policy context="default"><allow user="*"/></policy></busconfig>`, '/tmp/u.conf').policies);
+    assert.deepEqual([own, other].map((u) => later.allowsUser(u)), [true, false]);
+  });
+
   it('records the limits it reads and does not apply, to report them', () => {
     const c = parseBusConfig('<busconfig><limit name="max_incoming_bytes">1000</limit><limit name="reply_timeout">5</limit></busconfig>', '/tmp/l.conf');
     assert.deepEqual(c.ignored, ['<limit name="max_incoming_bytes">']);

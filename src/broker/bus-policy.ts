@@ -210,6 +210,28 @@ export class BusPolicy {
     return entry;
   }
 
+  /**
+   * Whether a connection authenticated as `uid` may stay: the bus's own user
+   * may by default, then `user`/`group` rules of default and mandatory blocks
+   * decide, the last matching one winning (dbus-daemon(1)).
+   */
+  allowsUser(uid: number): boolean {
+    let allowed = uid === process.geteuid?.();
+    let groups: number[] | undefined;
+    const blocks = [...this.blocks.filter((b) => b.context === 'default'), ...this.blocks.filter((b) => b.context === 'mandatory')];
+    for (const r of blocks.flatMap((b) => b.rules)) {
+      const { user, group } = r.attributes;
+      if (user !== undefined) {
+        if (user !== '*' && idOf('/etc/passwd', user) !== uid) continue;
+      } else if (group !== undefined) {
+        groups ??= groupsOf(uid);
+        if (group !== '*' && !groups.includes(idOf('/etc/group', group) ?? -1)) continue;
+      } else continue;
+      allowed = r.allow;
+    }
+    return allowed;
+  }
+
   /** Whether a connection of `uid` may own `name`. */
   canOwn(uid: number | undefined, name: string): boolean {
     let allowed = false;

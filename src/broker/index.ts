@@ -20,7 +20,7 @@ export interface BrokerOptions {
   address?: string | string[];
   /** A dbus-daemon configuration file (listen, auth, policy, limits, service dirs). */
   configFile?: string;
-  /** Uids allowed to connect; default: this process's uid. */
+  /** Uids allowed to connect; default: as the config's `<allow user/group>` rules say, else this process's uid. */
   allowUids?: number[] | 'any';
   allowAnonymous?: boolean;
   /** Extra service directories for activation. */
@@ -101,7 +101,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const settings: BrokerSettings = {
     listen,
     socketActivation: options.socketActivation ?? false,
-    allowUids: options.allowUids ?? [process.getuid?.() ?? 0],
+    // <allow user=...>/<allow group=...> in the config decide who may connect; else only our own uid.
+    allowUids: options.allowUids ?? (policy ? (uid: number) => policy!.allowsUser(uid) : [process.getuid?.() ?? 0]),
     allowAnonymous: options.allowAnonymous ?? config?.allowAnonymous ?? false,
     authMechanisms: config?.auth.length ? [...config.auth, ...(config.allowAnonymous ? ['ANONYMOUS'] : [])] : undefined,
     limits: limitsFrom(config, options.limits),
