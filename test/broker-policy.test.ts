@@ -24,6 +24,7 @@ const CONFIG = `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
     <deny send_interface="org.test.Fds" min_fds="1"/>
     <allow send_interface="org.test.Fds" send_member="One" max_fds="1"/>
     <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="ListNames"/>
+    <deny receive_sender="org.freedesktop.DBus" receive_interface="org.freedesktop.DBus" receive_member="NameOwnerChanged"/>
   </policy>
   <policy at_console="true"><deny send_interface="org.test.Console" send_member="NotForConsole"/></policy>
   <policy at_console="false"><deny send_interface="org.test.Console" send_member="OnlyForConsole"/></policy>
@@ -92,6 +93,16 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       assert.equal(denied.errorName, ACCESS_DENIED);
       const other = await caller.call({ ...DBUS, member: 'ListQueuedOwners', signature: 's', body: [callee.name] });
       assert.deepEqual(other.body, [[callee.name]]);
+    });
+
+    it('applies receive rules to signals from the bus driver', async () => {
+      const watcher = await raw(bus.address);
+      await watcher.call({ ...DBUS, member: 'AddMatch', signature: 's', body: ["type='signal',sender='org.freedesktop.DBus'"] });
+      const newcomer = await raw(bus.address);
+      // The bus announced the newcomer before answering its Hello: anything for the watcher is queued before this reply.
+      await watcher.call({ ...DBUS, member: 'GetId' });
+      assert.deepEqual(watcher.inbox.filter((m) => m.sender === 'org.freedesktop.DBus').map((m) => m.member), ['NameAcquired']);
+      for (const c of [watcher, newcomer]) c.stream.close();
     });
 
     it('applies at_console blocks by whether the user is at the console', async () => {

@@ -691,7 +691,7 @@ export class Broker {
       o.mark = mark;
       if (r.fds && !o.unixFd) return;
       // Replies reach a fan-out only as eavesdropped copies of requested ones.
-      if (policy && r.from && !this.policyAllows(policy, r, r.from, o, r.msg.type === MessageType.METHOD_RETURN || r.msg.type === MessageType.ERROR, eavesdrop)) return;
+      if (policy && !this.policyAllows(policy, r, r.from, o, r.msg.type === MessageType.METHOD_RETURN || r.msg.type === MessageType.ERROR, eavesdrop)) return;
       this.deliver(o, this.stamped(r), r.fds, r);
     }, this.ownerCheck, eavesdrop ? (e) => e.rule.eavesdrop === true && e.owner.mark !== mark : (e) => e.owner.mark !== mark);
   }
@@ -721,6 +721,11 @@ export class Broker {
     const unixFds = fds?.fds.length;
     const bytes = encodeMessage({ ...m, unixFds, serial: ++this.serial, sender: DRIVER_NAME, destination: target.uniqueName });
     const r: Routed = { msg: { ...m, unixFds, destination: target.uniqueName } as DecodedMessage, bytes, frame: bytes, fds, from: undefined };
+    const policy = this.settings.messagePolicy?.();
+    if (policy && !this.policyAllows(policy, r, undefined, target, m.type === MessageType.METHOD_RETURN || m.type === MessageType.ERROR)) {
+      this.log(`policy refused ${target.describe()} a ${TYPE_NAMES[m.type]} from the bus (${m.interface ?? ''} ${m.member ?? m.errorName ?? ''})`);
+      return;
+    }
     this.toMonitors(r);
     this.deliver(target, bytes, fds);
     if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
@@ -775,11 +780,12 @@ export class Broker {
    * let the message pass; `eavesdropping` when `to` gets a copy of a message
    * addressed to someone else.
    */
-  private policyAllows(policy: BusPolicy, r: Routed, from: Connection, to: Connection, requestedReply: boolean, eavesdropping = false): boolean {
+  private policyAllows(policy: BusPolicy, r: Routed, from: Connection | undefined, to: Connection, requestedReply: boolean, eavesdropping = false): boolean {
     const m = { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply };
     const namesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.ownedOrQueuedNamesOf(c)];
-    return policy.checkMessage('send', from.uid, m, namesOf(to), eavesdropping)
-      && policy.checkMessage('receive', to.uid, m, namesOf(from), eavesdropping);
+    // The bus itself has no send rules; its messages pass the receivers' receive rules as from org.freedesktop.DBus.
+    if (from && !policy.checkMessage('send', from.uid, m, namesOf(to), eavesdropping)) return false;
+    return policy.checkMessage('receive', to.uid, m, from ? namesOf(from) : [DRIVER_NAME], eavesdropping);
   }
 
   /**
