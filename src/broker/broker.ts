@@ -21,6 +21,7 @@ import { encoder } from '../wire/encoder.js';
 import type { MessageHeader } from '../wire/index.js';
 import { BusError, BusErrors } from './bus-error.js';
 import { Connection } from './connection.js';
+import { PendingSerials } from './pending-serials.js';
 import { Driver, DRIVER_NAME, DRIVER_PATH, DRIVER_INTERFACE } from './driver.js';
 import { NameRegistry, type OwnerChange } from './name-registry.js';
 import type { BusPolicy } from './bus-policy.js';
@@ -529,10 +530,7 @@ export class Broker {
     if (msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR) {
       const serials = from.awaiting.get(target);
       if (!serials || !serials.delete(msg.replySerial!)) return; // an unsolicited reply is dropped
-      if (serials.size === 0) {
-        from.awaiting.delete(target);
-        target.callees.delete(from);
-      }
+      // The pair's entry stays (empty) while both live: the next call reuses it.
       target.pendingCalls--;
     }
     const policy = this.settings.messagePolicy?.();
@@ -558,9 +556,11 @@ export class Broker {
           return;
         }
         let serials = target.awaiting.get(from);
-        if (!serials) target.awaiting.set(from, (serials = new Set()));
+        if (!serials) {
+          target.awaiting.set(from, (serials = new PendingSerials()));
+          from.callees.add(target);
+        }
         serials.add(msg.serial);
-        from.callees.add(target);
         from.pendingCalls++;
         if (limits.replyTimeoutMs > 0) this.addDeadline(from, target, msg.serial, limits.replyTimeoutMs);
       }

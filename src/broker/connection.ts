@@ -2,6 +2,7 @@
 // uid from authentication, unique name from Hello), the calls it waits on and
 // the calls others wait on it for, monitor state and counters for Stats.
 import type { MatchRule } from '../match/index.js';
+import type { PendingSerials } from './pending-serials.js';
 import type { MessageStream, PeerCredentials } from '../transport/index.js';
 import type { SharedFds } from './broker.js';
 
@@ -19,9 +20,9 @@ export class Connection {
   uniqueName: string | undefined;
   /** Whether Hello was answered. */
   helloDone = false;
-  /** Callers waiting for this connection's replies: caller → serials of their calls. */
-  readonly awaiting = new Map<Connection, Set<number>>();
-  /** Connections this one waits on for replies. */
+  /** Callers waiting for this connection's replies: caller → serials of their calls (possibly none now). */
+  readonly awaiting = new Map<Connection, PendingSerials>();
+  /** Connections this one has called (an entry in their `awaiting`). */
   readonly callees = new Set<Connection>();
   /** Calls this connection made that still wait for a reply. */
   pendingCalls = 0;

@@ -11,7 +11,8 @@ import { largeFrames } from './buffer-pool.js';
 
 /** Receive into `region()`, `commit(n)`, then take messages with `next()` until it returns null. */
 export class FrameReader {
-  private rx: Uint8Array;
+  /** A Buffer, so that borrowed frames are Buffers (the decoder reads them without wrapping each). */
+  private rx: Buffer;
   private start = 0;
   private end = 0;
   private big: Uint8Array | null = null;
@@ -30,13 +31,13 @@ export class FrameReader {
 
   constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH, initialBytes = 1024) {
     this.capacity = capacityBytes;
-    this.rx = new Uint8Array(Math.min(initialBytes, capacityBytes));
+    this.rx = Buffer.allocUnsafeSlow(Math.min(initialBytes, capacityBytes));
     this.maxMessageBytes = maxMessageBytes;
   }
 
   /** Moves the unread bytes into a buffer of `size` (>= what they need). */
   private resize(size: number): void {
-    const rx = new Uint8Array(size);
+    const rx = Buffer.allocUnsafeSlow(size);
     rx.set(this.rx.subarray(this.start, this.end));
     this.end -= this.start;
     this.start = 0;
@@ -115,7 +116,12 @@ export class FrameReader {
         // Large messages are never views, even when borrowing: their owner may keep them.
         frame = this.ownBuffer(len);
         frame.set(this.rx.subarray(this.start, this.start + len));
-      } else frame = this.borrow ? this.rx.subarray(this.start, this.start + len) : this.rx.slice(this.start, this.start + len);
+      } else if (this.borrow) frame = this.rx.subarray(this.start, this.start + len);
+      else {
+        // A plain Uint8Array copy (Buffer's slice() would be a view).
+        frame = new Uint8Array(len);
+        frame.set(this.rx.subarray(this.start, this.start + len));
+      }
       this.start += len;
       if (this.start === this.end) this.start = this.end = 0;
       return frame;

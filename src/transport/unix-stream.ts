@@ -8,15 +8,6 @@ import * as native from '../native/native.js';
 import { FrameReader } from './frame-reader.js';
 import type { MessageStream } from './message-stream.js';
 
-interface Pending {
-  bytes: Uint8Array;
-  offset: number;
-  fds: readonly number[] | undefined;
-  fdsDone: boolean | (() => void);
-  /** Called once the bytes are written or dropped (the sender may reuse them). */
-  written: (() => void) | undefined;
-}
-
 function releaseFds(fds: readonly number[], done: boolean | (() => void)): void {
   if (typeof done === 'function') done();
   else if (done) for (const fd of fds) native.fdClose(fd);
@@ -34,8 +25,15 @@ const MAX_UNCLAIMED_FDS = 1024;
 /** Bytes read per readiness callback before yielding to other connections. */
 const READ_BUDGET_BYTES = 4 * 1024 * 1024;
 
+/** Stands for the send queue's arrays until the first send makes them (never written). */
+const NO_SLOTS: never[] = [];
+const EMPTY = new Uint8Array(0);
+/** Reused for the common single-message sendmsg. */
+const oneView: Uint8Array[] = [EMPTY];
+
 /** Streams with bytes queued since their last flush, flushed together. */
-const dirty: UnixStream[] = [];
+const dirty: (UnixStream | undefined)[] = [];
+let dirtyCount = 0;
 let dirtyFlushQueued = false;
 /** Readiness callbacks running: sends made inside one are flushed when it returns. */
 let inCallback = 0;
@@ -43,8 +41,13 @@ let inCallback = 0;
 function flushDirty(): void {
   dirtyFlushQueued = false;
   // A flush may queue more (onDrain): the loop picks those up too.
-  for (let i = 0; i < dirty.length; i++) dirty[i].flushQueued();
-  dirty.length = 0;
+  // (Slots are cleared, not the array truncated: that would free its storage every time.)
+  for (let i = 0; i < dirtyCount; i++) {
+    const s = dirty[i]!;
+    dirty[i] = undefined;
+    s.flushQueued();
+  }
+  dirtyCount = 0;
 }
 
 /** Wraps a connected, non-blocking unix socket fd; the stream owns and closes it. */
@@ -64,8 +67,16 @@ export class UnixStream implements MessageStream {
   private raw = true;
   private paused = false;
   private fdPool: number[] = [];
-  private queue: Pending[] = [];
+  // The send queue: parallel arrays (no object per message), slots [queueHead, queueTail),
+  // made on first send. `headOffset` bytes of the head entry are already written.
+  private qBytes: (Uint8Array | undefined)[] | undefined;
+  private qFds: (readonly number[] | undefined)[] = NO_SLOTS;
+  private qFdsDone: (boolean | (() => void))[] = NO_SLOTS;
+  /** Called once an entry's bytes are written or dropped (its sender may reuse them). */
+  private qWritten: ((() => void) | undefined)[] = NO_SLOTS;
   private queueHead = 0;
+  private queueTail = 0;
+  private headOffset = 0;
   private flushScheduled = false;
   private waitingWritable = false;
   private queued = 0;
@@ -127,12 +138,31 @@ export class UnixStream implements MessageStream {
     }
     const withFds = fds && fds.length > 0 ? fds : undefined;
     if (fds && !withFds && typeof fdsDone === 'function') fdsDone();
-    this.queue.push({ bytes, offset: 0, fds: withFds, fdsDone, written });
+    if (this.qBytes === undefined) {
+      this.qBytes = [];
+      this.qFds = [];
+      this.qFdsDone = [];
+      this.qWritten = [];
+    }
+    const t = this.queueTail++;
+    if (t === this.qBytes.length) {
+      this.qBytes.push(bytes);
+      this.qFds.push(withFds);
+      this.qFdsDone.push(fdsDone);
+      this.qWritten.push(written);
+    } else {
+      this.qBytes[t] = bytes;
+      this.qFds[t] = withFds;
+      this.qFdsDone[t] = fdsDone;
+      this.qWritten[t] = written;
+    }
     this.queued += bytes.length;
     if (withFds) this.queuedFdCount += withFds.length;
     if (!this.flushScheduled && !this.waitingWritable) {
       this.flushScheduled = true;
-      dirty.push(this);
+      if (dirtyCount === dirty.length) dirty.push(this);
+      else dirty[dirtyCount] = this;
+      dirtyCount++;
       if (inCallback === 0 && !dirtyFlushQueued) {
         dirtyFlushQueued = true;
         queueMicrotask(flushDirty);
@@ -184,13 +214,14 @@ export class UnixStream implements MessageStream {
     native.fdClose(this.fd);
     for (const fd of this.fdPool) native.fdClose(fd);
     this.fdPool = [];
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const p = this.queue[i];
-      if (p.fds) releaseFds(p.fds, p.fdsDone);
-      p.written?.();
+    for (let i = this.queueHead; i < this.queueTail; i++) {
+      const fds = this.qFds[i];
+      if (fds) releaseFds(fds, this.qFdsDone[i]);
+      this.qWritten[i]?.();
     }
-    this.queue = [];
-    this.queueHead = 0;
+    this.qBytes = undefined;
+    this.qFds = this.qFdsDone = this.qWritten = NO_SLOTS;
+    this.queueHead = this.queueTail = this.headOffset = 0;
     this.queued = 0;
     this.queuedFdCount = 0;
     this.onClose?.(error);
@@ -207,7 +238,7 @@ export class UnixStream implements MessageStream {
     try {
       this.handleReady(status, events);
     } finally {
-      if (--inCallback === 0 && dirty.length > 0) flushDirty();
+      if (--inCallback === 0 && dirtyCount > 0) flushDirty();
     }
   }
 
@@ -282,16 +313,22 @@ export class UnixStream implements MessageStream {
 
   private flush(): void {
     const maxIov = Math.min(native.IOV_MAX, 1024);
-    while (this.queueHead < this.queue.length && !this.isClosed) {
-      const head = this.queue[this.queueHead];
-      const views: Uint8Array[] = [head.offset === 0 ? head.bytes : head.bytes.subarray(head.offset)];
-      const fds = head.offset === 0 ? head.fds : undefined;
-      for (let i = this.queueHead + 1; i < this.queue.length && views.length < maxIov; i++) {
-        const p = this.queue[i];
-        if (p.fds) break; // fds travel with the first byte of their own sendmsg
-        views.push(p.bytes);
+    while (this.queueHead < this.queueTail && !this.isClosed) {
+      const q = this.qBytes!;
+      const h = this.queueHead;
+      const first = this.headOffset === 0 ? q[h]! : q[h]!.subarray(this.headOffset);
+      const fds = this.headOffset === 0 ? this.qFds[h] : undefined;
+      let views: Uint8Array[];
+      // fds travel with the first byte of their own sendmsg: the batch stops before the next that has some.
+      if (h + 1 === this.queueTail || this.qFds[h + 1] !== undefined) {
+        views = oneView;
+        views[0] = first;
+      } else {
+        views = [first];
+        for (let i = h + 1; i < this.queueTail && views.length < maxIov && this.qFds[i] === undefined; i++) views.push(q[i]!);
       }
       const r = native.sockSend(this.fd, views, fds ? Int32Array.from(fds) : null);
+      oneView[0] = EMPTY;
       if (r === -native.EAGAIN || r === -native.EINTR) {
         this.waitingWritable = true;
         this.setEvents(this.events | native.POLL_WRITABLE);
@@ -310,8 +347,7 @@ export class UnixStream implements MessageStream {
       this.consume(r);
     }
     if (this.isClosed) return;
-    this.queue = [];
-    this.queueHead = 0;
+    this.queueHead = this.queueTail = this.headOffset = 0;
     if (this.waitingWritable) {
       this.waitingWritable = false;
       this.setEvents(this.events & ~native.POLL_WRITABLE);
@@ -321,26 +357,40 @@ export class UnixStream implements MessageStream {
 
   private consume(written: number): void {
     this.queued -= written;
-    while (written > 0) {
-      const p = this.queue[this.queueHead];
-      if (p.offset === 0 && p.fds) {
-        this.queuedFdCount -= p.fds.length;
-        releaseFds(p.fds, p.fdsDone);
-        p.fds = undefined;
+    const q = this.qBytes!;
+    // Empty entries count as written with the bytes before them.
+    while (this.queueHead < this.queueTail && (written > 0 || q[this.queueHead]!.length === this.headOffset)) {
+      const h = this.queueHead;
+      const fds = this.qFds[h];
+      if (fds) {
+        this.queuedFdCount -= fds.length;
+        releaseFds(fds, this.qFdsDone[h]);
+        this.qFds[h] = undefined;
       }
-      const left = p.bytes.length - p.offset;
+      const left = q[h]!.length - this.headOffset;
       if (written >= left) {
         written -= left;
-        this.queue[this.queueHead++] = undefined as unknown as Pending;
-        p.written?.();
+        const done = this.qWritten[h];
+        q[h] = undefined;
+        this.qWritten[h] = undefined;
+        this.qFdsDone[h] = false;
+        this.queueHead++;
+        this.headOffset = 0;
+        done?.();
       } else {
-        p.offset += written;
+        this.headOffset += written;
         written = 0;
       }
     }
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queueTail) {
+      // Move the live entries down so the arrays stop growing under a long backlog.
+      const n = this.queueTail - this.queueHead;
+      for (const a of [q, this.qFds, this.qFdsDone, this.qWritten] as unknown[][]) {
+        a.copyWithin(0, this.queueHead, this.queueTail);
+        a.length = n;
+      }
       this.queueHead = 0;
+      this.queueTail = n;
     }
   }
 }

@@ -101,8 +101,8 @@ export function withSender(bytes: Uint8Array, sender: string, header?: MessageHe
   for (let i = 0; i < sender.length; i++) out[p++] = sender.charCodeAt(i);
   out[p++] = 0;
   while (p < headerLength) out[p++] = 0;
-  const src = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (h.bodyLength > 64) src.copy(out, headerLength, h.headerLength, h.totalLength);
-  else for (let k = h.headerLength, q = headerLength; k < h.totalLength; k++) out[q++] = src[k];
+  // Short bodies by a loop: a view for set() would be the one allocation left per message.
+  if (h.bodyLength > 256) out.set(bytes.subarray(h.headerLength, h.totalLength), headerLength);
+  else for (let k = h.headerLength, q = headerLength; k < h.totalLength; k++) out[q++] = bytes[k];
   return out;
 }
