@@ -178,9 +178,12 @@ export class Broker {
   peakMatchRules = 0;
   /** Variables added by UpdateActivationEnvironment. */
   readonly activationEnvironment = new Map<string, string>();
-  /** Pending calls in deadline order (one timeout for all: deadlines only grow), and the one timer. */
-  private readonly deadlines: ReplyDeadline[] = [];
-  private deadlineHead = 0;
+  /**
+   * Calls waiting for a reply under reply_timeout, by caller id and serial, in
+   * insertion order, which is deadline order (one timeout for all); a reply
+   * removes its entry. One timer watches the first.
+   */
+  private readonly deadlines = new Map<string, ReplyDeadline>();
   private deadlineTimer: NodeJS.Timeout | undefined;
 
   private constructor(settings: BrokerSettings) {
@@ -532,6 +535,7 @@ export class Broker {
       if (!serials || !serials.delete(msg.replySerial!)) return; // an unsolicited reply is dropped
       // The pair's entry stays (empty) while both live: the next call reuses it.
       target.pendingCalls--;
+      if (this.deadlines.size > 0) this.deadlines.delete(`${target.id}.${msg.replySerial}`);
     }
     const policy = this.settings.messagePolicy?.();
     if (policy && !this.policyAllows(policy, r, from, target, msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR)) {
@@ -571,48 +575,41 @@ export class Broker {
 
   /** Remembers when the bus gives up on a call; one timer serves every pending call. */
   private addDeadline(caller: Connection, callee: Connection, serial: number, timeoutMs: number): void {
-    const atMs = Date.now() + timeoutMs;
-    // A shorter timeout after a reload could break the order: keep the queue sorted.
-    let i = this.deadlines.length;
-    while (i > this.deadlineHead && this.deadlines[i - 1].atMs > atMs) i--;
-    this.deadlines.splice(i, 0, { caller, callee, serial, atMs });
-    if (i === this.deadlineHead) this.armDeadlineTimer();
+    const key = `${caller.id}.${serial}`;
+    // A serial used again (a client's bug) restarts its wait at the end, keeping the order.
+    this.deadlines.delete(key);
+    this.deadlines.set(key, { caller, callee, serial, atMs: Date.now() + timeoutMs });
+    if (this.deadlineTimer === undefined) this.armDeadlineTimer();
   }
 
   private armDeadlineTimer(): void {
     clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
-    const first = this.deadlines[this.deadlineHead];
-    if (!first) return;
-    this.deadlineTimer = setTimeout(() => this.expireCalls(), Math.max(0, first.atMs - Date.now()));
-    this.deadlineTimer.unref();
+    for (const first of this.deadlines.values()) {
+      this.deadlineTimer = setTimeout(() => this.expireCalls(), Math.max(0, first.atMs - Date.now()));
+      this.deadlineTimer.unref();
+      break;
+    }
   }
 
   /**
    * Answers NoReply (from the bus) to each call past its deadline that is
    * still pending; its reply, if it comes later, is then unsolicited and dropped.
-   * Answered calls are not removed from the queue: their entry finds nothing here.
+   * (After a reload shortens reply_timeout, newer calls wait behind older ones at most once.)
    */
   private expireCalls(): void {
+    this.deadlineTimer = undefined;
     const now = Date.now();
-    const q = this.deadlines;
-    while (this.deadlineHead < q.length && q[this.deadlineHead].atMs <= now) {
-      const { caller, callee, serial } = q[this.deadlineHead++];
-      const serials = callee.awaiting.get(caller);
-      if (!serials || !serials.delete(serial)) continue;
-      if (serials.size === 0) {
-        callee.awaiting.delete(caller);
-        caller.callees.delete(callee);
-      }
+    for (const [key, { caller, callee, serial, atMs }] of this.deadlines) {
+      if (atMs > now) break;
+      this.deadlines.delete(key);
+      // The pair's entry stays (empty) while both live, as after a reply.
+      if (!callee.awaiting.get(caller)?.delete(serial)) continue;
       caller.pendingCalls--;
       this.sendFromBus(caller, {
         type: MessageType.ERROR, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: serial,
         errorName: BusErrors.NoReply, signature: 's', body: ['Message did not receive a reply (timeout by message bus)'],
       });
-    }
-    if (this.deadlineHead > 1024 && this.deadlineHead * 2 > q.length) {
-      q.splice(0, this.deadlineHead);
-      this.deadlineHead = 0;
     }
     this.armDeadlineTimer();
   }
