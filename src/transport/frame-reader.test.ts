@@ -62,6 +62,53 @@ describe('frame reader', () => {
     assert.equal(got[1][got[1].length - 1], 2);
   });
 
+  it('shares one receive buffer between idle readers and keeps what each has left of a message its own', () => {
+    const a = new FrameReader(256 * 1024, 1 << 27, 1024, true);
+    const b = new FrameReader(256 * 1024, 1 << 27, 1024, true);
+    a.borrow = b.borrow = true;
+    // Both idle: they read into the same buffer.
+    assert.equal(a.region().buffer, b.region().buffer);
+    // a reads one whole message and half of the next, b then reads into the shared buffer.
+    const fa = Buffer.concat([frame(1, 100), frame(2, 3000)]);
+    const ra = a.region();
+    ra.set(fa.subarray(0, 116 + 1500));
+    a.commit(116 + 1500);
+    assert.equal(a.next()?.length, 116);
+    assert.equal(a.next(), null);
+    const rb = b.region();
+    rb.fill(0xee);
+    const fb = frame(7, 50);
+    rb.set(fb);
+    b.commit(fb.length);
+    const mb = b.next()!;
+    assert.equal(mb.length, 66);
+    assert.equal(new DataView(mb.buffer, mb.byteOffset).getUint32(8, true), 7);
+    assert.equal(b.next(), null);
+    // a's half message survived b's read, and completes.
+    const rest = fa.subarray(116 + 1500);
+    const ra2 = a.region();
+    ra2.set(rest);
+    a.commit(rest.length);
+    const m2 = a.next()!;
+    assert.equal(m2.length, 3016);
+    assert.equal(new DataView(m2.buffer, m2.byteOffset).getUint32(8, true), 2);
+    assert.ok(m2.subarray(16).every((x) => x === 2));
+  });
+
+  it('keeps whole messages a paused owner left behind when it detaches', () => {
+    const a = new FrameReader(256 * 1024, 1 << 27, 1024, true);
+    const b = new FrameReader(256 * 1024, 1 << 27, 1024, true);
+    const all = Buffer.concat([frame(1, 10), frame(2, 20), frame(3, 30)]);
+    a.region().set(all);
+    a.commit(all.length);
+    assert.equal(a.next()?.length, 26);
+    a.detach();
+    const r = b.region();
+    r.fill(0);
+    b.commit(0);
+    assert.deepEqual([a.next()?.length, a.next()?.length, a.next()], [36, 46, null]);
+  });
+
   it('refuses a message over the limit before buffering it', () => {
     const r = new FrameReader(1024, 100);
     assert.throws(() => feed(r, frame(1, 85), 100), (e: unknown) => e instanceof ProtocolError && e.code === 'MESSAGE_TOO_LONG');

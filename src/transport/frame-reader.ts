@@ -1,7 +1,9 @@
 // Splits a byte stream into whole D-Bus messages using frameLength (the first
 // 16 bytes give the total length). Bytes are received straight into a reused
-// buffer that starts small (idle connections stay cheap) and grows to its
-// capacity once reads fill it; many messages per read come out as exact-size
+// buffer that starts small and grows to its capacity once reads fill it (a
+// reader made with `shareIdle` has none until a read ends inside a message: it
+// reads into one buffer shared by all such readers, so idle connections cost
+// no buffer); many messages per read come out as exact-size
 // copies (or views); a message over half the capacity gets its own buffer
 // (from the large-frame pool when borrowing: its owner may give it back).
 import { ProtocolError } from '../errors.js';
@@ -9,10 +11,22 @@ import { frameLength } from '../wire/frame-length.js';
 import { MAX_MESSAGE_LENGTH } from '../wire/limits.js';
 import { largeFrames } from './buffer-pool.js';
 
+const EMPTY = Buffer.alloc(0);
+/** The receive buffer shared by readers with nothing buffered (made on first use). */
+const SHARED_BYTES = 64 * 1024;
+let shared: Buffer | undefined;
+
 /** Receive into `region()`, `commit(n)`, then take messages with `next()` until it returns null. */
 export class FrameReader {
-  /** A Buffer, so that borrowed frames are Buffers (the decoder reads them without wrapping each). */
+  /**
+   * Where bytes are read into: `own`, or the shared buffer while `onShared`.
+   * A Buffer, so that borrowed frames are Buffers (the decoder reads them without wrapping each).
+   */
   private rx: Buffer;
+  private own: Buffer | null = null;
+  private onShared = false;
+  private readonly shareIdle: boolean;
+  private readonly initialBytes: number;
   private start = 0;
   private end = 0;
   private big: Uint8Array | null = null;
@@ -29,19 +43,53 @@ export class FrameReader {
   private readonly capacity: number;
   private filled = false;
 
-  constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH, initialBytes = 1024) {
+  /**
+   * `shareIdle`: read into the process's shared buffer while nothing is
+   * buffered; the owner must call detach() whenever it stops taking messages
+   * with bytes left (next() does it when it returns null).
+   */
+  constructor(capacityBytes = 256 * 1024, maxMessageBytes = MAX_MESSAGE_LENGTH, initialBytes = 1024, shareIdle = false) {
     this.capacity = capacityBytes;
-    this.rx = Buffer.allocUnsafeSlow(Math.min(initialBytes, capacityBytes));
+    this.initialBytes = Math.min(initialBytes, capacityBytes);
+    this.shareIdle = shareIdle;
+    if (shareIdle) this.rx = EMPTY;
+    else this.rx = this.own = Buffer.allocUnsafeSlow(this.initialBytes);
     this.maxMessageBytes = maxMessageBytes;
   }
 
-  /** Moves the unread bytes into a buffer of `size` (>= what they need). */
+  /** Moves the unread bytes into an own buffer of `size` (>= what they need). */
   private resize(size: number): void {
     const rx = Buffer.allocUnsafeSlow(size);
     rx.set(this.rx.subarray(this.start, this.end));
     this.end -= this.start;
     this.start = 0;
-    this.rx = rx;
+    this.rx = this.own = rx;
+    this.onShared = false;
+  }
+
+  /**
+   * Moves bytes left in the shared buffer into this reader's own (made now if
+   * needed), so that other readers may read into the shared one.
+   */
+  detach(): void {
+    if (!this.onShared) return;
+    this.onShared = false;
+    const n = this.end - this.start;
+    if (n === 0) {
+      this.start = this.end = 0;
+      this.rx = this.own ?? EMPTY;
+      return;
+    }
+    if (this.own && this.own.length >= 2 * n) {
+      this.own.set(this.rx.subarray(this.start, this.end));
+      this.rx = this.own;
+      this.start = 0;
+      this.end = n;
+    } else {
+      // Room for the message begun (its length is known from 16 bytes on) and more.
+      const want = n >= 16 ? frameLength(this.rx, this.start) : 0;
+      this.resize(Math.max(this.initialBytes, want <= this.capacity >>> 1 ? want : 0, n * 2));
+    }
   }
 
   /** Messages longer than this always get their own buffer (never a view of the reused one). */
@@ -57,6 +105,15 @@ export class FrameReader {
   /** The region to receive into next (never empty). */
   region(): Uint8Array {
     if (this.big) return this.big.subarray(this.bigFilled);
+    if (this.onShared) this.detach();
+    if (this.shareIdle && this.own === null && this.start === this.end) {
+      shared ??= Buffer.allocUnsafeSlow(SHARED_BYTES);
+      this.rx = shared;
+      this.onShared = true;
+      this.start = this.end = 0;
+      this.filled = false;
+      return shared;
+    }
     if (this.filled && this.rx.length < this.capacity) this.resize(Math.min(this.rx.length * 4, this.capacity));
     else if (this.end === this.rx.length) this.compact();
     this.filled = false;
@@ -69,7 +126,7 @@ export class FrameReader {
     else {
       this.end += n;
       // A read that filled the buffer says traffic is heavy: grow before the next one.
-      this.filled = this.end === this.rx.length;
+      this.filled = !this.onShared && this.end === this.rx.length;
     }
   }
 
@@ -85,10 +142,18 @@ export class FrameReader {
       // A full region must be drained by next() before more fits.
       if (off < bytes.length && this.region().length === 0) throw new Error('FrameReader.push: drain with next() first');
     }
+    // The bytes may wait for a later next(): not in the shared buffer.
+    this.detach();
   }
 
   /** The next whole message (its own copy), or null when more bytes are needed. Throws ProtocolError on a bad header. */
   next(): Uint8Array | null {
+    const frame = this.take();
+    if (frame === null && this.onShared) this.detach();
+    return frame;
+  }
+
+  private take(): Uint8Array | null {
     if (this.big) {
       if (this.bigFilled < this.big.length) return null;
       const frame = this.big;
@@ -149,6 +214,10 @@ export class FrameReader {
   }
 
   private compact(): void {
+    if (this.onShared) {
+      this.detach();
+      return;
+    }
     this.rx.copyWithin(0, this.start, this.end);
     this.end -= this.start;
     this.start = 0;

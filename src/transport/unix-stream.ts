@@ -25,6 +25,14 @@ const MAX_UNCLAIMED_FDS = 1024;
 /** Bytes read per readiness callback before yielding to other connections. */
 const READ_BUDGET_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Shared by every stream (idle connections should cost little): recvmsg's
+ * out-values, read at once after each call, and the buffer for handshake
+ * reads, whose bytes onRaw handlers copy before returning.
+ */
+const recvState = new Int32Array(2 + MAX_FDS_PER_READ);
+const rawBuffer = new Uint8Array(1024);
+
 /** Stands for the send queue's arrays until the first send makes them (never written). */
 const NO_SLOTS: never[] = [];
 const EMPTY = new Uint8Array(0);
@@ -63,12 +71,11 @@ export class UnixStream implements MessageStream {
   private poll: native.PollHandle | null;
   private events = native.POLL_READABLE;
   private readonly reader: FrameReader;
-  private readonly recvState = new Int32Array(2 + MAX_FDS_PER_READ);
   private raw = true;
   private paused = false;
   private fdPool: number[] = [];
   // The send queue: parallel arrays (no object per message), slots [queueHead, queueTail),
-  // made on first send. `headOffset` bytes of the head entry are already written.
+  // made on first send; the fds and callback arrays only when a send has some (else NO_SLOTS). `headOffset` bytes of the head entry are already written.
   private qBytes: (Uint8Array | undefined)[] | undefined;
   private qFds: (readonly number[] | undefined)[] = NO_SLOTS;
   private qFdsDone: (boolean | (() => void))[] = NO_SLOTS;
@@ -85,7 +92,8 @@ export class UnixStream implements MessageStream {
 
   constructor(fd: number, receiveBufferBytes = 256 * 1024, sendBufferBytes = SEND_BUFFER_BYTES) {
     this.fd = fd;
-    this.reader = new FrameReader(receiveBufferBytes);
+    // Idle connections read into one shared buffer: they hold none of their own.
+    this.reader = new FrameReader(receiveBufferBytes, undefined, undefined, true);
     // A larger kernel send buffer (a limit, not an allocation; capped by net.core.wmem_max)
     // lets a large message leave in a few system calls instead of many wake-ups.
     if (sendBufferBytes > 0) native.sockSetopt(fd, SOL_SOCKET, SO_SNDBUF, sendBufferBytes);
@@ -138,23 +146,31 @@ export class UnixStream implements MessageStream {
     }
     const withFds = fds && fds.length > 0 ? fds : undefined;
     if (fds && !withFds && typeof fdsDone === 'function') fdsDone();
-    if (this.qBytes === undefined) {
-      this.qBytes = [];
-      this.qFds = [];
-      this.qFdsDone = [];
-      this.qWritten = [];
+    this.qBytes ??= [];
+    // The side arrays exist once some send needs them (most connections never pass fds or callbacks).
+    let side = this.qFds !== NO_SLOTS;
+    if (!side && (withFds !== undefined || written !== undefined)) {
+      const n = this.qBytes.length;
+      this.qFds = new Array<undefined>(n).fill(undefined);
+      this.qFdsDone = new Array<boolean>(n).fill(false);
+      this.qWritten = new Array<undefined>(n).fill(undefined);
+      side = true;
     }
     const t = this.queueTail++;
     if (t === this.qBytes.length) {
       this.qBytes.push(bytes);
-      this.qFds.push(withFds);
-      this.qFdsDone.push(fdsDone);
-      this.qWritten.push(written);
+      if (side) {
+        this.qFds.push(withFds);
+        this.qFdsDone.push(fdsDone);
+        this.qWritten.push(written);
+      }
     } else {
       this.qBytes[t] = bytes;
-      this.qFds[t] = withFds;
-      this.qFdsDone[t] = fdsDone;
-      this.qWritten[t] = written;
+      if (side) {
+        this.qFds[t] = withFds;
+        this.qFdsDone[t] = fdsDone;
+        this.qWritten[t] = written;
+      }
     }
     this.queued += bytes.length;
     if (withFds) this.queuedFdCount += withFds.length;
@@ -261,17 +277,17 @@ export class UnixStream implements MessageStream {
   private read(toEnd = false): void {
     let budget = toEnd ? Infinity : READ_BUDGET_BYTES;
     while (budget > 0 && !this.isClosed && (toEnd || !this.paused)) {
-      const region = this.raw ? new Uint8Array(1024) : this.reader.region();
-      const n = native.sockRecv(this.fd, region, this.recvState);
+      const region = this.raw ? rawBuffer : this.reader.region();
+      const n = native.sockRecv(this.fd, region, recvState);
       if (n === -native.EAGAIN || n === -native.EINTR) return;
       if (n < 0) {
         // A reset after the peer's last bytes is a hang-up, not a fault.
         this.close(n === -ECONNRESET ? undefined : new SystemError(-n, 'recvmsg'));
         return;
       }
-      const got = this.recvState[0];
-      for (let i = 0; i < got; i++) this.fdPool.push(this.recvState[2 + i]);
-      if (this.recvState[1] & native.MSG_CTRUNC) {
+      const got = recvState[0];
+      for (let i = 0; i < got; i++) this.fdPool.push(recvState[2 + i]);
+      if (recvState[1] & native.MSG_CTRUNC) {
         this.close(new ProtocolError('FDS_TRUNCATED', 'unix fds were lost in transit (control data truncated)'));
         return;
       }
@@ -305,6 +321,8 @@ export class UnixStream implements MessageStream {
         if (frame === null) return;
         this.onMessage?.(frame);
       }
+      // Paused with messages left: they move out of the shared receive buffer.
+      this.reader.detach();
     } catch (e) {
       if (e instanceof ProtocolError) this.close(e);
       else throw e;
@@ -366,14 +384,14 @@ export class UnixStream implements MessageStream {
         this.queuedFdCount -= fds.length;
         releaseFds(fds, this.qFdsDone[h]);
         this.qFds[h] = undefined;
+        this.qFdsDone[h] = false;
       }
       const left = q[h]!.length - this.headOffset;
       if (written >= left) {
         written -= left;
         const done = this.qWritten[h];
         q[h] = undefined;
-        this.qWritten[h] = undefined;
-        this.qFdsDone[h] = false;
+        if (done !== undefined) this.qWritten[h] = undefined;
         this.queueHead++;
         this.headOffset = 0;
         done?.();
@@ -385,7 +403,7 @@ export class UnixStream implements MessageStream {
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queueTail) {
       // Move the live entries down so the arrays stop growing under a long backlog.
       const n = this.queueTail - this.queueHead;
-      for (const a of [q, this.qFds, this.qFdsDone, this.qWritten] as unknown[][]) {
+      for (const a of (this.qFds === NO_SLOTS ? [q] : [q, this.qFds, this.qFdsDone, this.qWritten]) as unknown[][]) {
         a.copyWithin(0, this.queueHead, this.queueTail);
         a.length = n;
       }
