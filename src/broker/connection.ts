@@ -20,10 +20,16 @@ export class Connection {
   uniqueName: string | undefined;
   /** Whether Hello was answered. */
   helloDone = false;
-  /** Callers waiting for this connection's replies: caller → serials of their calls (possibly none now). */
-  readonly awaiting = new Map<Connection, PendingSerials>();
-  /** Connections this one has called (an entry in their `awaiting`). */
-  readonly callees = new Set<Connection>();
+  private awaitingMap: Map<Connection, PendingSerials> | undefined;
+  private calleeSet: Set<Connection> | undefined;
+  /** Callers waiting for this connection's replies: caller → serials of their calls (possibly none now). Made on first use. */
+  get awaiting(): Map<Connection, PendingSerials> {
+    return (this.awaitingMap ??= new Map());
+  }
+  /** Connections this one has called (an entry in their `awaiting`). Made on first use. */
+  get callees(): Set<Connection> {
+    return (this.calleeSet ??= new Set());
+  }
   /** Calls this connection made that still wait for a reply. */
   pendingCalls = 0;
   /** Set when this connection became a monitor: its rules (empty: everything). */
