@@ -399,19 +399,19 @@ export class Broker {
   private receive(conn: Connection, frame: Uint8Array): void {
     if (conn.closed || conn.dying !== undefined) return;
     let msg: DecodedMessage;
-    let fds: number[];
+    let fds: number[] | undefined;
     try {
       // Checked as strictly as a decode, but the body's values are built only when
       // the driver or a match rule's argN needs them (bodies are forwarded as bytes).
       msg = checkMessage(frame) as DecodedMessage;
-      fds = conn.stream.takeFds(msg.unixFds ?? 0);
+      if (msg.unixFds) fds = conn.stream.takeFds(msg.unixFds);
     } catch (e) {
       this.disconnect(conn, e as Error);
       return;
     }
     conn.stats.messagesIn++;
     conn.stats.bytesIn += frame.length;
-    const shared = fds.length > 0 ? new SharedFds(fds) : undefined;
+    const shared = fds !== undefined && fds.length > 0 ? new SharedFds(fds) : undefined;
     const r: Routed = { msg, bytes: undefined, frame, fds: shared, from: conn };
     try {
       this.dispatch(conn, r);
