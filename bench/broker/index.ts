@@ -76,10 +76,10 @@ function comm(pid: number): string {
 }
 
 /** VmRSS and VmHWM of a process in KiB. */
-function memoryKiB(pid: number): { rss: number; hwm: number } {
+function memoryKiB(pid: number): { rss: number; hwm: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { rss: get('VmRSS'), hwm: get('VmHWM') };
+  return { rss: get('VmRSS'), hwm: get('VmHWM'), file: get('RssFile') };
 }
 
 async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> {
@@ -168,6 +168,8 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   };
   const buses: Bus[] = [];
   const dropped = new Map<BusName, number>();
+  /** File-backed resident MiB at the end (executable and libraries; shared, not per-bus state). */
+  const fileBacked = new Map<BusName, number>();
   try {
     for (const b of BUSES) {
       ctx.progress(`broker: starting ${b}`);
@@ -204,7 +206,11 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
         add('mib16', bus.name, Number(await runToEnd([peer, 'bytes', bus.address, String(16 << 20), String(n.mib16)])) / 1000);
       }
     }
-    for (const bus of buses) add('hwm', bus.name, memoryKiB(bus.brokerPid()).hwm / 1024);
+    for (const bus of buses) {
+      const m = memoryKiB(bus.brokerPid());
+      add('hwm', bus.name, m.hwm / 1024);
+      fileBacked.set(bus.name, m.file / 1024);
+    }
   } finally {
     for (const b of buses) await stopBus(b).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
@@ -232,7 +238,8 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       'The same sd-bus C client and service (bench/broker/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition.',
       'dbus-daemon runs with Debian\'s session.conf; dbus-broker through dbus-broker-launch --scope user (socket-activated, in a private mount namespace with a journald stub); fastbus via `fastbus daemon --session`.',
       'Ratios are against dbus-daemon; each table notes fastbus against dbus-broker. 2 shared vCPUs: expect ±30% between runs.',
-      'RSS per idle connection: each bus first carries 3000 calls (a fresh Node process touches its young-generation pages once, in its first MBs of allocation), then 400 connections say Hello and stay idle; the RSS difference over 400.',
+      `RSS per idle connection: each bus first carries 3000 calls (a fresh Node process touches its young-generation pages once, in its first MBs of allocation), then ${n.idle} connections say Hello and stay idle; the RSS difference over ${n.idle}.`,
+      `Peak RSS includes file-backed pages (the executable and its libraries, shared with other processes): at the end ${BUSES.map((b) => `${b} ${(fileBacked.get(b) ?? 0).toFixed(1)} MiB`).join(', ')}.`,
       ...[...dropped].map(([bus, k]) => `${bus} disconnected the subscribers of ${k} signal run(s) (flood beyond its per-user quota); those runs have no sample.`),
     ],
   };
