@@ -280,6 +280,17 @@ describe('channel', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('keeps the channel fds of a forked child out of the programs that child starts', { timeout: 20_000 }, async () => {
+    const { channel } = forkPeer('grandchild');
+    const listing = String(await nextMessage(channel));
+    // The grandchild's listing itself proves the check ran: it shows its stdio.
+    assert.match(listing, / 0 -> /);
+    // Its stdio are execFileSync's own sockets; beyond them, no socket, segment or doorbell.
+    const inherited = [...listing.matchAll(/ (\d+) -> (\S+)/g)].filter(([, fd]) => Number(fd) > 2).map(([, fd, target]) => `${fd} -> ${target}`);
+    for (const line of inherited) assert.doesNotMatch(line, /socket:|memfd:|eventfd/, `grandchild inherited ${line}`);
+    await channel.close();
+  });
+
   it('frees the segment, doorbells and socket of both ends at close', { timeout: 20_000 }, async () => {
     const fds = (): Set<string> => new Set(readdirSync('/proc/self/fd').map((fd) => {
       try { return `${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`; } catch { return ''; } // the listing's own fd

@@ -999,8 +999,8 @@ export class Channel extends EventEmitter {
     if (this.views || kind !== KIND_BYTES) {
       this.deliverLarge(kind, new Uint8Array(map));
     } else {
-      // An owned copy that the garbage collector accounts for: a mapping it
-      // cannot see the size of could pile up unreclaimed.
+      // An owned copy in ordinary memory, so the mapping is unmapped now
+      // rather than whenever the collector gets to it.
       const owned = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
       owned.set(new Uint8Array(map));
       this.deliverLarge(kind, owned);

@@ -7,6 +7,8 @@
 //   send-large  sends one payload of argv[3] bytes and waits
 //   burst       at once, sends argv[3] payloads of argv[4] bytes with trySend/whenWritable
 //   late        echoes, but only after it gets SIGUSR2 (until then its rings and arenas fill up)
+//   grandchild  starts a program that lists its own open fds and sends that list back
+import { execFileSync } from 'node:child_process';
 import { connect, parentChannel, type Channel, type ChannelOptions } from '../../src/channel/index.js';
 
 const mode = process.argv[2];
@@ -73,6 +75,15 @@ async function main(): Promise<void> {
       while (i < count && ch.trySend(b)) i++;
       if (i < count) await ch.whenWritable();
     }
+    ch.on('message', () => {});
+    ch.on('close', () => process.exit(0));
+    return;
+  }
+  if (mode === 'grandchild') {
+    const ch = parentChannel(options);
+    // /bin/ls opens /proc/self/fd itself, so its listing has one fd of its own beyond what it inherited.
+    const listing = execFileSync('ls', ['-l', '/proc/self/fd'], { encoding: 'utf8' });
+    await ch.send(listing);
     ch.on('message', () => {});
     ch.on('close', () => process.exit(0));
     return;
