@@ -1,7 +1,8 @@
 // Large messages through a fastbus bus: each is received into a buffer of its
 // exact length (reused from a pool once every copy of it is written) and
 // forwarded without copying its body. Bodies must arrive intact and in order,
-// even while earlier ones still wait in a slow reader's queue.
+// even while earlier ones still wait in a slow reader's queue; thousands of
+// pipelined calls and their replies keep their order too.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -67,7 +68,7 @@ function allEqual(b: Uint8Array, fill: number): boolean {
   return true;
 }
 
-describe('large messages on a fastbus bus', { timeout: 60000 }, () => {
+describe('large messages and pipelining on a fastbus bus', { timeout: 60000 }, () => {
   let bus: RunningBroker;
   let dir: string;
 
@@ -116,6 +117,37 @@ describe('large messages on a fastbus bus', { timeout: 60000 }, () => {
     });
     a.stream.close();
     b.stream.close();
+  });
+
+  it('keeps order under pipelining: 3000 calls sent at once reach the callee in order, and every reply comes back in order', async () => {
+    const caller = await peer(bus.address);
+    const callee = await peer(bus.address);
+    const n = 3000;
+    const calls = callee.take(n);
+    for (let i = 1; i <= n; i++) {
+      caller.stream.send(encodeMessage({
+        type: MessageType.METHOD_CALL, flags: 0, serial: 10 + i, destination: callee.name, path: '/t', interface: 'org.example.T', member: 'Echo', signature: 'u', body: [i],
+      } as Message));
+    }
+    const got = await calls;
+    assert.deepEqual(got.map((m) => m.body[0]), Array.from({ length: n }, (_, i) => i + 1));
+    // Replies in reverse order for the first half (a callee may answer in any order), then in order.
+    const replies = caller.take(n);
+    const order = [...got.slice(0, n / 2).reverse(), ...got.slice(n / 2)];
+    for (const m of order) {
+      callee.stream.send(encodeMessage({
+        type: MessageType.METHOD_RETURN, flags: 0, serial: 100000 + m.serial, destination: caller.name, replySerial: m.serial, signature: 'u', body: [m.body[0] as number],
+      } as Message));
+    }
+    const back = await replies;
+    assert.deepEqual(back.map((m) => m.replySerial), order.map((m) => m.serial));
+    // A second reply to the same call is not a reply to a pending call: the bus drops it.
+    const late = caller.take(1);
+    callee.stream.send(encodeMessage({ type: MessageType.METHOD_RETURN, flags: 0, serial: 999999, destination: caller.name, replySerial: got[0].serial, body: [] } as Message));
+    caller.stream.send(encodeMessage({ type: MessageType.SIGNAL, flags: 0, serial: 5, destination: caller.name, path: '/t', interface: 'org.example.T', member: 'Marker', body: [] } as Message));
+    assert.equal((await late)[0].member, 'Marker');
+    caller.stream.close();
+    callee.stream.close();
   });
 
   it('keeps the large-message pool bounded and gives buffers back once written', async () => {
