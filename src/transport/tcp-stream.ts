@@ -4,25 +4,21 @@
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../errors.js';
 import { FrameReader } from './frame-reader.js';
+import { FramedStream } from './framed-stream.js';
 import type { MessageStream } from './message-stream.js';
 
 /** Wraps a connected node:net socket; the stream owns and destroys it. */
-export class TcpStream implements MessageStream {
+export class TcpStream extends FramedStream implements MessageStream {
   readonly kind = 'tcp' as const;
   readonly fdCapable = false;
-  onRaw?: (bytes: Uint8Array) => void;
-  onMessage?: (frame: Uint8Array) => void;
-  onDrain?: () => void;
-  onClose?: (error: Error | undefined) => void;
 
   private readonly socket: Socket;
-  private readonly reader = new FrameReader();
   private raw = true;
   private paused = false;
   private corked = false;
-  private isClosed = false;
 
   constructor(socket: Socket) {
+    super(new FrameReader());
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.data(chunk));
@@ -32,29 +28,11 @@ export class TcpStream implements MessageStream {
     socket.on('end', () => this.close());
   }
 
-  get ownedFrameBytes(): number {
-    return this.reader.ownedFrameBytes;
-  }
-  get maxMessageBytes(): number {
-    return this.reader.maxMessageBytes;
-  }
-  set maxMessageBytes(n: number) {
-    this.reader.maxMessageBytes = n;
-  }
-  get borrowFrames(): boolean {
-    return this.reader.borrow;
-  }
-  set borrowFrames(on: boolean) {
-    this.reader.borrow = on;
-  }
   get queuedBytes(): number {
     return this.socket.writableLength;
   }
   get queuedFds(): number {
     return 0;
-  }
-  get closed(): boolean {
-    return this.isClosed;
   }
 
   startMessages(initial: Uint8Array): void {

@@ -6,6 +6,7 @@
 import { ProtocolError, SystemError } from '../errors.js';
 import * as native from '../native/native.js';
 import { FrameReader } from './frame-reader.js';
+import { FramedStream } from './framed-stream.js';
 import type { MessageStream } from './message-stream.js';
 
 function releaseFds(fds: readonly number[], done: boolean | (() => void)): void {
@@ -59,18 +60,13 @@ function flushDirty(): void {
 }
 
 /** Wraps a connected, non-blocking unix socket fd; the stream owns and closes it. */
-export class UnixStream implements MessageStream {
+export class UnixStream extends FramedStream implements MessageStream {
   readonly kind = 'unix' as const;
   readonly fdCapable = true;
-  onRaw?: (bytes: Uint8Array) => void;
-  onMessage?: (frame: Uint8Array) => void;
-  onDrain?: () => void;
-  onClose?: (error: Error | undefined) => void;
 
   readonly fd: number;
   private poll: native.PollHandle | null;
   private events = native.POLL_READABLE;
-  private readonly reader: FrameReader;
   private raw = true;
   private paused = false;
   private fdPool: number[] = [];
@@ -88,41 +84,22 @@ export class UnixStream implements MessageStream {
   private waitingWritable = false;
   private queued = 0;
   private queuedFdCount = 0;
-  private isClosed = false;
 
   constructor(fd: number, receiveBufferBytes = 256 * 1024, sendBufferBytes = SEND_BUFFER_BYTES) {
-    this.fd = fd;
     // Idle connections read into one shared buffer: they hold none of their own.
-    this.reader = new FrameReader(receiveBufferBytes, undefined, undefined, true);
+    super(new FrameReader(receiveBufferBytes, undefined, undefined, true));
+    this.fd = fd;
     // A larger kernel send buffer (a limit, not an allocation; capped by net.core.wmem_max)
     // lets a large message leave in a few system calls instead of many wake-ups.
     if (sendBufferBytes > 0) native.sockSetopt(fd, SOL_SOCKET, SO_SNDBUF, sendBufferBytes);
     this.poll = native.pollOpen(fd, this.events, (status, events) => this.ready(status, events));
   }
 
-  get ownedFrameBytes(): number {
-    return this.reader.ownedFrameBytes;
-  }
-  get maxMessageBytes(): number {
-    return this.reader.maxMessageBytes;
-  }
-  set maxMessageBytes(n: number) {
-    this.reader.maxMessageBytes = n;
-  }
-  get borrowFrames(): boolean {
-    return this.reader.borrow;
-  }
-  set borrowFrames(on: boolean) {
-    this.reader.borrow = on;
-  }
   get queuedBytes(): number {
     return this.queued;
   }
   get queuedFds(): number {
     return this.queuedFdCount;
-  }
-  get closed(): boolean {
-    return this.isClosed;
   }
 
   startMessages(initial: Uint8Array): void {
