@@ -156,6 +156,11 @@ function publishAll(): void {
 }
 const NOOP = (): void => {};
 
+/** A buffer of exactly `length` bytes, not zeroed, in memory of its own (never a pool slice). */
+function ownedBytes(length: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+}
+
 function toBytes(view: ArrayBufferView): Uint8Array {
   return view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
@@ -963,13 +968,7 @@ export class Channel extends EventEmitter {
     const address = this.u64[(at >> 3) + 1];
     const length = this.f64[(at >> 3) + 2];
     if (!Number.isSafeInteger(length) || length < 0) throw new ProtocolError('CORRUPT_SEGMENT', `large payload of ${length} bytes`);
-    let target: Uint8Array;
-    if (this.views && kind === KIND_BYTES) {
-      if (this.scratch.byteLength < length) this.scratch = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-      target = this.scratch.subarray(0, length);
-    } else {
-      target = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-    }
+    const target = this.landing(kind, length);
     readFully(this.peerPid, [{ address, length }], [target]);
     this.acknowledge(token);
     this.deliverLarge(kind, target);
@@ -1001,7 +1000,7 @@ export class Channel extends EventEmitter {
     } else {
       // An owned copy in ordinary memory, so the mapping is unmapped now
       // rather than whenever the collector gets to it.
-      const owned = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+      const owned = ownedBytes(length);
       owned.set(new Uint8Array(map));
       this.deliverLarge(kind, owned);
     }
@@ -1032,7 +1031,7 @@ export class Channel extends EventEmitter {
       }
       return;
     }
-    const owned = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+    const owned = ownedBytes(length);
     owned.set(new Uint8Array(arena.buffer, offset, length));
     this.acknowledge(token);
     this.deliverLarge(kind, owned);
@@ -1046,15 +1045,7 @@ export class Channel extends EventEmitter {
       if (!Number.isSafeInteger(total) || total < n || total > MAX_LENGTH) {
         throw new ProtocolError('CORRUPT_SEGMENT', `corrupt chunked payload: ${total} bytes announced, first chunk of ${n}`);
       }
-      let buf: Uint8Array;
-      if (this.views && kind === KIND_BYTES) {
-        // Valid until the listener returns, as every view: one reused buffer.
-        if (this.scratch.byteLength < total) this.scratch = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
-        buf = this.scratch.subarray(0, total);
-      } else {
-        buf = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
-      }
-      a = this.assembly = { kind, buf, filled: 0 };
+      a = this.assembly = { kind, buf: this.landing(kind, total), filled: 0 };
     } else if (kind !== a.kind || total !== a.buf.byteLength || a.filled + n > total) {
       throw new ProtocolError('CORRUPT_SEGMENT', `corrupt chunked payload: a chunk of ${n} bytes (kind ${kind}, total ${total}) after ${a.filled} of ${a.buf.byteLength} bytes (kind ${a.kind})`);
     }
@@ -1064,6 +1055,17 @@ export class Channel extends EventEmitter {
       this.assembly = null;
       this.deliverLarge(a.kind, a.buf);
     }
+  }
+
+  /**
+   * Where a large payload of `length` bytes is received: in views mode, byte
+   * messages land in one reused buffer (valid until the listener returns, as
+   * every view); otherwise in a buffer the listener owns.
+   */
+  private landing(kind: number, length: number): Uint8Array {
+    if (!(this.views && kind === KIND_BYTES)) return ownedBytes(length);
+    if (this.scratch.byteLength < length) this.scratch = ownedBytes(length);
+    return this.scratch.subarray(0, length);
   }
 
   private deliverLarge(kind: number, bytes: Uint8Array): void {
