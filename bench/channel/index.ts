@@ -197,14 +197,14 @@ function cPingPong(binary: string, mode: string, n: number): [number, number] {
 }
 
 function cReadvGbps(binary: string, size: number, repeat: number): number {
-  return Number(execFileSync(binary, [String(size), String(repeat)], { encoding: 'utf8' }).trim());
+  return Number(execFileSync(binary, ['pair', String(size), String(repeat)], { encoding: 'utf8' }).trim());
 }
 
 export async function run(ctx: BenchContext): Promise<GroupResult> {
   const q = ctx.quick;
   ctx.progress('channel: building the C programs');
   const pingpong = buildC('channel/pingpong.c');
-  const readvBw = buildC('channel/vm-readv-bw.c');
+  const readvBw = buildC('c/vm-readv.c');
   pin(process.pid, 0);
   const notes: string[] = [];
 

@@ -35,7 +35,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const perSample = ctx.quick ? 64 * MiB : 256 * MiB;
   const maxSize = Math.max(...sizes);
   ctx.progress('cma: building the C process_vm_readv program');
-  const cProgram = buildC('cma/vm-readv.c');
+  const cProgram = buildC('c/vm-readv.c');
 
   // A C process holding a buffer: both the C program and fastbus read it, so
   // the same memory is measured both ways.
