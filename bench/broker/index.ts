@@ -154,7 +154,7 @@ async function idleConnections(address: string, n: number): Promise<() => void> 
 }
 
 export async function run(ctx: BenchContext): Promise<GroupResult> {
-  const peer = buildC('broker/sdbus-peer.c', ['-lsystemd']);
+  const peer = buildC('c/sdbus-peer.c', ['-lsystemd']);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-bench-broker-'));
   const q = ctx.quick;
   const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, mib1: q ? 5 : 20, mib16: q ? 2 : 5, idle: q ? 100 : 400 };
@@ -235,7 +235,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       table('hwm', 'broker peak RSS over the whole run (VmHWM)', 'MiB', false),
     ],
     notes: [
-      'The same sd-bus C client and service (bench/broker/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition.',
+      'The same sd-bus C client and service (bench/c/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition.',
       'dbus-daemon runs with Debian\'s session.conf; dbus-broker through dbus-broker-launch --scope user (socket-activated, in a private mount namespace with a journald stub); fastbus via `fastbus daemon --session`.',
       'Ratios are against dbus-daemon; each table notes fastbus against dbus-broker. 2 shared vCPUs: expect ±30% between runs.',
       `RSS per idle connection: each bus first carries 3000 calls (a fresh Node process touches its young-generation pages once, in its first MBs of allocation), then ${n.idle} connections say Hello and stay idle; the RSS difference over ${n.idle}.`,

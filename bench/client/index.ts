@@ -64,7 +64,7 @@ function runClient(argv: string[], calls: number, servicePid: number, busPid: nu
 
 export async function run(ctx: BenchContext): Promise<GroupResult> {
   ctx.progress('client: building the sd-bus C pair');
-  const cBinary = buildC('client/sdbus-echo.c', ['-lsystemd']);
+  const cBinary = buildC('c/sdbus-peer.c', ['-lsystemd']);
   const node = process.execPath;
   const contenders: Contender[] = [
     { label: 'fastbus client + service', name: 'com.example.Bench.Fastbus', command: (r) => [node, path.join(here, 'fastbus-peer.js'), ...r] },

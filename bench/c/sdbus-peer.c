@@ -1,8 +1,14 @@
-/* The sd-bus C peers of the broker benchmark; the same binary measures every
- * bus. Modes (the bus address comes from the first argument):
- *   service ADDR                 owns org.fastbus.Bench, /bench: Echo(s)->s, EchoBytes(ay)->ay
+/* The sd-bus C peers of the broker and client benchmarks; the same binary
+ * measures every bus. Modes (the bus address comes from the first argument):
+ *   service ADDR [NAME]          owns NAME (default org.fastbus.Bench), /bench:
+ *                                Echo(s)->s, EchoBytes(ay)->ay of org.fastbus.Bench
  *   rtt ADDR N                   N blocking Echo calls; prints "p50_us p99_us"
  *   pipeline ADDR N DEPTH        N Echo calls, DEPTH outstanding; prints "calls_per_s"
+ *   client ADDR NAME ROUNDS CALLS DEPTH
+ *                                100 untimed then ROUNDS blocking Echo calls to NAME,
+ *                                prints "pipeline", then CALLS calls with DEPTH
+ *                                outstanding; prints one JSON line (p50, p99 in us,
+ *                                callsPerSec, clientCpuUs: CPU per pipelined call)
  *   bytes ADDR SIZE N            N blocking EchoBytes of SIZE bytes; prints "median_us"
  *   subscribe ADDR N             matches Tick signals; prints "ready", then "done NS" after N
  *   emit ADDR N                  prints "start NS", emits N Tick(u) signals, flushes
@@ -15,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <systemd/sd-bus.h>
 
@@ -115,6 +122,47 @@ static int on_tick(sd_bus_message *m, void *userdata, sd_bus_error *error) {
   return 0;
 }
 
+/* n blocking Echo calls to dest; their times in ns, sorted (the caller frees them). */
+static uint64_t *round_trips(sd_bus *bus, const char *dest, long n) {
+  uint64_t *t = calloc((size_t)n, sizeof *t);
+  if (!t) die("calloc", -ENOMEM);
+  for (long i = 0; i < n; i++) {
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    uint64_t t0 = now_ns();
+    int r = sd_bus_call_method(bus, dest, PATH, IFACE, "Echo", &err, &reply, "s", "0123456789abcdef");
+    t[i] = now_ns() - t0;
+    if (r < 0) die(err.message ? err.message : "Echo", r);
+    sd_bus_message_unref(reply);
+  }
+  qsort(t, (size_t)n, sizeof *t, cmp_u64);
+  return t;
+}
+
+/* n Echo calls to dest with depth outstanding; calls per second. */
+static double pipelined(sd_bus *bus, const char *dest, long n, long depth) {
+  long sent = 0;
+  uint64_t t0 = now_ns();
+  while (completed < n) {
+    while (outstanding < depth && sent < n) {
+      int r = sd_bus_call_method_async(bus, NULL, dest, PATH, IFACE, "Echo", on_reply, NULL, "s", "0123456789abcdef");
+      if (r < 0) die("call_method_async", r);
+      outstanding++;
+      sent++;
+    }
+    int r = sd_bus_process(bus, NULL);
+    if (r < 0) die("sd_bus_process", r);
+    if (r == 0 && (r = sd_bus_wait(bus, UINT64_MAX)) < 0) die("sd_bus_wait", r);
+  }
+  return n / ((now_ns() - t0) / 1e9);
+}
+
+static double cpu_us(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_sec * 1e6 + u.ru_stime.tv_usec;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: sdbus-peer MODE ADDRESS [ARGS]\n");
@@ -125,39 +173,27 @@ int main(int argc, char **argv) {
   int r;
   if (strcmp(mode, "service") == 0) {
     if ((r = sd_bus_add_object_vtable(bus, NULL, PATH, IFACE, vtable, NULL)) < 0) die("add_object_vtable", r);
-    if ((r = sd_bus_request_name(bus, NAME, 0)) < 0) die("request_name", r);
+    if ((r = sd_bus_request_name(bus, argc >= 4 ? argv[3] : NAME, 0)) < 0) die("request_name", r);
     printf("ready\n");
     fflush(stdout);
     loop(bus);
   } else if (strcmp(mode, "rtt") == 0 && argc >= 4) {
     long n = atol(argv[3]);
-    uint64_t *t = calloc((size_t)n, sizeof *t);
-    for (long i = 0; i < n; i++) {
-      sd_bus_error err = SD_BUS_ERROR_NULL;
-      sd_bus_message *reply = NULL;
-      uint64_t t0 = now_ns();
-      r = sd_bus_call_method(bus, NAME, PATH, IFACE, "Echo", &err, &reply, "s", "0123456789abcdef");
-      t[i] = now_ns() - t0;
-      if (r < 0) die(err.message ? err.message : "Echo", r);
-      sd_bus_message_unref(reply);
-    }
-    qsort(t, (size_t)n, sizeof *t, cmp_u64);
+    uint64_t *t = round_trips(bus, NAME, n);
     printf("%.2f %.2f\n", t[n / 2] / 1e3, t[(n * 99) / 100] / 1e3);
   } else if (strcmp(mode, "pipeline") == 0 && argc >= 5) {
-    long n = atol(argv[3]), depth = atol(argv[4]), sent = 0;
-    uint64_t t0 = now_ns();
-    while (completed < n) {
-      while (outstanding < depth && sent < n) {
-        r = sd_bus_call_method_async(bus, NULL, NAME, PATH, IFACE, "Echo", on_reply, NULL, "s", "0123456789abcdef");
-        if (r < 0) die("call_method_async", r);
-        outstanding++;
-        sent++;
-      }
-      r = sd_bus_process(bus, NULL);
-      if (r < 0) die("sd_bus_process", r);
-      if (r == 0 && (r = sd_bus_wait(bus, UINT64_MAX)) < 0) die("sd_bus_wait", r);
-    }
-    printf("%.0f\n", n / ((now_ns() - t0) / 1e9));
+    printf("%.0f\n", pipelined(bus, NAME, atol(argv[3]), atol(argv[4])));
+  } else if (strcmp(mode, "client") == 0 && argc >= 7) {
+    long rounds = atol(argv[4]), calls = atol(argv[5]), depth = atol(argv[6]);
+    free(round_trips(bus, argv[3], 100));
+    uint64_t *t = round_trips(bus, argv[3], rounds);
+    // The harness samples the service's and the bus's CPU time between this line and the result.
+    printf("pipeline\n");
+    fflush(stdout);
+    double c0 = cpu_us();
+    double per_s = pipelined(bus, argv[3], calls, depth);
+    printf("{\"p50\":%.2f,\"p99\":%.2f,\"callsPerSec\":%.1f,\"clientCpuUs\":%.2f}\n",
+           t[rounds / 2] / 1e3, t[(rounds * 99) / 100] / 1e3, per_s, (cpu_us() - c0) / calls);
   } else if (strcmp(mode, "bytes") == 0 && argc >= 5) {
     size_t size = (size_t)atol(argv[3]);
     long n = atol(argv[4]);
