@@ -5,7 +5,7 @@
  *   rtt ADDR N                   N blocking Echo calls; prints "p50_us p99_us"
  *   pipeline ADDR N DEPTH        N Echo calls, DEPTH outstanding; prints "calls_per_s"
  *   client ADDR NAME ROUNDS CALLS DEPTH
- *                                100 untimed then ROUNDS blocking Echo calls to NAME,
+ *                                3000 untimed then ROUNDS blocking Echo calls to NAME,
  *                                prints "pipeline", then CALLS calls with DEPTH
  *                                outstanding; prints one JSON line (p50, p99 in us,
  *                                callsPerSec, clientCpuUs: CPU per pipelined call)
@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
     printf("%.0f\n", pipelined(bus, NAME, atol(argv[3]), atol(argv[4])));
   } else if (strcmp(mode, "client") == 0 && argc >= 7) {
     long rounds = atol(argv[4]), calls = atol(argv[5]), depth = atol(argv[6]);
-    free(round_trips(bus, argv[3], 100));
+    free(round_trips(bus, argv[3], 3000)); /* as WARMUP_CALLS in bench/client/peer-common.ts */
     uint64_t *t = round_trips(bus, argv[3], rounds);
     // The harness samples the service's and the bus's CPU time between this line and the result.
     printf("pipeline\n");

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { buildC } from '../c-program.js';
 import { median, type BenchContext, type GroupResult, type Row } from '../harness.js';
 import { startDbusDaemon } from '../../test/fixtures/dbus-daemon.js';
-import type { ClientResult } from './peer-common.js';
+import { WARMUP_CALLS, type ClientResult } from './peer-common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DEPTH = 128;
@@ -111,7 +111,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
         `fastbus vs dbus-next: ${(med(pipelined, 0) / med(pipelined, 1)).toFixed(2)}x pipelined calls/s, ${(med(p50, 1) / med(p50, 0)).toFixed(2)}x lower median round trip.`,
         `CPU per pipelined call: fastbus client + service ${med(rows((r) => r.clientCpuUs + r.serviceCpuUs, 'µs', false), 0).toFixed(1)} µs, dbus-next ${med(rows((r) => r.clientCpuUs + r.serviceCpuUs, 'µs', false), 1).toFixed(1)} µs; dbus-daemon itself ${med(rows((r) => r.busCpuUs, 'µs', false), 0).toFixed(1)} µs per fastbus call (two messages routed, each written with its own sendmsg), so on two vCPUs the bus, not the client, bounds the fastbus row.`,
         `fastbus vs the sd-bus C pair: ${(med(pipelined, 0) / med(pipelined, 2)).toFixed(2)}x its pipelined calls/s, ${(med(p50, 0) / med(p50, 2)).toFixed(2)}x its median round trip.`,
-        `Each pair echoes a 16-byte string (Echo(s) -> s) through proxies: fastbus \`bus.proxy().getInterface()\`, dbus-next \`getProxyObject().getInterface()\`, sd-bus \`sd_bus_call_method\`/\`sd_bus_call_method_async\`. ${rounds} round trips and ${calls} pipelined calls per sample; one dbus-daemon for all.`,
+        `Each pair echoes a 16-byte string (Echo(s) -> s) through proxies: fastbus \`bus.proxy().getInterface()\`, dbus-next \`getProxyObject().getInterface()\`, sd-bus \`sd_bus_call_method\`/\`sd_bus_call_method_async\`. ${rounds} round trips and ${calls} pipelined calls per sample, after ${WARMUP_CALLS} untimed calls (steady state; with 200, a fresh Node client's p99 was about 1.5 ms while V8 still optimized it); one dbus-daemon for all.`,
       ],
     };
   } finally {
