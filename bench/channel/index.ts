@@ -19,12 +19,17 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const PEER = path.join(here, 'peer.js');
 const MiB = 1 << 20;
 
-function pin(pid: number, cpu: number): void {
+function pin(pid: number, cpus: number | string): void {
   try {
-    execFileSync('taskset', ['-a', '-p', '-c', String(cpu % os.cpus().length), String(pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-p', '-c', typeof cpus === 'number' ? String(cpus % os.cpus().length) : cpus, String(pid)], { stdio: 'ignore' });
   } catch {
     // No taskset: the scheduler places the processes.
   }
+}
+
+/** The CPUs this process may run on now, as taskset's list ("0-1"). */
+function allowedCpus(): string | undefined {
+  return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
 }
 
 function row(label: string, unit: string, higherIsBetter: boolean): Row {
@@ -200,12 +205,26 @@ function cReadvGbps(binary: string, size: number, repeat: number): number {
   return Number(execFileSync(binary, ['pair', String(size), String(repeat)], { encoding: 'utf8' }).trim());
 }
 
+/**
+ * Runs the group with this process on CPU 0 (each peer goes to CPU 1), then
+ * gives it back the CPUs it had: the groups that run after this one (and
+ * every process they start) must not inherit the pinning.
+ */
 export async function run(ctx: BenchContext): Promise<GroupResult> {
+  const allowed = allowedCpus();
+  pin(process.pid, 0);
+  try {
+    return await measure(ctx);
+  } finally {
+    if (allowed) pin(process.pid, allowed);
+  }
+}
+
+async function measure(ctx: BenchContext): Promise<GroupResult> {
   const q = ctx.quick;
   ctx.progress('channel: building the C programs');
   const pingpong = buildC('channel/pingpong.c');
   const readvBw = buildC('c/vm-readv.c');
-  pin(process.pid, 0);
   const notes: string[] = [];
 
   // (1) one-way 64-byte messages/s
