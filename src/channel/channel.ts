@@ -254,9 +254,8 @@ export class Channel extends EventEmitter {
   private readonly sockBuf = Buffer.alloc(4096);
   private readonly sockState = new Int32Array(2 + 4);
   private writableWaiters: Array<() => void> = [];
-  private closeWaiters: Array<() => void> = [];
   private readonly closed: Promise<void>;
-  private iterators = 0;
+  private closedResolve!: () => void;
   /** @internal resolves when the peer's CMA verdict is known (tests). */
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
@@ -308,7 +307,7 @@ export class Channel extends EventEmitter {
     this.log = options.log ?? ((line) => console.warn(line));
     this.probeFn = options.probe ?? cmaProbe;
 
-    this.closed = new Promise((resolve) => this.closeWaiters.push(resolve));
+    this.closed = new Promise((resolve) => { this.closedResolve = resolve; });
     this.ready = new Promise((resolve) => { this.readyResolve = resolve; });
     this.sockWatch = ends.sockWatch ?? new SocketWatch(this.sock, POLL_READABLE | POLL_DISCONNECT);
     this.sockWatch.onEvent = (status, events) => this.onSocket(status, events);
@@ -455,7 +454,6 @@ export class Channel extends EventEmitter {
     };
     this.on('message', onMessage);
     this.on('close', onClose);
-    this.iterators++;
     try {
       for (;;) {
         if (buffered.length > 0) {
@@ -468,7 +466,6 @@ export class Channel extends EventEmitter {
         await new Promise<void>((resolve) => { wake = resolve; });
       }
     } finally {
-      this.iterators--;
       this.off('message', onMessage);
       this.off('close', onClose);
       if (this.paused) this.resume();
@@ -1193,10 +1190,11 @@ export class Channel extends EventEmitter {
   }
 
   private settleIfClosing(): void {
-    if (this.state === 'closing' && this.inflight.size === 0 || this.state === 'closing' && this.allInflightAreMemfd()) this.finish('closed');
+    if (this.state === 'closing' && this.noneExposed()) this.finish('closed');
   }
 
-  private allInflightAreMemfd(): boolean {
+  /** True when no in-flight payload is an exposed buffer the peer may still be reading (memfd and arena ones need no wait). */
+  private noneExposed(): boolean {
     for (const e of this.inflight.values()) if (e.exposure) return false;
     return true;
   }
@@ -1214,7 +1212,7 @@ export class Channel extends EventEmitter {
     this.closeError = error;
     if (reason === 'closed') {
       try { this.pumpSocket(); } catch { /* closing anyway */ } // unread bytes would make the peer see a reset
-      this.sendSocketQuietly({ t: 'bye' });
+      this.sendSocket({ t: 'bye' }); // closed now: a failure is not reported
     }
     const closedError = new ChannelClosedError(reason, error?.message);
     this.rejectQueued(closedError);
@@ -1242,13 +1240,9 @@ export class Channel extends EventEmitter {
       for (const fd of [this.sock, this.selfEfd, this.peerEfd, this.segment.fd]) if (fd >= 0) fdClose(fd);
       for (const fd of this.pendingFds.values()) fdClose(fd);
       this.pendingFds.clear();
-      for (const w of this.closeWaiters) w();
+      this.closedResolve();
       this.emit('close', this.closeReason, this.closeError);
     });
-  }
-
-  private sendSocketQuietly(message: object): void {
-    sockSend(this.sock, [Buffer.from(JSON.stringify(message))], null);
   }
 
   private applyRef(): void {
