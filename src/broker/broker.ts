@@ -246,8 +246,7 @@ export class Broker {
     const offered = ['EXTERNAL', 'DBUS_COOKIE_SHA1', 'ANONYMOUS'].filter((m) => (s.authMechanisms ?? ['EXTERNAL', 'ANONYMOUS', 'DBUS_COOKIE_SHA1']).includes(m));
     // Cookies prove a uid where the socket cannot (tcp); the keyring is this process's user's.
     const ownUid = process.getuid?.() ?? 0;
-    if (c.stream.kind === 'unix') c.stream.maxMessageBytes = s.limits.maxMessageBytes;
-    else c.stream.maxMessageBytes = s.limits.maxMessageBytes;
+    c.stream.maxMessageBytes = s.limits.maxMessageBytes;
     authenticateServer(c.stream, {
       guid: this.guid,
       peerUid: c.credentials?.uid,
