@@ -252,10 +252,11 @@ export class BusPolicy {
    */
   checkMessage(direction: 'send' | 'receive', uid: number | undefined, m: PolicyMessage, peerNames: readonly string[], eavesdropping = false): boolean {
     const entry = this.forUid(uid);
-    let allowed = false;
-    for (const r of direction === 'send' ? entry.send : entry.receive) {
-      if (matches(r, m, peerNames, eavesdropping)) allowed = r.allow;
+    const rules = direction === 'send' ? entry.send : entry.receive;
+    // The last matching rule wins: scan from the end and stop at the first match.
+    for (let i = rules.length - 1; i >= 0; i--) {
+      if (matches(rules[i], m, peerNames, eavesdropping)) return rules[i].allow;
     }
-    return allowed;
+    return false;
   }
 }
