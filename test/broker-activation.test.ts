@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CLI, FIXTURES, run, start, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
+import { ANONYMOUS_TCP_CONFIG, CLI, FIXTURES, run, start, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
 
 const PY = '/usr/bin/python3';
 
@@ -61,8 +61,7 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
   describe(`tcp with ANONYMOUS on ${kind}`, { timeout: 30000 }, () => {
     let bus: TestBus;
     before(async () => {
-      bus = await startBus(kind, `<busconfig><type>session</type><listen>tcp:host=127.0.0.1,port=0</listen><auth>ANONYMOUS</auth><allow_anonymous/>
-        <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`, false);
+      bus = await startBus(kind, ANONYMOUS_TCP_CONFIG, false);
     });
     after(async () => bus?.stop());
 

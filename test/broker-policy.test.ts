@@ -12,7 +12,7 @@ import os from 'node:os';
 import { isAtConsole } from '../src/broker/bus-policy.js';
 import * as native from '../src/native/native.js';
 import { MessageFlags, MessageType } from '../src/wire/index.js';
-import { startBus, type BusKind, type TestBus } from './fixtures/bus.js';
+import { ANONYMOUS_TCP_CONFIG, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
 import { DBUS, raw, type Raw } from './fixtures/raw-client.js';
 
 const CONFIG = `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
@@ -117,8 +117,7 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
   describe(`privileged driver methods on ${kind}`, { timeout: 30000 }, () => {
     let bus: TestBus;
     before(async () => {
-      bus = await startBus(kind, `<busconfig><type>session</type><listen>tcp:host=127.0.0.1,port=0</listen><auth>ANONYMOUS</auth><allow_anonymous/>
-        <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`, false);
+      bus = await startBus(kind, ANONYMOUS_TCP_CONFIG, false);
     });
     after(async () => bus?.stop());
 
