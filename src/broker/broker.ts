@@ -97,6 +97,11 @@ export interface BrokerSettings {
 
 const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return', 3: 'error', 4: 'signal' };
 
+/** The AccessDenied text for a message its sender's send rules refused. */
+function sendDeniedText(msg: DecodedMessage, from: Connection): string {
+  return `Rejected send message: type="${TYPE_NAMES[msg.type]}", sender="${from.uniqueName}", interface="${msg.interface ?? '(unset)'}", member="${msg.member ?? '(unset)'}", destination="${msg.destination}" (denied by the bus's policy)`;
+}
+
 /** One message the bus routes, decoded, with the bytes it will forward. */
 interface Routed {
   msg: DecodedMessage;
@@ -538,7 +543,7 @@ export class Broker {
     }
     const policy = this.settings.messagePolicy?.();
     if (policy && !this.policyAllows(policy, r, from, target, msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR)) {
-      this.replyError(from, msg, BusErrors.AccessDenied, `Rejected send message: type="${TYPE_NAMES[msg.type]}", sender="${from.uniqueName}", interface="${msg.interface ?? '(unset)'}", member="${msg.member ?? '(unset)'}", destination="${msg.destination}" (denied by the bus's policy)`);
+      this.replyError(from, msg, BusErrors.AccessDenied, sendDeniedText(msg, from));
       return;
     }
     if (r.fds && !target.unixFd) {
@@ -795,7 +800,7 @@ export class Broker {
     const m = { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply: false };
     if (policy.checkMessage('send', conn.uid, m, [DRIVER_NAME])) return true;
     const msg = r.msg;
-    this.replyError(conn, msg, BusErrors.AccessDenied, `Rejected send message: type="method_call", sender="${conn.uniqueName}", interface="${msg.interface ?? '(unset)'}", member="${msg.member ?? '(unset)'}", destination="${DRIVER_NAME}" (denied by the bus's policy)`);
+    this.replyError(conn, msg, BusErrors.AccessDenied, sendDeniedText(msg, conn));
     return false;
   }
 
