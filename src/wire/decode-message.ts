@@ -8,7 +8,7 @@ import { checkInterfaceName } from '../names/interface-name.js';
 import { checkMemberName } from '../names/member-name.js';
 import { checkObjectPath } from '../names/object-path.js';
 import { decoder, KIND_BUS_NAME, KIND_INTERFACE, KIND_MEMBER, KIND_PATH, type Decoder, type DecodeOptions } from './decoder.js';
-import { FIXED_HEADER_LENGTH } from './frame-length.js';
+import { FIXED_HEADER_LENGTH, u32At } from './frame-length.js';
 import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
 import { MessageType, type DecodedMessage, type MessageHeader, type UnknownHeaderField } from './message.js';
 import { parseSignature, type SignatureType } from './signature.js';
@@ -35,12 +35,6 @@ function checked(d: Decoder, code: number, kind: number, check: (s: string) => s
   const rule = d.checkLast(s, kind, check);
   if (rule !== null) fail(errorCode, `header field ${FIELD_NAMES[code]} at offset ${at}: ${JSON.stringify(s)} ${rule}`);
   return s;
-}
-
-function u32At(b: Uint8Array, p: number, little: boolean): number {
-  return little
-    ? (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0
-    : ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
 }
 
 /**

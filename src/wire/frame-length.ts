@@ -8,6 +8,13 @@ import { MAX_MESSAGE_LENGTH, MAX_ARRAY_LENGTH } from './limits.js';
 /** Bytes in the fixed part of the header, up to and including the field array's length. */
 export const FIXED_HEADER_LENGTH = 16;
 
+/** The unsigned 32-bit integer at `b[p]` in the given byte order (no DataView needed). */
+export function u32At(b: Uint8Array, p: number, little: boolean): number {
+  return little
+    ? (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0
+    : ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+}
+
 /**
  * The total length of the message that starts at `bytes[offset]`, or -1 when
  * fewer than 16 bytes are there yet. Throws ProtocolError when the fixed
@@ -21,9 +28,8 @@ export function frameLength(bytes: Uint8Array, offset = 0): number {
   else if (endian === 0x42) little = false;
   else throw new ProtocolError('BAD_ENDIAN', `invalid byte-order mark 0x${endian.toString(16)} (expected 'l' or 'B')`);
   if (bytes[offset + 3] !== 1) throw new ProtocolError('BAD_VERSION', `unsupported protocol version ${bytes[offset + 3]}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FIXED_HEADER_LENGTH);
-  const bodyLength = view.getUint32(4, little);
-  const fieldsLength = view.getUint32(12, little);
+  const bodyLength = u32At(bytes, offset + 4, little);
+  const fieldsLength = u32At(bytes, offset + 12, little);
   if (fieldsLength > MAX_ARRAY_LENGTH) {
     throw new ProtocolError('ARRAY_TOO_LONG', `header field array of ${fieldsLength} bytes exceeds the ${MAX_ARRAY_LENGTH}-byte array limit`);
   }

@@ -8,6 +8,7 @@ import { checkBusName } from '../names/bus-name.js';
 import { EncodeError } from './encode-error.js';
 import { decodeHeader } from './decode-message.js';
 import { decoder } from './decoder.js';
+import { u32At } from './frame-length.js';
 import { HeaderField, type MessageHeader } from './message.js';
 import { parseSignature } from './signature.js';
 
@@ -20,12 +21,6 @@ export interface WithSenderOptions {
 const VARIANT = parseSignature('v')[0];
 /** Start and end offsets of the header fields kept, reused between calls. */
 const spans: number[] = [];
-
-function u32At(b: Uint8Array, p: number, little: boolean): number {
-  return little
-    ? (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0
-    : ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
-}
 
 function putU32(b: Uint8Array, p: number, v: number, little: boolean): void {
   if (little) {
