@@ -155,6 +155,31 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
 }
 
 /**
+ * Checks UNIX_FDS against the fds that arrived and points `d` at the body of
+ * the message whose header `h` it just read: returns the body's types, or
+ * null when the signature is empty (and so must the body be).
+ */
+function startBody(d: Decoder, h: MessageHeader, fdCount: number | undefined): readonly SignatureType[] | null {
+  const unixFds = h.unixFds ?? 0;
+  if (fdCount !== undefined && unixFds > fdCount) {
+    fail('BAD_FD', `UNIX_FDS says ${unixFds} fds but ${fdCount} arrived with the message`);
+  }
+  if (h.signature === undefined || h.signature === '') {
+    if (h.bodyLength !== 0) fail('TRAILING_BYTES', `a body of ${h.bodyLength} bytes with an empty signature`);
+    return null;
+  }
+  d.pos = h.headerLength;
+  d.end = h.totalLength;
+  d.unixFds = unixFds;
+  return d.bodyTypes ?? parseSignature(h.signature);
+}
+
+/** Checks that the body's values, read by `d`, took up the whole body. */
+function endBody(d: Decoder, h: MessageHeader): void {
+  if (d.pos !== h.totalLength) fail('TRAILING_BYTES', `${h.totalLength - d.pos} bytes left in the body after its values`);
+}
+
+/**
  * Decodes the header of the message at the start of `bytes` (which must hold
  * at least the whole header) without touching the body. Throws ProtocolError.
  */
@@ -174,22 +199,13 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeMessageOptions)
   const d = decoder;
   try {
     const m = readHeader(d, bytes, true, true) as DecodedMessage;
-    const unixFds = m.unixFds ?? 0;
-    if (options?.fdCount !== undefined && unixFds > options.fdCount) {
-      fail('BAD_FD', `UNIX_FDS says ${unixFds} fds but ${options.fdCount} arrived with the message`);
-    }
-    if (m.signature !== undefined && m.signature !== '') {
-      const types = d.bodyTypes ?? parseSignature(m.signature);
-      d.pos = m.headerLength;
-      d.end = m.totalLength;
-      d.unixFds = unixFds;
+    const types = startBody(d, m, options?.fdCount);
+    if (types !== null) {
       d.zeroCopy = options?.zeroCopy === true;
       d.dictAsObject = options?.dictAsObject === true;
       const body = m.body;
       for (let i = 0; i < types.length; i++) body.push(d.value(types[i]));
-      if (d.pos !== m.totalLength) fail('TRAILING_BYTES', `${m.totalLength - d.pos} bytes left in the body after its values`);
-    } else if (m.bodyLength !== 0) {
-      fail('TRAILING_BYTES', `a body of ${m.bodyLength} bytes with an empty signature`);
+      endBody(d, m);
     }
     return m;
   } finally {
@@ -206,19 +222,10 @@ export function checkMessage(bytes: Uint8Array, options?: { fdCount?: number }):
   const d = decoder;
   try {
     const h = readHeader(d, bytes, true, false) as MessageHeader;
-    const unixFds = h.unixFds ?? 0;
-    if (options?.fdCount !== undefined && unixFds > options.fdCount) {
-      fail('BAD_FD', `UNIX_FDS says ${unixFds} fds but ${options.fdCount} arrived with the message`);
-    }
-    if (h.signature !== undefined && h.signature !== '') {
-      const types = d.bodyTypes ?? parseSignature(h.signature);
-      d.pos = h.headerLength;
-      d.end = h.totalLength;
-      d.unixFds = unixFds;
+    const types = startBody(d, h, options?.fdCount);
+    if (types !== null) {
       for (let i = 0; i < types.length; i++) d.skip(types[i]);
-      if (d.pos !== h.totalLength) fail('TRAILING_BYTES', `${h.totalLength - d.pos} bytes left in the body after its values`);
-    } else if (h.bodyLength !== 0) {
-      fail('TRAILING_BYTES', `a body of ${h.bodyLength} bytes with an empty signature`);
+      endBody(d, h);
     }
     return h;
   } finally {
