@@ -2,9 +2,9 @@
 // sends): mutated valid documents and random text go to parseIntrospection.
 // Each must return a NodeInfo or throw IntrospectionError, nothing else; a
 // document that parses must format and parse again to the same data.
-import { isDeepStrictEqual } from 'node:util';
 import { formatIntrospection, IntrospectionError, parseIntrospection } from '../src/client/introspection.js';
-import { prng } from './wire.fuzz.js';
+import { fuzzTextParser } from './text-fuzz.js';
+import type { FuzzFailure } from './wire.fuzz.js';
 
 /** Valid documents: the shapes services send (gdbus, sd-bus, dbus-python, fastbus). */
 export function introspectionCorpus(): string[] {
@@ -27,42 +27,10 @@ export function introspectionCorpus(): string[] {
 
 const PIECES = ['<', '>', '/>', '</node>', '<node>', '"', "'", '&', '&amp;', '&#', ';', '=', ' ', '\n', '<!--', '-->', '<?', '?>', '<![CDATA[', ']]>', '<!DOCTYPE x [', ']>', 'name=', 'type="', 'access="read"', 'direction="out"', '\0', '\u00e9', '<interface name="x.y">', '<arg type="s"/>'];
 
-function mutate(doc: string, rnd: () => number): string {
-  let s = doc;
-  const edits = 1 + Math.floor(rnd() * 4);
-  for (let k = 0; k < edits; k++) {
-    const at = Math.floor(rnd() * (s.length + 1));
-    const r = rnd();
-    if (r < 0.35) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(rnd() * 8));
-    else if (r < 0.75) s = s.slice(0, at) + PIECES[Math.floor(rnd() * PIECES.length)] + s.slice(at);
-    else if (r < 0.9) s = s.slice(0, at) + String.fromCharCode(Math.floor(rnd() * 128)) + s.slice(at + 1);
-    else s = s.slice(0, at);
-  }
-  return s;
-}
-
 /** Runs `iterations` cases from `seed`; returns the failures (empty when all held). */
-export function fuzzIntrospection(iterations: number, seed: number): Array<{ input: string; problem: string }> {
-  const rnd = prng(seed);
-  const docs = introspectionCorpus();
-  const failures: Array<{ input: string; problem: string }> = [];
-  for (let i = 0; i < iterations && failures.length < 10; i++) {
-    const input = rnd() < 0.05
-      ? Array.from({ length: Math.floor(rnd() * 64) }, () => PIECES[Math.floor(rnd() * PIECES.length)]).join('')
-      : mutate(docs[Math.floor(rnd() * docs.length)], rnd);
-    let node;
-    try {
-      node = parseIntrospection(input);
-    } catch (e) {
-      if (!(e instanceof IntrospectionError)) failures.push({ input: JSON.stringify(input), problem: `threw ${(e as Error)?.name}: ${(e as Error)?.message}` });
-      continue;
-    }
-    try {
-      const again = parseIntrospection(formatIntrospection(node));
-      if (!isDeepStrictEqual(again, node)) failures.push({ input: JSON.stringify(input), problem: 'format then parse gave different data' });
-    } catch (e) {
-      failures.push({ input: JSON.stringify(input), problem: `its formatted form did not parse: ${(e as Error).message}` });
-    }
-  }
-  return failures;
+export function fuzzIntrospection(iterations: number, seed: number): FuzzFailure[] {
+  return fuzzTextParser({
+    corpus: introspectionCorpus(), pieces: PIECES, maxPieces: 64, insertBelow: 0.75, replaceBelow: 0.9,
+    parse: parseIntrospection, format: formatIntrospection, error: IntrospectionError,
+  }, iterations, seed);
 }

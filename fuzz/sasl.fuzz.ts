@@ -5,7 +5,7 @@
 // own uid when that uid is allowed, ANONYMOUS only when anonymous is allowed.
 import { ProtocolError } from '../src/errors.js';
 import { SaslServer, newGuid } from '../src/transport/sasl-server.js';
-import { prng } from './wire.fuzz.js';
+import { prng, type FuzzFailure } from './wire.fuzz.js';
 
 const hex = (s: string): string => Buffer.from(s).toString('hex');
 
@@ -19,9 +19,9 @@ function lines(peerUid: number): string[] {
 }
 
 /** Runs `iterations` exchanges from `seed`; returns the failures (empty when all held). */
-export function fuzzSasl(iterations: number, seed: number): Array<{ input: string; problem: string }> {
+export function fuzzSasl(iterations: number, seed: number): FuzzFailure[] {
   const rnd = prng(seed);
-  const failures: Array<{ input: string; problem: string }> = [];
+  const failures: FuzzFailure[] = [];
   for (let i = 0; i < iterations && failures.length < 10; i++) {
     const peerUid = rnd() < 0.3 ? undefined : Math.floor(rnd() * 2000);
     // Half the time the peer is the allowed user, so that exchanges succeed too.
