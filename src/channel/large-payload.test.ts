@@ -136,30 +136,32 @@ describe('channel large payloads', () => {
     await channel.close();
   });
 
-  it('closes with a clear error when a peer describes a payload outside its arena', { timeout: 20_000 }, async () => {
+  /**
+   * Sends one arena payload the client has not read yet, lets `corrupt` change
+   * its descriptor in ring 0 ([length][kind] [token][kind][arena id][0][offset f64][length f64]
+   * from byte 4096), and returns the server and the client's close reason and error.
+   */
+  async function corruptArenaDescriptor(corrupt: (descriptor: DataView) => void, deliversNothing: string) {
     const { server, client } = await pair({ largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024 });
     await server.send(pattern(5000, 1)); // in the arena; the client reads nothing yet
-    // Corrupt the descriptor in ring 0: [length][kind] [token][kind][arena id][0][offset f64][length f64].
     const segment = new DataView((server as unknown as { segment: { buffer: ArrayBuffer } }).segment.buffer);
     assert.equal(segment.getInt32(4096 + 4, true), 6, 'the first frame is the arena descriptor');
-    segment.setFloat64(4096 + 8 + 24, 1e12, true);
+    corrupt(new DataView(segment.buffer, 4096 + 8));
     const closing = once(client, 'close') as Promise<[string, Error]>;
-    client.on('message', () => assert.fail('a corrupt descriptor delivers nothing'));
+    client.on('message', () => assert.fail(deliversNothing));
     const [reason, error] = await closing;
+    return { server, reason, error };
+  }
+
+  it('closes with a clear error when a peer describes a payload outside its arena', { timeout: 20_000 }, async () => {
+    const { server, reason, error } = await corruptArenaDescriptor((d) => d.setFloat64(24, 1e12, true), 'a corrupt descriptor delivers nothing');
     assert.equal(reason, 'error');
     assert.match(error.message, /corrupt arena payload descriptor: 1000000000000 bytes at offset 0 of arena 1/);
     await once(server, 'close');
   });
 
   it('closes with a clear error when a peer names an arena it never passed', { timeout: 20_000 }, async () => {
-    const { server, client } = await pair({ largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024 });
-    await server.send(pattern(5000, 1));
-    const segment = new DataView((server as unknown as { segment: { buffer: ArrayBuffer } }).segment.buffer);
-    assert.equal(segment.getInt32(4096 + 4, true), 6, 'the first frame is the arena descriptor');
-    segment.setUint32(4096 + 8 + 8, 9, true);
-    const closing = once(client, 'close') as Promise<[string, Error]>;
-    client.on('message', () => assert.fail('nothing is delivered from an arena nobody passed'));
-    const [reason, error] = await closing;
+    const { reason, error } = await corruptArenaDescriptor((d) => d.setUint32(8, 9, true), 'nothing is delivered from an arena nobody passed');
     assert.equal(reason, 'error');
     assert.match(error.message, /peer put a payload in arena 9 but never passed that arena/);
   });
