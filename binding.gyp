@@ -13,8 +13,7 @@
         "src/native/poll.c",
         "src/native/socket.c",
         "src/native/fd.c",
-        "src/native/pidfd.c",
-        "src/native/seals.c"
+        "src/native/pidfd.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["NAPI_VERSION=8"]

@@ -13,7 +13,6 @@ static napi_value init(napi_env env, napi_value exports) {
   socket_init(env, exports);
   fd_init(env, exports);
   pidfd_init(env, exports);
-  seals_init(env, exports);
   return exports;
 }
 

@@ -42,6 +42,5 @@ void poll_init(napi_env env, napi_value exports);
 void socket_init(napi_env env, napi_value exports);
 void fd_init(napi_env env, napi_value exports);
 void pidfd_init(napi_env env, napi_value exports);
-void seals_init(napi_env env, napi_value exports);
 
 #endif
