@@ -24,7 +24,7 @@ import { Connection } from './connection.js';
 import { PendingSerials } from './pending-serials.js';
 import { Driver, DRIVER_NAME, DRIVER_PATH, DRIVER_INTERFACE } from './driver.js';
 import { NameRegistry, type OwnerChange } from './name-registry.js';
-import type { BusPolicy } from './bus-policy.js';
+import type { BusPolicy, PolicyMessage } from './bus-policy.js';
 
 /** Per-connection and per-user limits (dbus-daemon's `<limit>` names in comments). */
 export interface BrokerLimits {
@@ -100,6 +100,15 @@ const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return
 /** The AccessDenied text for a message its sender's send rules refused. */
 function sendDeniedText(msg: DecodedMessage, from: Connection): string {
   return `Rejected send message: type="${TYPE_NAMES[msg.type]}", sender="${from.uniqueName}", interface="${msg.interface ?? '(unset)'}", member="${msg.member ?? '(unset)'}", destination="${msg.destination}" (denied by the bus's policy)`;
+}
+
+/**
+ * What policy rules see of a routed message. Replies count as requested:
+ * routing drops unsolicited ones before any check, and the bus replies only to calls.
+ */
+function policyMessage(r: Routed): PolicyMessage {
+  const type = r.msg.type;
+  return { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply: type === MessageType.METHOD_RETURN || type === MessageType.ERROR };
 }
 
 /** One message the bus routes, decoded, with the bytes it will forward. */
@@ -542,7 +551,7 @@ export class Broker {
       if (this.deadlines.size > 0) this.deadlines.delete(`${target.id}.${msg.replySerial}`);
     }
     const policy = this.settings.messagePolicy?.();
-    if (policy && !this.policyAllows(policy, r, from, target, msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR)) {
+    if (policy && !this.policyAllows(policy, policyMessage(r), from, target)) {
       this.replyError(from, msg, BusErrors.AccessDenied, sendDeniedText(msg, from));
       return;
     }
@@ -686,13 +695,15 @@ export class Broker {
    * `mark` (eavesdropping rules only, when `eavesdrop`), under `policy` if any.
    */
   private fanOut(r: Routed, mark: number, policy: BusPolicy | undefined, eavesdrop: boolean): void {
+    // What the policy sees of the message is the same for every recipient: made once, on first use.
+    let pm: PolicyMessage | undefined;
     this.matches.forEachMatch(this.matchable(r), (e) => {
       const o = e.owner;
       if (o.mark === mark || o.dying !== undefined || o.closed) return;
       o.mark = mark;
       if (r.fds && !o.unixFd) return;
       // Replies reach a fan-out only as eavesdropped copies of requested ones.
-      if (policy && !this.policyAllows(policy, r, r.from, o, r.msg.type === MessageType.METHOD_RETURN || r.msg.type === MessageType.ERROR, eavesdrop)) return;
+      if (policy && !this.policyAllows(policy, (pm ??= policyMessage(r)), r.from, o, eavesdrop)) return;
       this.deliver(o, this.stamped(r), r.fds, r);
     }, this.ownerCheck, eavesdrop ? (e) => e.rule.eavesdrop === true && e.owner.mark !== mark : (e) => e.owner.mark !== mark);
   }
@@ -723,7 +734,7 @@ export class Broker {
     const bytes = encodeMessage({ ...m, unixFds, serial: ++this.serial, sender: DRIVER_NAME, destination: target.uniqueName });
     const r: Routed = { msg: { ...m, unixFds, destination: target.uniqueName } as DecodedMessage, bytes, frame: bytes, fds, from: undefined };
     const policy = this.settings.messagePolicy?.();
-    if (policy && !this.policyAllows(policy, r, undefined, target, m.type === MessageType.METHOD_RETURN || m.type === MessageType.ERROR)) {
+    if (policy && !this.policyAllows(policy, policyMessage(r), undefined, target)) {
       this.log(`policy refused ${target.describe()} a ${TYPE_NAMES[m.type]} from the bus (${m.interface ?? ''} ${m.member ?? m.errorName ?? ''})`);
       return;
     }
@@ -781,8 +792,7 @@ export class Broker {
    * let the message pass; `eavesdropping` when `to` gets a copy of a message
    * addressed to someone else.
    */
-  private policyAllows(policy: BusPolicy, r: Routed, from: Connection | undefined, to: Connection, requestedReply: boolean, eavesdropping = false): boolean {
-    const m = { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply };
+  private policyAllows(policy: BusPolicy, m: PolicyMessage, from: Connection | undefined, to: Connection, eavesdropping = false): boolean {
     const namesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.ownedOrQueuedNamesOf(c)];
     // The bus itself has no send rules; its messages pass the receivers' receive rules as from org.freedesktop.DBus.
     if (from && !policy.checkMessage('send', from.uid, m, namesOf(to), eavesdropping)) return false;
@@ -797,8 +807,7 @@ export class Broker {
   private driverCallAllowed(conn: Connection, r: Routed): boolean {
     const policy = this.settings.messagePolicy?.();
     if (!policy) return true;
-    const m = { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply: false };
-    if (policy.checkMessage('send', conn.uid, m, [DRIVER_NAME])) return true;
+    if (policy.checkMessage('send', conn.uid, policyMessage(r), [DRIVER_NAME])) return true;
     const msg = r.msg;
     this.replyError(conn, msg, BusErrors.AccessDenied, sendDeniedText(msg, conn));
     return false;
