@@ -1,7 +1,7 @@
 // Signatures as a validated name type (D-Bus specification, "Valid
 // Signatures"): the rules live in wire/signature.ts, which parses them into
 // type trees; this brands a string that passed them.
-import { parseSignature } from '../wire/signature.js';
+import { isValidSignature, parseSignature } from '../wire/signature.js';
 import { ProtocolError } from '../errors.js';
 
 declare const signatureBrand: unique symbol;
@@ -28,6 +28,6 @@ export const Signature = {
     return s as Signature;
   },
   isValid(s: string): s is Signature {
-    return checkSignature(s) === null;
+    return isValidSignature(s);
   },
 };
