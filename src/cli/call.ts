@@ -3,7 +3,7 @@
 // as JSON with --json.
 import { register } from './commands.js';
 import { formatBusArgs, parseBusArgs, toJson } from './bus-args.js';
-import { openBus, parseCommand, printJson, runCommand, timeoutOf, UsageError } from './cli-bus.js';
+import { parseCommand, printJson, runCommand, timeoutOf, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = `usage: fastbus call [--address A | --session | --system] [--json] [--timeout 5s] [--no-reply]
                    DESTINATION PATH INTERFACE METHOD [SIGNATURE [ARGUMENTS...]]
@@ -21,8 +21,7 @@ register('call', {
       const [destination, path, iface, member, signature = '', ...args] = positionals;
       const body = parseBusArgs(signature, args);
       const timeoutMs = timeoutOf(values);
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         if (values['no-reply']) {
           bus.send({ type: 1, flags: 1, destination, path, interface: iface, member, signature, body });
           await bus.busCall('GetId');
@@ -32,8 +31,6 @@ register('call', {
         const sig = reply.signature ?? '';
         if (values.json) printJson({ type: sig, data: toJson(reply.body) });
         else if (sig !== '') console.log(formatBusArgs(sig, reply.body));
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });

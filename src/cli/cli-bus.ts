@@ -69,6 +69,16 @@ export async function openBus(v: BusValues): Promise<Connection> {
   }
 }
 
+/** Opens the bus the options select, runs `body` with it, and closes it however `body` ends. */
+export async function withBus<T>(v: BusValues, body: (bus: Connection) => Promise<T>): Promise<T> {
+  const bus = await openBus(v);
+  try {
+    return await body(bus);
+  } finally {
+    bus.close();
+  }
+}
+
 /** Connecting failed; `address` is the bus address, or which bus when none could be found. */
 class ConnectError extends Error {
   constructor(readonly address: string, cause: Error) {

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { generateTypeScript, parseIntrospection } from '../client/index.js';
 import { register } from './commands.js';
-import { openBus, parseCommand, runCommand, UsageError } from './cli-bus.js';
+import { parseCommand, runCommand, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = `usage: fastbus codegen [--interface NAME]... [--out FILE] [--import-from MODULE] (FILE.xml | -)
        fastbus codegen [--address A | --session | --system] --dest NAME --path PATH [--interface NAME]... [--out FILE]
@@ -25,13 +25,9 @@ register('codegen', {
       if (values.dest !== undefined || values.path !== undefined) {
         if (values.dest === undefined || values.path === undefined) throw new UsageError('--dest and --path go together');
         if (positionals.length) throw new UsageError('give either a file or --dest/--path, not both');
-        const bus = await openBus(values);
-        try {
-          const [x] = await bus.callMethod({ destination: values.dest, path: values.path, interface: 'org.freedesktop.DBus.Introspectable', member: 'Introspect' });
-          xml = x as string;
-        } finally {
-          bus.close();
-        }
+        const [x] = await withBus(values, (bus) =>
+          bus.callMethod({ destination: values.dest, path: values.path, interface: 'org.freedesktop.DBus.Introspectable', member: 'Introspect' }));
+        xml = x as string;
         source = `${values.dest} ${values.path}`;
       } else {
         if (positionals.length !== 1) throw new UsageError('needs one FILE.xml (or - for stdin), or --dest and --path');

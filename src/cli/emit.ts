@@ -2,7 +2,7 @@
 // (to everyone, or to --destination), arguments in busctl's syntax.
 import { register } from './commands.js';
 import { parseBusArgs } from './bus-args.js';
-import { openBus, parseCommand, runCommand, UsageError } from './cli-bus.js';
+import { parseCommand, runCommand, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = `usage: fastbus emit [--address A | --session | --system] [--destination NAME]
                    PATH INTERFACE MEMBER [SIGNATURE [ARGUMENTS...]]`;
@@ -16,13 +16,10 @@ register('emit', {
       if (positionals.length < 3) throw new UsageError('needs PATH INTERFACE MEMBER');
       const [path, iface, member, signature = '', ...args] = positionals;
       const body = parseBusArgs(signature, args);
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         bus.emitSignal(path, iface, member, signature, body, values.destination as string | undefined);
         // A round trip to the bus: the signal has been read by it before we close.
         await bus.busCall('GetId');
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });

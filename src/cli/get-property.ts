@@ -3,7 +3,7 @@
 import { Variant } from '../wire/index.js';
 import { register } from './commands.js';
 import { formatBusArgs, toJson } from './bus-args.js';
-import { openBus, parseCommand, printJson, runCommand, UsageError } from './cli-bus.js';
+import { parseCommand, printJson, runCommand, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = 'usage: fastbus get-property [--address A | --session | --system] [--json] DESTINATION PATH INTERFACE PROPERTY...';
 
@@ -15,8 +15,7 @@ register('get-property', {
       if (values.help) return void console.log(USAGE);
       if (positionals.length < 4) throw new UsageError('needs DESTINATION PATH INTERFACE PROPERTY...');
       const [destination, path, iface, ...props] = positionals;
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         const got = await Promise.all(props.map((p) =>
           bus.callMethod({ destination, path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: [iface, p] })));
         for (const [v] of got) {
@@ -24,8 +23,6 @@ register('get-property', {
           if (values.json) printJson({ type: variant.signature, data: toJson(variant.value) });
           else console.log(formatBusArgs(variant.signature, [variant.value]));
         }
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });

@@ -5,7 +5,7 @@ import { parseIntrospection, type NodeInfo } from '../client/index.js';
 import { Variant } from '../wire/index.js';
 import { register } from './commands.js';
 import { formatBusArgs, toJson } from './bus-args.js';
-import { openBus, parseCommand, printJson, runCommand, UsageError } from './cli-bus.js';
+import { parseCommand, printJson, runCommand, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = 'usage: fastbus introspect [--address A | --session | --system] [--json | --xml] DESTINATION PATH [INTERFACE]';
 
@@ -17,8 +17,7 @@ register('introspect', {
       if (values.help) return void console.log(USAGE);
       if (positionals.length < 2) throw new UsageError('needs DESTINATION PATH');
       const [destination, path, only] = positionals;
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         const [xml] = await bus.callMethod({ destination, path, interface: 'org.freedesktop.DBus.Introspectable', member: 'Introspect' });
         if (values.xml) return void process.stdout.write(xml as string);
         const node: NodeInfo = parseIntrospection(xml as string);
@@ -56,8 +55,6 @@ register('introspect', {
         }
         const widths = rows[0].map((_, k) => Math.min(40, Math.max(...rows.map((r) => r[k].length))));
         for (const r of rows) console.log(r.map((c, k) => (k === r.length - 1 ? c : c.padEnd(widths[k]))).join(' '));
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });

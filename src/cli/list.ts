@@ -1,7 +1,7 @@
 // `fastbus list`: every name on the bus (and activatable ones) with its
 // owner's unique name, pid, process and user, as a table or JSON.
 import { register } from './commands.js';
-import { openBus, parseCommand, printJson, runCommand } from './cli-bus.js';
+import { parseCommand, printJson, runCommand, withBus } from './cli-bus.js';
 import { peerInfo, type PeerInfo } from './peer-info.js';
 
 const USAGE = 'usage: fastbus list [--address A | --session | --system] [--json] [--unique | --acquired]';
@@ -12,8 +12,7 @@ register('list', {
     runCommand('list', USAGE, async () => {
       const { values } = parseCommand(argv, { unique: { type: 'boolean' }, acquired: { type: 'boolean' } });
       if (values.help) return void console.log(USAGE);
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         const [[names], [activatable]] = await Promise.all([bus.busCall('ListNames'), bus.busCall('ListActivatableNames')]);
         let all = [...new Set([...(names as string[]), ...(activatable as string[])])].sort((a, b) => {
           const ua = a.startsWith(':'), ub = b.startsWith(':');
@@ -38,8 +37,6 @@ register('list', {
         ])];
         const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
         for (const row of table) console.log(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join(' '));
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });

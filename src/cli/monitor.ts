@@ -4,7 +4,7 @@
 import { MessageType, type Message } from '../wire/index.js';
 import { register } from './commands.js';
 import { formatBusArgs, toJson } from './bus-args.js';
-import { openBus, parseCommand, printJson, runCommand, UsageError } from './cli-bus.js';
+import { parseCommand, printJson, runCommand, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = `usage: fastbus monitor [--address A | --session | --system] [--json] [--count N] [--match RULE]... [NAME...]
   prints messages from and to NAMEs (all messages when none given) until interrupted
@@ -45,27 +45,27 @@ register('monitor', {
       if (!(count > 0)) throw new UsageError(`--count '${values.count}' is not a positive number`);
       const rules: string[] = [...((values.match as string[] | undefined) ?? [])];
       for (const name of positionals) rules.push(`sender='${name}'`, `destination='${name}'`);
-      const bus = await openBus(values);
-      let seen = 0;
-      let done!: () => void;
-      const finished = new Promise<void>((resolve) => (done = resolve));
-      bus.once('close', () => done());
-      const stop = (): void => done();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await bus.becomeMonitor(rules, (m) => {
-        // The bus tells the new monitor it lost its unique name: not traffic.
-        if (m.type === MessageType.SIGNAL && m.member === 'NameLost' && m.destination === bus.uniqueName) return;
-        if (seen >= count) return;
-        seen++;
-        if (values.json) printJson(messageJson(m));
-        else console.log(describe(m));
-        if (seen >= count) done();
+      return withBus(values, async (bus) => {
+        let seen = 0;
+        let done!: () => void;
+        const finished = new Promise<void>((resolve) => (done = resolve));
+        bus.once('close', () => done());
+        const stop = (): void => done();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        await bus.becomeMonitor(rules, (m) => {
+          // The bus tells the new monitor it lost its unique name: not traffic.
+          if (m.type === MessageType.SIGNAL && m.member === 'NameLost' && m.destination === bus.uniqueName) return;
+          if (seen >= count) return;
+          seen++;
+          if (values.json) printJson(messageJson(m));
+          else console.log(describe(m));
+          if (seen >= count) done();
+        });
+        console.error(`fastbus monitor: monitoring ${positionals.length ? positionals.join(', ') : 'all messages'} on ${bus.uniqueName}`);
+        await finished;
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
       });
-      console.error(`fastbus monitor: monitoring ${positionals.length ? positionals.join(', ') : 'all messages'} on ${bus.uniqueName}`);
-      await finished;
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      bus.close();
     }),
 });

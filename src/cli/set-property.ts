@@ -3,7 +3,7 @@
 import { Variant } from '../wire/index.js';
 import { register } from './commands.js';
 import { parseBusArgs } from './bus-args.js';
-import { openBus, parseCommand, runCommand, UsageError } from './cli-bus.js';
+import { parseCommand, runCommand, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = 'usage: fastbus set-property [--address A | --session | --system] DESTINATION PATH INTERFACE PROPERTY SIGNATURE VALUE...';
 
@@ -18,11 +18,8 @@ register('set-property', {
       const parsed = parseBusArgs(signature, args);
       const [value] = parsed;
       if (parsed.length !== 1) throw new UsageError(`a property value is one complete type, '${signature}' is not`);
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         await bus.callMethod({ destination, path, interface: 'org.freedesktop.DBus.Properties', member: 'Set', signature: 'ssv', body: [iface, prop, new Variant(signature, value)] });
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });

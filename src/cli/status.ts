@@ -1,7 +1,7 @@
 // `fastbus status [NAME]`: a peer's credentials as the bus reports them
 // (pid, uid, groups, security label) with its process; default: the bus itself.
 import { register } from './commands.js';
-import { openBus, parseCommand, printJson, runCommand } from './cli-bus.js';
+import { parseCommand, printJson, runCommand, withBus } from './cli-bus.js';
 import { peerInfo } from './peer-info.js';
 
 const USAGE = 'usage: fastbus status [--address A | --session | --system] [--json] [NAME]';
@@ -13,8 +13,7 @@ register('status', {
       const { values, positionals } = parseCommand(argv);
       if (values.help) return void console.log(USAGE);
       const name = positionals[0] ?? 'org.freedesktop.DBus';
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         const info = await peerInfo(bus, name);
         if (values.json) return void printJson(info);
         const lines: [string, string | undefined][] = [
@@ -28,8 +27,6 @@ register('status', {
           ['SecurityLabel', info.securityLabel],
         ];
         for (const [k, v] of lines) if (v !== undefined) console.log(`${k}=${v}`);
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });

@@ -2,7 +2,7 @@
 // introspecting from PATH (default /) down, drawn as a tree or listed as JSON.
 import { type Connection } from '../client/index.js';
 import { register } from './commands.js';
-import { openBus, parseCommand, printJson, runCommand, UsageError } from './cli-bus.js';
+import { parseCommand, printJson, runCommand, UsageError, withBus } from './cli-bus.js';
 
 const USAGE = 'usage: fastbus tree [--address A | --session | --system] [--json] DESTINATION [PATH]';
 
@@ -39,8 +39,7 @@ register('tree', {
       if (values.help) return void console.log(USAGE);
       if (positionals.length < 1) throw new UsageError('needs DESTINATION');
       const [destination, path = '/'] = positionals;
-      const bus = await openBus(values);
-      try {
+      return withBus(values, async (bus) => {
         const root = await walk(bus, destination, path, 0);
         if (values.json) {
           const flat: { path: string; interfaces: string[] }[] = [];
@@ -50,8 +49,6 @@ register('tree', {
         const out: string[] = [];
         draw(root, '', true, true, out);
         console.log(out.join('\n'));
-      } finally {
-        bus.close();
-      }
+      });
     }),
 });
