@@ -1,7 +1,7 @@
 // `fastbus introspect DEST PATH [IFACE]`: an object's interfaces with their
 // methods, signals and properties (with current values), as a table like
 // busctl's, the raw XML (--xml) or JSON.
-import { parseIntrospection, type NodeInfo } from '../client/index.js';
+import { methodSignatures, parseIntrospection, type NodeInfo } from '../client/index.js';
 import { Variant } from '../wire/index.js';
 import { register } from './commands.js';
 import { formatBusArgs, toJson } from './bus-args.js';
@@ -42,9 +42,8 @@ register('introspect', {
         for (const i of ifaces) {
           rows.push([i.name, 'interface', '-', '-', '-']);
           for (const m of i.methods) {
-            const ins = m.args.filter((a) => a.direction !== 'out').map((a) => a.type).join('');
-            const outs = m.args.filter((a) => a.direction === 'out').map((a) => a.type).join('');
-            rows.push([`.${m.name}`, 'method', ins || '-', outs || '-', m.annotations['org.freedesktop.DBus.Deprecated'] === 'true' ? 'deprecated' : '-']);
+            const sig = methodSignatures(m);
+            rows.push([`.${m.name}`, 'method', sig.in || '-', sig.out || '-', m.annotations['org.freedesktop.DBus.Deprecated'] === 'true' ? 'deprecated' : '-']);
           }
           for (const p of i.properties) {
             const v = values2.get(i.name)?.[p.name];
