@@ -4,7 +4,7 @@
 // defineInterface() definition itself. Types follow how fastbus decodes:
 // x/t bigint, ay Uint8Array, dicts with string keys plain objects.
 import { parseSignature, type SignatureType } from '../wire/index.js';
-import type { ArgInfo, InterfaceInfo, NodeInfo } from './introspection.js';
+import type { ArgInfo, InterfaceInfo, MethodInfo, NodeInfo } from './introspection.js';
 
 export interface CodegenOptions {
   /** Module the generated code imports fastbus from (default 'fastbus'). */
@@ -74,6 +74,15 @@ function outType(outs: ArgInfo[]): string {
   return `[${outs.map((a) => typeOf(a.type)).join(', ')}]`;
 }
 
+/** A method's typed in-args (then `last`) as a parameter list, and its out-args as one type. */
+function methodSignature(m: MethodInfo, last: string): { params: string; out: string } {
+  const ins = m.args.filter((a) => a.direction !== 'out');
+  const names = argNames(ins);
+  const params = ins.map((a, i) => `${names[i]}: ${typeOf(a.type)}`);
+  params.push(last);
+  return { params: params.join(', '), out: outType(m.args.filter((a) => a.direction === 'out')) };
+}
+
 function key(name: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(name) ? name : JSON.stringify(name);
 }
@@ -93,13 +102,9 @@ function generateInterface(iface: InterfaceInfo): string {
   doc(L, '', `Proxy methods of ${iface.name}: use with \`proxyObject.getInterface<${T}>(${JSON.stringify(iface.name)})\`.`);
   L.push(`export interface ${T} {`);
   for (const m of iface.methods) {
-    const ins = m.args.filter((a) => a.direction !== 'out');
-    const outs = m.args.filter((a) => a.direction === 'out');
-    const names = argNames(ins);
-    const params = ins.map((a, i) => `${names[i]}: ${typeOf(a.type)}`);
-    params.push('options?: CallOptions');
+    const { params, out } = methodSignature(m, 'options?: CallOptions');
     if (m.annotations['org.freedesktop.DBus.Deprecated'] === 'true') doc(L, '  ', '@deprecated');
-    L.push(`  ${key(m.name)}(${params.join(', ')}): Promise<${outType(outs)}>;`);
+    L.push(`  ${key(m.name)}(${params}): Promise<${out}>;`);
   }
   L.push('}', '');
   doc(L, '', `Properties of ${iface.name} (read with \`get\`, write with \`set\`).`);
@@ -115,13 +120,8 @@ function generateInterface(iface: InterfaceInfo): string {
   doc(L, '', `What a service implements for ${iface.name}: methods get their in-args then an Invocation.`);
   L.push(`export interface ${T}Implementation {`);
   for (const m of iface.methods) {
-    const ins = m.args.filter((a) => a.direction !== 'out');
-    const outs = m.args.filter((a) => a.direction === 'out');
-    const names = argNames(ins);
-    const params = ins.map((a, i) => `${names[i]}: ${typeOf(a.type)}`);
-    params.push('invocation: Invocation');
-    const o = outType(outs);
-    L.push(`  ${key(m.name)}(${params.join(', ')}): ${o} | Promise<${o}>;`);
+    const { params, out } = methodSignature(m, 'invocation: Invocation');
+    L.push(`  ${key(m.name)}(${params}): ${out} | Promise<${out}>;`);
   }
   for (const p of iface.properties) L.push(`  ${key(p.name)}: ${typeOf(p.type)};`);
   L.push('}', '');
