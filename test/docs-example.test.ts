@@ -3,11 +3,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBus } from './fixtures/bus.js';
 
-const example = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'docs-example.js');
+const here = path.dirname(fileURLToPath(import.meta.url));
+const example = path.join(here, 'fixtures', 'docs-example.js');
+const root = path.join(here, '..', '..');
+
+/** Code without comments, whitespace runs as one space, the package import as the fixture's. */
+function normalise(code: string): string {
+  return code.replace(/\/\/.*$/gm, '').replace("from 'fastbus'", "from '../../src/index.js'").split(/\s+/).filter(Boolean).join(' ');
+}
+
+test('the fixture run below is the example docs/client.md shows', () => {
+  const doc = /```ts\n([\s\S]*?)```/.exec(readFileSync(path.join(root, 'docs', 'client.md'), 'utf8'));
+  assert.ok(doc, 'docs/client.md has a ts example');
+  assert.equal(normalise(readFileSync(path.join(root, 'test', 'fixtures', 'docs-example.ts'), 'utf8')), normalise(doc[1]));
+});
 
 for (const kind of ['dbus-daemon', 'fastbus'] as const) {
   test(`the documented client example prints what it says on ${kind}`, { timeout: 30000 }, async () => {
