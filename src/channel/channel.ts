@@ -976,11 +976,7 @@ export class Channel extends EventEmitter {
     const kind = this.u32[(at >> 2) + 1];
     const length = this.f64[(at >> 3) + 1];
     if (!Number.isSafeInteger(length) || length <= 0) throw new ProtocolError('CORRUPT_SEGMENT', `large payload of ${length} bytes`);
-    let fd = this.pendingFds.get(token);
-    if (fd === undefined) {
-      this.pumpSocket();
-      fd = this.pendingFds.get(token);
-    }
+    const fd = this.passedOnSocket(this.pendingFds, token);
     if (fd === undefined) throw new ProtocolError('MISSING_FD', `peer announced memfd payload ${token} but sent no file descriptor`);
     this.pendingFds.delete(token);
     let map: ArrayBuffer;
@@ -1010,11 +1006,7 @@ export class Channel extends EventEmitter {
     const id = this.u32[(at >> 2) + 2];
     const offset = this.f64[(at >> 3) + 2];
     const length = this.f64[(at >> 3) + 3];
-    let arena = this.peerArenas.get(id);
-    if (arena === undefined) {
-      this.pumpSocket();
-      arena = this.peerArenas.get(id);
-    }
+    const arena = this.passedOnSocket(this.peerArenas, id);
     if (arena === undefined) throw new ProtocolError('MISSING_FD', `peer put a payload in arena ${id} but never passed that arena`);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > arena.sizeBytes) {
       throw new ProtocolError('CORRUPT_SEGMENT', `corrupt arena payload descriptor: ${length} bytes at offset ${offset} of arena ${id} (${arena.sizeBytes} bytes)`);
@@ -1032,6 +1024,14 @@ export class Channel extends EventEmitter {
     owned.set(new Uint8Array(arena.buffer, offset, length));
     this.acknowledge(token);
     this.deliverLarge(kind, owned);
+  }
+
+  /** What the peer passed on the socket under `key` (an fd, an arena), reading the socket first if it is not there yet. */
+  private passedOnSocket<T>(passed: Map<number, T>, key: number): T | undefined {
+    const found = passed.get(key);
+    if (found !== undefined) return found;
+    this.pumpSocket();
+    return passed.get(key);
   }
 
   private receiveChunk(at: number, n: number): void {
