@@ -77,7 +77,8 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const services = [];
   try {
     for (const c of contenders) {
-      const child = spawn(c.command(['service', daemon.address, c.name])[0], c.command(['service', daemon.address, c.name]).slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+      const [command, ...args] = c.command(['service', daemon.address, c.name]);
+      const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
       services.push(child);
       await new Promise<void>((resolve, reject) => {
         child.once('exit', (code) => reject(new Error(`${c.label} service exited with ${code}`)));
@@ -98,18 +99,20 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     const baseline = contenders[1].label;
     const pipelined = rows((r) => r.callsPerSec, 'calls/s', true);
     const p50 = rows((r) => r.p50, 'µs', false);
+    const pairCpu = rows((r) => r.clientCpuUs + r.serviceCpuUs, 'µs', false);
+    const busCpu = rows((r) => r.busCpuUs, 'µs', false);
     const med = (rs: Row[], i: number): number => median(rs[i].samples);
     return {
       tables: [
         { title: `Pipelined calls/s, ${DEPTH} outstanding, through dbus-daemon`, rows: pipelined, baseline },
         { title: 'Round trip p50 (blocking calls, one at a time)', rows: p50, baseline },
         { title: 'Round trip p99', rows: rows((r) => r.p99, 'µs', false), baseline },
-        { title: 'CPU time per pipelined call, client + service processes', rows: rows((r) => r.clientCpuUs + r.serviceCpuUs, 'µs', false), baseline },
-        { title: 'CPU time of dbus-daemon per pipelined call', rows: rows((r) => r.busCpuUs, 'µs', false), baseline },
+        { title: 'CPU time per pipelined call, client + service processes', rows: pairCpu, baseline },
+        { title: 'CPU time of dbus-daemon per pipelined call', rows: busCpu, baseline },
       ],
       notes: [
         `fastbus vs dbus-next: ${(med(pipelined, 0) / med(pipelined, 1)).toFixed(2)}x pipelined calls/s, ${(med(p50, 1) / med(p50, 0)).toFixed(2)}x lower median round trip.`,
-        `CPU per pipelined call: fastbus client + service ${med(rows((r) => r.clientCpuUs + r.serviceCpuUs, 'µs', false), 0).toFixed(1)} µs, dbus-next ${med(rows((r) => r.clientCpuUs + r.serviceCpuUs, 'µs', false), 1).toFixed(1)} µs; dbus-daemon itself ${med(rows((r) => r.busCpuUs, 'µs', false), 0).toFixed(1)} µs per fastbus call (two messages routed, each written with its own sendmsg), so on two vCPUs the bus, not the client, bounds the fastbus row.`,
+        `CPU per pipelined call: fastbus client + service ${med(pairCpu, 0).toFixed(1)} µs, dbus-next ${med(pairCpu, 1).toFixed(1)} µs; dbus-daemon itself ${med(busCpu, 0).toFixed(1)} µs per fastbus call (two messages routed, each written with its own sendmsg), so on two vCPUs the bus, not the client, bounds the fastbus row.`,
         `fastbus vs the sd-bus C pair: ${(med(pipelined, 0) / med(pipelined, 2)).toFixed(2)}x its pipelined calls/s, ${(med(p50, 0) / med(p50, 2)).toFixed(2)}x its median round trip.`,
         `Each pair echoes a 16-byte string (Echo(s) -> s) through proxies: fastbus \`bus.proxy().getInterface()\`, dbus-next \`getProxyObject().getInterface()\`, sd-bus \`sd_bus_call_method\`/\`sd_bus_call_method_async\`. ${rounds} round trips and ${calls} pipelined calls per sample, after ${WARMUP_CALLS} untimed calls (steady state; with 200, a fresh Node client's p99 was about 1.5 ms while V8 still optimized it); one dbus-daemon for all.`,
       ],
