@@ -57,7 +57,9 @@ export function connect(path: string, options: ConnectOptions = {}): Promise<Cha
           return fail(new ProtocolError('BAD_HANDSHAKE', `${path} sent a channel hello this fastbus cannot use (version ${String(hello.v)}, ${fds.length} fds; expected version ${LAYOUT_VERSION}, 3 fds)`));
         }
         const cred = new Int32Array(3);
-        check(sockPeercred(fd, cred), 'getsockopt', 'SO_PEERCRED');
+        const credResult = sockPeercred(fd, cred);
+        if (credResult < 0) closeFds();
+        check(credResult, 'getsockopt', 'SO_PEERCRED');
         const myUid = process.getuid?.() ?? -1;
         if (cred[1] !== myUid && !(options.allowUids ?? []).includes(cred[1])) {
           closeFds();
