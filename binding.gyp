@@ -11,6 +11,7 @@
         "src/native/mmap.c",
         "src/native/eventfd.c",
         "src/native/poll.c",
+        "src/native/loop-spin.c",
         "src/native/socket.c",
         "src/native/fd.c",
         "src/native/pidfd.c"

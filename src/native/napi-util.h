@@ -42,5 +42,6 @@ void poll_init(napi_env env, napi_value exports);
 void socket_init(napi_env env, napi_value exports);
 void fd_init(napi_env env, napi_value exports);
 void pidfd_init(napi_env env, napi_value exports);
+void loop_spin_init(napi_env env, napi_value exports);
 
 #endif

@@ -59,6 +59,37 @@ describe('native', () => {
     n.fdClose(efd);
   });
 
+  it('refuses a polling window that is not a whole number of microseconds up to one second', () => {
+    for (const bad of [-1, 1.5, 1_000_001, Number.NaN]) assert.throws(() => n.loopSpin(bad), RangeError);
+  });
+
+  it('keeps the loop polling after activity, catches events without sleeping, and stops when set to 0', async () => {
+    // A window of up to 1 s: every event below follows the previous callback within it,
+    // so the window grows and later events arrive while the loop polls.
+    n.loopSpin(1_000_000);
+    const efd = n.check(n.efdOpen(0), 'eventfd');
+    const before = n.loopSpinStats();
+    let left = 50;
+    await new Promise<void>((resolve) => {
+      const h = n.pollOpen(efd, n.POLL_READABLE, () => {
+        n.efdDrain(efd);
+        if (--left > 0) n.efdSignal(efd, 1);
+        else {
+          n.pollClose(h);
+          resolve();
+        }
+      });
+      n.efdSignal(efd, 1);
+    });
+    const after = n.loopSpinStats();
+    assert.ok(after.windowUs > 0, `window ${after.windowUs} µs`);
+    assert.ok(after.caught > before.caught, 'no event arrived while polling');
+    assert.equal(after.caught - before.caught + after.woken - before.woken, 50);
+    n.loopSpin(0);
+    assert.equal(n.loopSpinStats().windowUs, 0);
+    n.fdClose(efd);
+  });
+
   it('gives the address of a view', () => {
     const buf = new Uint8Array(new ArrayBuffer(64), 16, 8);
     const base = n.addressOf(new Uint8Array(buf.buffer));

@@ -25,6 +25,8 @@ interface Addon {
   poll_update(handle: PollHandle, events: number): number;
   poll_close(handle: PollHandle): number;
   poll_ref(handle: PollHandle, keepAlive: boolean): number;
+  loop_spin(maxUs: number): number;
+  loop_spin_stats(out: Float64Array): number;
   sock_open(type: number): number;
   sock_pair(type: number, out: Int32Array): number;
   sock_bind(fd: number, address: Uint8Array): number;
@@ -147,6 +149,35 @@ export function shmUnmap(buffer: ArrayBuffer): number {
  * SystemError('uv_poll_start') on failure. The callback gets a libuv status
  * (0 or -errno) and the ready events. Close the poller before the fd.
  */
+/**
+ * After fd activity, keeps Node's loop polling for up to `maxUs` microseconds
+ * before it sleeps (adaptive: the window grows while messages keep arriving
+ * within it and shrinks when they do not). 0, the default, turns it off.
+ * Polling spends CPU to save the wake-up of this thread; see docs/broker.md.
+ */
+export function loopSpin(maxUs: number): void {
+  if (!Number.isInteger(maxUs) || maxUs < 0 || maxUs > 1_000_000) throw new RangeError(`loopSpin: maxUs must be an integer 0..1000000, got ${maxUs}`);
+  const r = addon.loop_spin(maxUs);
+  if (r < 0) throw new SystemError(-r, 'loop_spin');
+}
+
+/** What loopSpin has done in this thread so far. */
+export interface LoopSpinStats {
+  /** The current polling window (µs); 0 when polling is off or has not paid. */
+  windowUs: number;
+  /** Readiness events that arrived while the loop was polling (a wake-up saved). */
+  caught: number;
+  /** Readiness events that arrived after the loop had gone to sleep. */
+  woken: number;
+}
+
+export function loopSpinStats(): LoopSpinStats {
+  const out = new Float64Array(3);
+  const r = addon.loop_spin_stats(out);
+  if (r < 0) throw new SystemError(-r, 'loop_spin_stats');
+  return { windowUs: out[0], caught: out[1], woken: out[2] };
+}
+
 export function pollOpen(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle {
   const r = addon.poll_open(fd, events, callback);
   if (typeof r === 'number') throw new SystemError(-r, 'uv_poll_start');

@@ -3,6 +3,7 @@
  * is stopped; its JS handle is an external whose finalizer stops a poller
  * that was forgotten. One poller per fd (libuv's rule). */
 #include "napi-util.h"
+#include "loop-spin.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -18,6 +19,7 @@ struct poller {
   napi_env env;
   napi_ref callback;
   napi_async_context context;
+  loop_spin_t *spin;
   poll_box_t *box; /* NULL once the JS handle is collected */
 };
 
@@ -48,6 +50,7 @@ static void poller_close(poller_t *p) {
 static void poller_event(uv_poll_t *h, int status, int events) {
   poller_t *p = h->data;
   napi_env env = p->env;
+  loop_spin_begin(p->spin);
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   napi_value cb, recv, argv[2], result;
@@ -61,6 +64,7 @@ static void poller_event(uv_poll_t *h, int status, int events) {
     napi_fatal_exception(env, error);
   }
   napi_close_handle_scope(env, scope);
+  loop_spin_end(p->spin);
 }
 
 static void box_finalize(napi_env env, void *data, void *hint) {
@@ -81,6 +85,7 @@ static poller_t *unbox(napi_env env, napi_value v) {
 
 static void poller_setup(napi_env env, poller_t *p, napi_value callback) {
   p->env = env;
+  p->spin = loop_spin_of(env);
   p->handle.data = p;
   napi_create_reference(env, callback, 1, &p->callback);
   napi_value name;

@@ -1,0 +1,129 @@
+/* Adaptive polling: after fd activity, keep Node's loop polling (epoll with a
+ * zero timeout) for a short window instead of sleeping at once, so that a
+ * message arriving within the window needs no wake-up of this thread. The
+ * window adapts as guest halt-polling does: it doubles when the loop slept
+ * but was woken within the maximum, and halves when the sleep was longer. */
+#include "napi-util.h"
+#include "loop-spin.h"
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <uv.h>
+
+/* The first non-zero window. */
+#define SPIN_START_NS 10000u
+
+struct loop_spin {
+  uv_idle_t idle;     /* active while polling: libuv then polls with timeout 0 */
+  uint64_t max_ns;    /* 0: never poll after activity (the default) */
+  uint64_t window_ns; /* the current window, 0..max_ns */
+  uint64_t deadline;  /* uv_hrtime() at which polling stops */
+  uint64_t slept_at;  /* when the loop last went back to sleeping; 0 if not measured */
+  int polling;
+  double caught;      /* events that arrived while polling */
+  double woken;       /* events that arrived after the loop slept */
+};
+
+static void on_idle(uv_idle_t *h) {
+  loop_spin_t *s = h->data;
+  uint64_t now = uv_hrtime();
+  if (now >= s->deadline) {
+    uv_idle_stop(h);
+    s->polling = 0;
+    s->slept_at = now;
+    return;
+  }
+  /* Let a task waiting for this vCPU run: polling must not delay the peer it waits for. */
+  sched_yield();
+}
+
+void loop_spin_begin(loop_spin_t *s) {
+  if (!s || s->max_ns == 0) return;
+  if (s->polling) {
+    s->caught++;
+    return;
+  }
+  s->woken++;
+  if (s->slept_at == 0) return;
+  uint64_t slept = uv_hrtime() - s->slept_at;
+  s->slept_at = 0;
+  if (slept <= s->max_ns) {
+    uint64_t grown = s->window_ns ? s->window_ns * 2 : SPIN_START_NS;
+    s->window_ns = grown < s->max_ns ? grown : s->max_ns;
+  } else {
+    s->window_ns = s->window_ns / 2 < SPIN_START_NS ? 0 : s->window_ns / 2;
+  }
+}
+
+void loop_spin_end(loop_spin_t *s) {
+  if (!s || s->max_ns == 0) return;
+  uint64_t now = uv_hrtime();
+  if (s->window_ns == 0) {
+    s->slept_at = now;
+    return;
+  }
+  s->deadline = now + s->window_ns;
+  if (!s->polling) {
+    s->polling = 1;
+    uv_idle_start(&s->idle, on_idle);
+  }
+}
+
+loop_spin_t *loop_spin_of(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return data;
+}
+
+static void on_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void on_env_cleanup(void *arg) {
+  loop_spin_t *s = arg;
+  uv_close((uv_handle_t *)&s->idle, on_closed);
+}
+
+/* loop_spin(maxUs) -> 0 or -errno: the longest window; 0 turns polling off */
+static napi_value loop_spin(napi_env env, napi_callback_info info) {
+  napi_value argv[FB_MAX_ARGS];
+  if (fb_args(env, info, argv) < 1) return fb_throw(env, "loop_spin(maxUs)");
+  loop_spin_t *s = loop_spin_of(env);
+  if (!s) return fb_int(env, -ENOMEM);
+  s->max_ns = (uint64_t)fb_u32(env, argv[0]) * 1000u;
+  if (s->window_ns > s->max_ns) s->window_ns = s->max_ns;
+  if (s->polling && s->deadline > uv_hrtime() + s->max_ns) s->deadline = uv_hrtime() + s->max_ns;
+  return fb_int(env, 0);
+}
+
+/* loop_spin_stats(out: Float64Array(3)) -> 0: [window in µs, events caught while polling, events after sleeping] */
+static napi_value loop_spin_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[FB_MAX_ARGS];
+  double *out;
+  size_t length;
+  if (fb_args(env, info, argv) < 1 || fb_bytes(env, argv[0], (void **)&out, &length) != 0 || length < 3 * sizeof(double)) {
+    return fb_throw(env, "loop_spin_stats(out: Float64Array(3))");
+  }
+  loop_spin_t *s = loop_spin_of(env);
+  if (!s) return fb_int(env, -ENOMEM);
+  out[0] = (double)s->window_ns / 1000.0;
+  out[1] = s->caught;
+  out[2] = s->woken;
+  return fb_int(env, 0);
+}
+
+void loop_spin_init(napi_env env, napi_value exports) {
+  loop_spin_t *s = calloc(1, sizeof *s);
+  uv_loop_t *loop;
+  if (s && napi_get_uv_event_loop(env, &loop) == napi_ok && uv_idle_init(loop, &s->idle) == 0) {
+    s->idle.data = s;
+    /* Polling never keeps Node running by itself. */
+    uv_unref((uv_handle_t *)&s->idle);
+    napi_set_instance_data(env, s, NULL, NULL);
+    napi_add_env_cleanup_hook(env, on_env_cleanup, s);
+  } else {
+    free(s);
+  }
+  fb_export(env, exports, "loop_spin", loop_spin);
+  fb_export(env, exports, "loop_spin_stats", loop_spin_stats);
+}
