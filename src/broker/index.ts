@@ -8,6 +8,7 @@ import { Activator } from './activation.js';
 import { Broker, DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker.js';
 import { readBusConfig, type BusConfig } from './bus-config.js';
 import { BusPolicy } from './bus-policy.js';
+import * as native from '../native/native.js';
 
 export { Broker, DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker.js';
 export { BusError, BusErrors } from './bus-error.js';
@@ -30,6 +31,13 @@ export interface BrokerOptions {
   log?: (line: string) => void;
   /** Also take sockets passed by systemd (LISTEN_FDS). */
   socketActivation?: boolean;
+  /**
+   * After handling a message, keep polling the sockets for up to this many
+   * microseconds before sleeping (adaptive; 0 turns it off). It applies to the
+   * whole process, so an embedded bus leaves it off unless asked; `fastbus
+   * daemon` sets 100. See docs/broker.md.
+   */
+  busyPollUs?: number;
 }
 
 /** A running bus. */
@@ -127,6 +135,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     }
   };
   settings.reload = reload;
+  if (options.busyPollUs !== undefined) native.loopSpin(options.busyPollUs);
   broker = await Broker.start(settings);
   const b = broker;
   return { address: b.address, broker: b, reload, close: () => b.close() };
