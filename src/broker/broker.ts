@@ -563,8 +563,9 @@ export class Broker {
     const isCall = msg.type === MessageType.METHOD_CALL;
     const limits = this.settings.limits;
     if (isCall) {
-      if (target.stream.queuedBytes + bytes.length + (r.body?.length ?? 0) > limits.maxQueuedBytes || target.stream.queuedFds + (r.fds?.fds.length ?? 0) > limits.maxQueuedFds) {
-        this.replyError(from, msg, BusErrors.LimitsExceeded, `The destination ${target.uniqueName} has too many bytes queued`);
+      // As dbus-daemon: fds count against max_outgoing_unix_fds once more than it wait (any message is then refused).
+      if (target.stream.queuedBytes + bytes.length + (r.body?.length ?? 0) > limits.maxQueuedBytes || target.stream.queuedFds > limits.maxQueuedFds) {
+        this.replyError(from, msg, BusErrors.LimitsExceeded, `The destination ${target.uniqueName} has a full message queue`);
         return;
       }
       if (!(msg.flags & MessageFlags.NO_REPLY_EXPECTED)) {
@@ -635,15 +636,17 @@ export class Broker {
     const s = target.stream;
     const body = r?.body;
     const limits = this.settings.limits;
-    const nfds = fds?.fds.length ?? 0;
     const length = bytes.length + (body?.length ?? 0);
-    if (s.queuedBytes + length > limits.maxQueuedBytes || s.queuedFds + nfds > limits.maxQueuedFds) {
-      this.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes})`);
+    if (s.queuedBytes + length > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) {
+      this.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`);
       return;
     }
     target.stats.messagesOut++;
     if (fds === undefined) s.send(bytes);
-    else s.send(bytes, fds.fds, fds.retain());
+    else {
+      s.send(bytes, fds.fds, fds.retain());
+      if (s.queuedFds > target.stats.peakQueuedFds) target.stats.peakQueuedFds = s.queuedFds;
+    }
     // Two sends in a row stay together: the queue is FIFO and nothing runs between them.
     if (body) {
       r!.bodyRefs!++;

@@ -12,6 +12,7 @@ export interface ConnectionStats {
   bytesIn: number;
   messagesOut: number;
   peakQueuedBytes: number;
+  peakQueuedFds: number;
 }
 
 /** A connection to the bus, from accept to disconnect. */
@@ -41,7 +42,7 @@ export class Connection {
   closed = false;
   /** The peer's pidfd (from SO_PEERPIDFD), shared with replies that carry it as ProcessFD; released at disconnect. */
   processFd: SharedFds | undefined;
-  readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, peakQueuedBytes: 0 };
+  readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, peakQueuedBytes: 0, peakQueuedFds: 0 };
 
   constructor(
     readonly id: number,

@@ -331,6 +331,8 @@ export class Driver {
         ['OutgoingMessages', new Variant('u', c.stats.messagesOut)],
         ['OutgoingBytes', new Variant('u', c.stream.queuedBytes)],
         ['PeakOutgoingBytes', new Variant('u', c.stats.peakQueuedBytes >>> 0)],
+        ['OutgoingFDs', new Variant('u', c.stream.queuedFds)],
+        ['PeakOutgoingFDs', new Variant('u', c.stats.peakQueuedFds)],
         ['OwnedNames', new Variant('u', bus.names.namesOf(c).length)],
         ['MatchRules', new Variant('u', bus.matches.countOf(c))],
         ['PendingReplies', new Variant('u', c.pendingCalls)],
