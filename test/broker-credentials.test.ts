@@ -1,7 +1,9 @@
 // GetConnectionCredentials on a fastbus bus: ProcessFD is a pidfd of the
 // peer's process (checked through /proc/self/fdinfo), given only to callers
 // that negotiated unix fds; dbus-python gets its own. (dbus-daemon 1.14, the
-// reference here, has no ProcessFD, so this runs on fastbus only.)
+// reference here, has no ProcessFD, so this runs on fastbus only.) Over tcp,
+// both buses answer the same: ProcessID 0 (dbus-daemon's answer for a socket
+// without SO_PEERCRED) and the uid only when DBUS_COOKIE_SHA1 proved one.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as native from '../src/native/native.js';
 import { MessageType, type Variant } from '../src/wire/index.js';
-import { FIXTURES, startBus, type TestBus } from './fixtures/bus.js';
+import { ANONYMOUS_TCP_CONFIG, FIXTURES, run, startBus, type BusKind, type TestBus } from './fixtures/bus.js';
 import { DBUS, raw } from './fixtures/raw-client.js';
 
 function pidOfPidfd(fd: number): number {
@@ -63,3 +65,41 @@ describe('GetConnectionCredentials on fastbus', { timeout: 30000 }, () => {
     for (const c of [withFds, noFds]) c.stream.close();
   });
 });
+
+const COOKIE_TCP_CONFIG = `<busconfig><type>session</type><listen>tcp:host=127.0.0.1,port=0</listen>
+  <policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/></policy></busconfig>`;
+
+for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
+  describe(`credentials over tcp on ${kind}`, { timeout: 30000 }, () => {
+    /** What dbus-python, connected over tcp, hears of itself from the bus. */
+    const ownCredentials = async (config: string): Promise<{ name: string; answers: Record<string, unknown> }> => {
+      const bus = await startBus(kind, config, false);
+      try {
+        const out = JSON.parse(await run(bus, '/usr/bin/python3', [path.join(FIXTURES, 'py-own-credentials.py')])) as { name: string; answers: Record<string, unknown> };
+        assert.match(out.name, /^:1\.\d+$/);
+        return out;
+      } finally {
+        await bus.stop();
+      }
+    };
+
+    it('reports ProcessID 0 and no user for an ANONYMOUS tcp connection', async () => {
+      const { name, answers } = await ownCredentials(ANONYMOUS_TCP_CONFIG);
+      assert.deepEqual(answers, {
+        GetConnectionCredentials: { ProcessID: 0 },
+        GetConnectionUnixProcessID: 0,
+        GetConnectionUnixUser: `org.freedesktop.DBus.Error.Failed: Could not determine UID for '${name}'`,
+      });
+    });
+
+    it('reports ProcessID 0 and the uid DBUS_COOKIE_SHA1 proved for a tcp connection', async () => {
+      const uid = process.getuid!();
+      const { answers } = await ownCredentials(COOKIE_TCP_CONFIG);
+      assert.deepEqual(answers, {
+        GetConnectionCredentials: { ProcessID: 0, UnixUserID: uid },
+        GetConnectionUnixProcessID: 0,
+        GetConnectionUnixUser: uid,
+      });
+    });
+  });
+}

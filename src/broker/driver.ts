@@ -38,6 +38,14 @@ function invalidArgs(text: string): never {
   throw new BusError(BusErrors.InvalidArgs, text);
 }
 
+/**
+ * A peer's pid as dbus-daemon reports it: from SO_PEERCRED, else 0 over tcp
+ * (what dbus-daemon answers there), else unknown.
+ */
+function processIdOf(c: Connection): number | undefined {
+  return c.credentials ? c.credentials.pid : c.stream.kind === 'tcp' ? 0 : undefined;
+}
+
 function machineId(): string {
   for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
@@ -229,15 +237,16 @@ export class Driver {
       if (name === DRIVER_NAME) return ['u', [process.getuid?.() ?? 0]];
       const c = this.connectionOf(name);
       const uid = c.credentials?.uid ?? c.uid;
-      if (uid === undefined) throw new BusError(BusErrors.Failed, `Could not determine Unix user ID of '${name}'`);
+      if (uid === undefined) throw new BusError(BusErrors.Failed, `Could not determine UID for '${name}'`);
       return ['u', [uid]];
     });
     this.add(D, 'GetConnectionUnixProcessID', 's', 'u', ['bus_name', 'unix_process_id'], true, (_conn, msg) => {
       const [name] = msg.body as [string];
       if (name === DRIVER_NAME) return ['u', [process.pid]];
       const c = this.connectionOf(name);
-      if (!c.credentials) throw new BusError(BusErrors.UnixProcessIdUnknown, `Could not determine PID for '${name}'`);
-      return ['u', [c.credentials.pid]];
+      const pid = processIdOf(c);
+      if (pid === undefined) throw new BusError(BusErrors.UnixProcessIdUnknown, `Could not determine PID for '${name}'`);
+      return ['u', [pid]];
     });
     this.add(D, 'GetConnectionCredentials', 's', 'a{sv}', ['bus_name', 'credentials'], true, (conn, msg) => {
       const [name] = msg.body as [string];
@@ -250,10 +259,9 @@ export class Driver {
       const c = this.connectionOf(name);
       const uid = c.credentials?.uid ?? c.uid;
       if (uid !== undefined) creds.set('UnixUserID', new Variant('u', uid));
-      if (c.credentials) {
-        creds.set('UnixGroupIDs', new Variant('au', c.credentials.groups.length ? c.credentials.groups : [c.credentials.gid]));
-        creds.set('ProcessID', new Variant('u', c.credentials.pid));
-      }
+      if (c.credentials) creds.set('UnixGroupIDs', new Variant('au', c.credentials.groups.length ? c.credentials.groups : [c.credentials.gid]));
+      const pid = processIdOf(c);
+      if (pid !== undefined) creds.set('ProcessID', new Variant('u', pid));
       // ProcessFD only to a caller that can receive fds (a pidfd: it cannot point at a recycled pid).
       if (c.processFd && conn.unixFd) {
         creds.set('ProcessFD', new Variant('h', 0));
