@@ -48,10 +48,13 @@ export class TcpStream extends FramedStream implements MessageStream {
     this.socket.unref();
   }
 
-  send(bytes: Uint8Array, fds?: readonly number[], fdsDone?: boolean | (() => void)): void {
+  send(bytes: Uint8Array, fds?: readonly number[], fdsDone?: boolean | (() => void), written?: () => void): void {
     if (fds && fds.length > 0) throw new Error('TcpStream.send: tcp cannot carry unix fds');
     if (typeof fdsDone === 'function') fdsDone();
-    if (this.isClosed) return;
+    if (this.isClosed) {
+      written?.();
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -60,7 +63,9 @@ export class TcpStream extends FramedStream implements MessageStream {
         if (!this.isClosed) this.socket.uncork();
       });
     }
-    this.socket.write(bytes);
+    // node:net keeps `bytes` itself (no copy) until the write's callback: only then may the
+    // caller reuse them. Node calls it after the kernel took them, or once destroy() dropped them.
+    this.socket.write(bytes, written);
   }
 
   takeFds(count: number): number[] {
