@@ -14,14 +14,15 @@ import { DBUS, raw, type Raw } from './fixtures/raw-client.js';
 
 const LIMIT = 4;
 const MIB = 1024 * 1024;
+// A unix socket's SO_SNDBUF is at most twice wmem_max, and a sender may pass it by one skb of up to half of it:
+// 2 MiB more than three times wmem_max always stays queued in the bus.
+const FILL_MESSAGES = Math.ceil((3 * Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8')) + 2 * MIB) / MIB);
 const CONFIG = `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
   <policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/></policy>
   <limit name="max_outgoing_unix_fds">${LIMIT}</limit>
-  <limit name="max_outgoing_bytes">${64 * MIB}</limit>
+  <limit name="max_outgoing_bytes">${(FILL_MESSAGES + 8) * MIB}</limit>
   <limit name="max_message_size">${4 * MIB}</limit>
 </busconfig>`;
-// A unix socket holds at most twice its SO_SNDBUF, itself at most wmem_max: 2 MiB more always stays queued in the bus.
-const FILL_MESSAGES = Math.ceil((2 * Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8')) + 2 * MIB) / MIB);
 const FILLER = new Uint8Array(MIB);
 const STATS = { ...DBUS, interface: 'org.freedesktop.DBus.Debug.Stats', member: 'GetConnectionStats', signature: 's' };
 
