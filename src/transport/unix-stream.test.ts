@@ -1,0 +1,69 @@
+// What a UnixStream holds while it relays a burst: messages queued while
+// handling one read leave before the next read, so a stream that forwards a
+// flood keeps at most one receive buffer's worth queued (not a whole
+// readiness callback's worth: 4 MiB of small messages, each a live object).
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as native from '../native/native.js';
+import { UnixStream } from './unix-stream.js';
+
+function frame(serial: number, bodyLength: number): Uint8Array {
+  const b = new Uint8Array(16 + bodyLength).fill(serial & 0xff);
+  const v = new DataView(b.buffer);
+  b[0] = 0x6c; b[1] = 1; b[2] = 0; b[3] = 1;
+  v.setUint32(4, bodyLength, true);
+  v.setUint32(8, serial, true);
+  v.setUint32(12, 0, true);
+  return b;
+}
+
+function socketPair(): Int32Array {
+  const fds = new Int32Array(2);
+  native.check(native.sockPair(native.SOCK_STREAM, fds), 'socketpair');
+  return fds;
+}
+
+it('writes what each read produced before reading more, so a relayed burst queues at most one read', { timeout: 10000 }, async (t) => {
+  const RECEIVE_BYTES = 256 * 1024;
+  const COUNT = 10_000;
+  const SIZE = 200;
+  // 2 MiB written before the relay's first readiness callback: one callback reads it all.
+  const inFds = socketPair();
+  native.check(native.sockSetopt(inFds[1], 1, 7, 8 * 1024 * 1024), 'setsockopt');
+  const frames = Array.from({ length: COUNT }, (_, i) => frame(i + 1, SIZE - 16));
+  for (let i = 0; i < COUNT; i += 512) {
+    const batch = frames.slice(i, i + 512);
+    assert.equal(native.sockSend(inFds[1], batch, null), batch.length * SIZE);
+  }
+  const outFds = socketPair();
+  const relayIn = new UnixStream(inFds[0], RECEIVE_BYTES);
+  const relayOut = new UnixStream(outFds[0]);
+  t.after(() => {
+    relayIn.close();
+    relayOut.close();
+    native.fdClose(inFds[1]);
+    native.fdClose(outFds[1]);
+  });
+  relayOut.startMessages(new Uint8Array(0));
+  let maxQueued = 0;
+  let relayed = 0;
+  const done = new Promise<void>((resolve) => {
+    relayIn.onMessage = (f) => {
+      maxQueued = Math.max(maxQueued, relayOut.queuedBytes);
+      relayOut.send(f);
+      if (++relayed === COUNT) resolve();
+    };
+  });
+  relayIn.startMessages(new Uint8Array(0));
+  await done;
+  assert.ok(maxQueued <= RECEIVE_BYTES, `${maxQueued} bytes were queued at once`);
+  // Everything arrives, in order (nobody read the far end: the kernel held it all).
+  const got = new Uint8Array(COUNT * SIZE);
+  let n = 0;
+  while (n < got.length) {
+    const r = native.fdRead(outFds[1], got.subarray(n));
+    if (r === -native.EAGAIN) await new Promise((r) => setImmediate(r));
+    else n += native.check(r, 'read');
+  }
+  for (let i = 0; i < COUNT; i += 997) assert.deepEqual(got.subarray(i * SIZE, (i + 1) * SIZE), frames[i]);
+});
