@@ -1,7 +1,9 @@
 /* Readiness of a file descriptor, watched by libuv on Node's event loop.
  * A poller owns a uv_poll_t and a strong reference to its callback until it
  * is stopped; its JS handle is an external whose finalizer stops a poller
- * that was forgotten. One poller per fd (libuv's rule). */
+ * that was forgotten. One poller per fd (libuv's rule). Node-API resources
+ * are released when the close is requested (the env is alive then); the
+ * uv close callback, which may run after the env is gone, only frees memory. */
 #include "napi-util.h"
 #include "loop-spin.h"
 #include <errno.h>
@@ -23,27 +25,21 @@ struct poller {
   poll_box_t *box; /* NULL once the JS handle is collected */
 };
 
-/* Set when Node tears the environment down: close callbacks that run after
- * that must not call into Node-API (the env may already be gone). */
-static int env_closing = 0;
-
-static void on_env_cleanup(void *arg) {
-  (void)arg;
-  env_closing = 1;
-}
-
+/* Runs on the loop after uv_close, possibly after the environment is torn
+ * down (a worker's loop outlives its napi_env): no Node-API here. */
 static void poller_closed(uv_handle_t *h) {
-  poller_t *p = h->data;
-  if (!env_closing) {
-    napi_delete_reference(p->env, p->callback);
-    napi_async_destroy(p->env, p->context);
-  }
-  if (p->box) p->box->p = NULL;
-  free(p);
+  free(h->data);
 }
 
+/* Called only while the env is alive: from JS (poll_close, poll_open) or from
+ * the handle's finalizer, which Node-API also runs at env teardown. Once the
+ * handle is closing, the box no longer points at the poller. */
 static void poller_close(poller_t *p) {
   uv_poll_stop(&p->handle);
+  napi_delete_reference(p->env, p->callback);
+  napi_async_destroy(p->env, p->context);
+  p->callback = NULL;
+  p->context = NULL;
   uv_close((uv_handle_t *)&p->handle, poller_closed);
 }
 
@@ -58,7 +54,11 @@ static void poller_event(uv_poll_t *h, int status, int events) {
   napi_get_global(env, &recv);
   napi_create_int32(env, status, &argv[0]);
   napi_create_int32(env, events, &argv[1]);
-  if (cb && napi_make_callback(env, p->context, recv, cb, 2, argv, &result) == napi_pending_exception) {
+  bool thrown = false;
+  /* While the env is torn down, the call is refused with napi_pending_exception
+   * although nothing was thrown: only a real exception is reported. */
+  if (cb && napi_make_callback(env, p->context, recv, cb, 2, argv, &result) == napi_pending_exception &&
+      napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
     napi_value error;
     napi_get_and_clear_last_exception(env, &error);
     napi_fatal_exception(env, error);
@@ -156,8 +156,6 @@ static napi_value poll_ref(napi_env env, napi_callback_info info) {
 }
 
 void poll_init(napi_env env, napi_value exports) {
-  /* Registered after Node-API's own teardown hook, so it runs before the finalizers. */
-  napi_add_env_cleanup_hook(env, on_env_cleanup, NULL);
   fb_export(env, exports, "poll_open", poll_open);
   fb_export(env, exports, "poll_update", poll_update);
   fb_export(env, exports, "poll_close", poll_close);
