@@ -5,8 +5,8 @@
 // p50/p99, pipelined calls/s (128 outstanding), signals delivered/s to 1 and 4
 // subscribers, 1 MiB and 16 MiB `ay` round trips, and broker memory.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { buildC, repoRoot } from '../c-program.js';
@@ -26,10 +26,11 @@ interface Bus {
   service: ChildProcess;
 }
 
-function lines(child: ChildProcess): { next(re: RegExp): Promise<string> } {
+/** Waits for text on a child's stdout (or another of its pipes), which it keeps draining. */
+function lines(child: ChildProcess, stream: Readable = child.stdout!): { next(re: RegExp): Promise<string> } {
   let out = '';
   let waiters: Array<() => void> = [];
-  child.stdout!.on('data', (d: Buffer) => {
+  stream.on('data', (d: Buffer) => {
     out += d.toString();
     for (const w of waiters.splice(0)) w();
   });
@@ -104,18 +105,23 @@ async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> 
     const script = path.join(dir, 'dbus-broker.sh');
     writeFileSync(script, [
       '#!/bin/sh', 'set -e', 'mkdir -p /run/systemd/journal', 'mount -t tmpfs tmpfs /run/systemd/journal',
-      `/usr/bin/python3 ${stub} /run/systemd/journal/socket > ${dir}/stub.out &`,
-      `while ! grep -q bound ${dir}/stub.out 2>/dev/null; do sleep 0.01; done`,
+      // The stub says "bound" through a fifo; read returns once it has (or fails if the stub died).
+      `rm -f ${dir}/stub.ready && mkfifo ${dir}/stub.ready`,
+      `/usr/bin/python3 ${stub} /run/systemd/journal/socket > ${dir}/stub.ready &`,
+      `read bound < ${dir}/stub.ready`,
       `echo unix:path=${sock}`,
       `exec systemd-socket-activate -l ${sock} -E DBUS_SESSION_BUS_ADDRESS=unix:path=${sock} dbus-broker-launch --scope user`,
     ].join('\n'), { mode: 0o755 });
-    child = spawn('unshare', ['-m', script], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    child = spawn('unshare', ['-m', script], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     brokerPid = () => childrenOf(child.pid!).find((p) => comm(p) === 'dbus-broker') ?? child.pid!;
+    // The script prints the address before systemd-socket-activate exists; it logs
+    // "Listening on <path>" once the socket listens (connections then wait in its backlog
+    // until dbus-broker takes them). fastbus and dbus-daemon print their address only
+    // once they listen.
+    await lines(child, child.stderr!).next(/Listening on /);
   }
   const address = (await lines(child).next(/unix:path=[^\n]*/)).trim();
-  // systemd-socket-activate binds after the script printed the address: wait for the socket.
-  for (let i = 0; i < 500 && !existsSync(sock); i++) await delay(10);
-  await delay(50);
+  // The service prints "ready" after Hello and RequestName were answered: the bus serves clients.
   const service = spawn(peer, ['service', address], { stdio: ['ignore', 'pipe', 'inherit'] });
   await lines(service).next(/ready/);
   return { name, address, child, brokerPid, service };
