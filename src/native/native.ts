@@ -145,11 +145,6 @@ export function shmUnmap(buffer: ArrayBuffer): number {
 }
 
 /**
- * Watches fd readiness on Node's loop (one poller per fd); throws
- * SystemError('uv_poll_start') on failure. The callback gets a libuv status
- * (0 or -errno) and the ready events. Close the poller before the fd.
- */
-/**
  * After fd activity, keeps Node's loop polling for up to `maxUs` microseconds
  * before it sleeps (adaptive: the window grows while messages keep arriving
  * within it and shrinks when they do not). 0, the default, turns it off.
@@ -171,6 +166,7 @@ export interface LoopSpinStats {
   woken: number;
 }
 
+/** Counts and the current window of loopSpin in this thread (for diagnostics and tests). */
 export function loopSpinStats(): LoopSpinStats {
   const out = new Float64Array(3);
   const r = addon.loop_spin_stats(out);
@@ -178,6 +174,11 @@ export function loopSpinStats(): LoopSpinStats {
   return { windowUs: out[0], caught: out[1], woken: out[2] };
 }
 
+/**
+ * Watches fd readiness on Node's loop (one poller per fd); throws
+ * SystemError('uv_poll_start') on failure. The callback gets a libuv status
+ * (0 or -errno) and the ready events. Close the poller before the fd.
+ */
 export function pollOpen(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle {
   const r = addon.poll_open(fd, events, callback);
   if (typeof r === 'number') throw new SystemError(-r, 'uv_poll_start');
