@@ -3,6 +3,7 @@
  *   service ADDR [NAME]          owns NAME (default org.fastbus.Bench), /bench:
  *                                Echo(s)->s, EchoBytes(ay)->ay of org.fastbus.Bench
  *   rtt ADDR N                   N blocking Echo calls; prints "p50_us p99_us"
+ *   paced ADDR N GAP_US          the same, sleeping GAP_US between calls
  *   pipeline ADDR N DEPTH        N Echo calls, DEPTH outstanding; prints "calls_per_s"
  *   client ADDR NAME ROUNDS CALLS DEPTH
  *                                3000 untimed then ROUNDS blocking Echo calls to NAME,
@@ -122,8 +123,10 @@ static int on_tick(sd_bus_message *m, void *userdata, sd_bus_error *error) {
   return 0;
 }
 
-/* n blocking Echo calls to dest; their times in ns, sorted (the caller frees them). */
-static uint64_t *round_trips(sd_bus *bus, const char *dest, long n) {
+/* n blocking Echo calls to dest, gap_us of sleep after each; their times in ns,
+ * sorted (the caller frees them). */
+static uint64_t *round_trips(sd_bus *bus, const char *dest, long n, long gap_us) {
+  struct timespec gap = { gap_us / 1000000, (gap_us % 1000000) * 1000 };
   uint64_t *t = calloc((size_t)n, sizeof *t);
   if (!t) die("calloc", -ENOMEM);
   for (long i = 0; i < n; i++) {
@@ -134,6 +137,7 @@ static uint64_t *round_trips(sd_bus *bus, const char *dest, long n) {
     t[i] = now_ns() - t0;
     if (r < 0) die(err.message ? err.message : "Echo", r);
     sd_bus_message_unref(reply);
+    if (gap_us > 0) nanosleep(&gap, NULL);
   }
   qsort(t, (size_t)n, sizeof *t, cmp_u64);
   return t;
@@ -179,14 +183,18 @@ int main(int argc, char **argv) {
     loop(bus);
   } else if (strcmp(mode, "rtt") == 0 && argc >= 4) {
     long n = atol(argv[3]);
-    uint64_t *t = round_trips(bus, NAME, n);
+    uint64_t *t = round_trips(bus, NAME, n, 0);
+    printf("%.2f %.2f\n", t[n / 2] / 1e3, t[(n * 99) / 100] / 1e3);
+  } else if (strcmp(mode, "paced") == 0 && argc >= 5) {
+    long n = atol(argv[3]);
+    uint64_t *t = round_trips(bus, NAME, n, atol(argv[4]));
     printf("%.2f %.2f\n", t[n / 2] / 1e3, t[(n * 99) / 100] / 1e3);
   } else if (strcmp(mode, "pipeline") == 0 && argc >= 5) {
     printf("%.0f\n", pipelined(bus, NAME, atol(argv[3]), atol(argv[4])));
   } else if (strcmp(mode, "client") == 0 && argc >= 7) {
     long rounds = atol(argv[4]), calls = atol(argv[5]), depth = atol(argv[6]);
-    free(round_trips(bus, argv[3], 3000)); /* as WARMUP_CALLS in bench/client/peer-common.ts */
-    uint64_t *t = round_trips(bus, argv[3], rounds);
+    free(round_trips(bus, argv[3], 3000, 0)); /* as WARMUP_CALLS in bench/client/peer-common.ts */
+    uint64_t *t = round_trips(bus, argv[3], rounds, 0);
     // The harness samples the service's and the bus's CPU time between this line and the result.
     printf("pipeline\n");
     fflush(stdout);
