@@ -20,6 +20,7 @@ struct loop_spin {
   uint64_t deadline;  /* uv_hrtime() at which polling stops */
   uint64_t slept_at;  /* when the loop last went back to sleeping; 0 if not measured */
   int polling;
+  int spun;           /* the loop has polled with a zero timeout since polling began */
   double caught;      /* events that arrived while polling */
   double woken;       /* events that arrived after the loop slept */
 };
@@ -33,6 +34,8 @@ static void on_idle(uv_idle_t *h) {
     s->slept_at = now;
     return;
   }
+  /* From here on, this iteration's poll does not sleep. */
+  s->spun = 1;
   /* Let a task waiting for this vCPU run: polling must not delay the peer it waits for. */
   sched_yield();
 }
@@ -40,7 +43,10 @@ static void on_idle(uv_idle_t *h) {
 void loop_spin_begin(loop_spin_t *s) {
   if (!s || s->max_ns == 0) return;
   if (s->polling) {
-    s->caught++;
+    /* Not spun yet: an earlier event of this same batch began polling, and
+     * this one came with the wake-up that brought the batch. */
+    if (s->spun) s->caught++;
+    else s->woken++;
     return;
   }
   s->woken++;
@@ -65,6 +71,7 @@ void loop_spin_end(loop_spin_t *s) {
   s->deadline = now + s->window_ns;
   if (!s->polling) {
     s->polling = 1;
+    s->spun = 0;
     uv_idle_start(&s->idle, on_idle);
   }
 }

@@ -90,6 +90,29 @@ describe('native', () => {
     n.fdClose(efd);
   });
 
+  it('counts events that come in the same batch as the wake-up as woken, not as caught while polling', async () => {
+    n.loopSpin(0);
+    // Two loop turns: the idle phase of the second stops any polling left from before.
+    for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+    n.loopSpin(1_000_000);
+    const efds = [n.check(n.efdOpen(0), 'eventfd'), n.check(n.efdOpen(0), 'eventfd')];
+    const before = n.loopSpinStats();
+    // Both fds are readable before the loop polls again, so one epoll_wait returns both:
+    // the first event starts polling, the second only shares its wake-up.
+    const fired = efds.map((efd) => new Promise<void>((resolve) => {
+      const h = n.pollOpen(efd, n.POLL_READABLE, () => {
+        n.pollClose(h);
+        resolve();
+      });
+    }));
+    for (const efd of efds) n.efdSignal(efd, 1);
+    await Promise.all(fired);
+    for (const efd of efds) n.fdClose(efd);
+    const after = n.loopSpinStats();
+    n.loopSpin(0);
+    assert.deepEqual({ caught: after.caught - before.caught, woken: after.woken - before.woken }, { caught: 0, woken: 2 });
+  });
+
   it('gives the address of a view', () => {
     const buf = new Uint8Array(new ArrayBuffer(64), 16, 8);
     const base = n.addressOf(new Uint8Array(buf.buffer));

@@ -162,7 +162,7 @@ export interface LoopSpinStats {
   windowUs: number;
   /** Readiness events that arrived while the loop was polling (a wake-up saved). */
   caught: number;
-  /** Readiness events that arrived after the loop had gone to sleep. */
+  /** Readiness events that arrived while the loop was not polling (the one that woke it, and any that came with it). */
   woken: number;
 }
 
