@@ -1,13 +1,18 @@
 // `fastbus daemon --busy-poll-us`: a bad value is refused with a clear error,
 // and a bus with polling off routes calls and signals like the default bus
-// (polling on), which every other daemon test runs against.
+// (polling on), which every other daemon test runs against. The daemon asks
+// for 100 µs unless told otherwise, and startBroker's busyPollUs sets the
+// window of its thread's loop (loopSpinStats counts events only while one is set).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { startBroker } from '../src/broker/index.js';
+import { parseDaemonArgs } from '../src/cli/daemon.js';
 import { connect, defineInterface } from '../src/client/index.js';
+import * as native from '../src/native/native.js';
 import { CLI, printedAddress, stopDaemon } from './fixtures/bus.js';
 
 const Echo = defineInterface({
@@ -56,6 +61,53 @@ describe('fastbus daemon --busy-poll-us', { timeout: 30000 }, () => {
       }
     } finally {
       await stopDaemon(child, dir);
+    }
+  });
+});
+
+describe('busy polling of a bus', { timeout: 30000 }, () => {
+  it('is 100 µs in fastbus daemon unless --busy-poll-us says otherwise', () => {
+    const polling = (argv: string[]) => {
+      const parsed = parseDaemonArgs(argv);
+      assert.equal(typeof parsed, 'object');
+      return (parsed as Exclude<typeof parsed, string>).busyPollUs;
+    };
+    assert.deepEqual([polling([]), polling(['--busy-poll-us=0']), polling(['--busy-poll-us', '250'])], [100, 0, 250]);
+  });
+
+  /** Starts a bus in this thread, makes `calls` calls to it from a client in this thread, and closes both. */
+  async function callThrough(busyPollUs: number | undefined, calls: number): Promise<void> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fastbus-poll-'));
+    const bus = await startBroker({ address: `unix:path=${path.join(dir, 'bus')}`, busyPollUs });
+    try {
+      const client = await connect(bus.address);
+      try {
+        for (let i = 0; i < calls; i++) await client.busCall('GetId');
+      } finally {
+        client.close();
+      }
+    } finally {
+      bus.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('leaves the loop alone in a bus started without busyPollUs', async () => {
+    const before = native.loopSpinStats();
+    await callThrough(undefined, 20);
+    assert.deepEqual(native.loopSpinStats(), before);
+  });
+
+  it('keeps the loop polling after the messages a bus started with busyPollUs handles', async () => {
+    const before = native.loopSpinStats();
+    try {
+      // Up to 1 s: each message follows the previous one well within it, so the window opens.
+      await callThrough(1_000_000, 20);
+      const after = native.loopSpinStats();
+      assert.ok(after.windowUs > 0, `window ${after.windowUs} µs`);
+      assert.ok(after.caught > before.caught, `no event caught while polling: ${JSON.stringify(after)}`);
+    } finally {
+      native.loopSpin(0);
     }
   });
 });
