@@ -33,9 +33,10 @@ export interface BrokerOptions {
   socketActivation?: boolean;
   /**
    * After handling a message, keep polling the sockets for up to this many
-   * microseconds before sleeping (adaptive; 0 turns it off). It applies to the
-   * whole process, so an embedded bus leaves it off unless asked; `fastbus
-   * daemon` sets 100. See docs/broker.md.
+   * microseconds before sleeping (adaptive; 0 turns it off). It is
+   * `native.loopSpin`: it applies to every socket of this thread and outlives
+   * `close()`, so an embedded bus leaves it off unless asked; `fastbus daemon`
+   * sets 100. See docs/broker.md.
    */
   busyPollUs?: number;
 }

@@ -145,8 +145,8 @@ export function shmUnmap(buffer: ArrayBuffer): number {
 }
 
 /**
- * After fd activity, keeps Node's loop polling for up to `maxUs` microseconds
- * before it sleeps (adaptive: the window grows while messages keep arriving
+ * After a poller's callback, keeps this thread's loop polling for up to `maxUs`
+ * microseconds before it sleeps (adaptive: the window grows while messages keep arriving
  * within it and shrinks when they do not). 0, the default, turns it off.
  * Polling spends CPU to save the wake-up of this thread; see docs/broker.md.
  */
