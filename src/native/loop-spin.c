@@ -1,8 +1,9 @@
 /* Adaptive polling: after fd activity, keep Node's loop polling (epoll with a
  * zero timeout) for a short window instead of sleeping at once, so that a
  * message arriving within the window needs no wake-up of this thread. The
- * window adapts as guest halt-polling does: it doubles when the loop slept
- * but was woken within the maximum, and halves when the sleep was longer. */
+ * window adapts as guest halt-polling does, by the gap from the end of one
+ * callback to the next event: past the window but within the maximum (a
+ * longer window would have caught it), it doubles; past the maximum, it halves. */
 #include "napi-util.h"
 #include "loop-spin.h"
 #include <errno.h>
@@ -18,7 +19,7 @@ struct loop_spin {
   uint64_t max_ns;    /* 0: never poll after activity (the default) */
   uint64_t window_ns; /* the current window, 0..max_ns */
   uint64_t deadline;  /* uv_hrtime() at which polling stops */
-  uint64_t slept_at;  /* when the loop last went back to sleeping; 0 if not measured */
+  uint64_t last_end;  /* uv_hrtime() at the end of the last callback; 0 if not measured */
   int polling;
   int spun;           /* the loop has polled with a zero timeout since polling began */
   double caught;      /* events that arrived while polling */
@@ -31,7 +32,6 @@ static void on_idle(uv_idle_t *h) {
   if (now >= s->deadline) {
     uv_idle_stop(h);
     s->polling = 0;
-    s->slept_at = now;
     return;
   }
   /* From here on, this iteration's poll does not sleep. */
@@ -50,10 +50,11 @@ void loop_spin_begin(loop_spin_t *s) {
     return;
   }
   s->woken++;
-  if (s->slept_at == 0) return;
-  uint64_t slept = uv_hrtime() - s->slept_at;
-  s->slept_at = 0;
-  if (slept <= s->max_ns) {
+  if (s->last_end == 0) return;
+  /* From the end of the last callback, not from when polling stopped: JavaScript
+   * may have held the loop past the deadline, and the window counts in the gap. */
+  uint64_t gap = uv_hrtime() - s->last_end;
+  if (gap <= s->max_ns) {
     uint64_t grown = s->window_ns ? s->window_ns * 2 : SPIN_START_NS;
     s->window_ns = grown < s->max_ns ? grown : s->max_ns;
   } else {
@@ -64,10 +65,8 @@ void loop_spin_begin(loop_spin_t *s) {
 void loop_spin_end(loop_spin_t *s) {
   if (!s || s->max_ns == 0) return;
   uint64_t now = uv_hrtime();
-  if (s->window_ns == 0) {
-    s->slept_at = now;
-    return;
-  }
+  s->last_end = now;
+  if (s->window_ns == 0) return;
   s->deadline = now + s->window_ns;
   if (!s->polling) {
     s->polling = 1;

@@ -113,6 +113,40 @@ describe('native', () => {
     assert.deepEqual({ caught: after.caught - before.caught, woken: after.woken - before.woken }, { caught: 0, woken: 2 });
   });
 
+  it('halves the window when an event comes later than the maximum after the previous one, though the loop was busy when the window ended', async () => {
+    const maxUs = 2000;
+    n.loopSpin(maxUs);
+    const efd = n.check(n.efdOpen(0), 'eventfd');
+    // Events back to back open a window (each follows the previous well within the maximum) ...
+    let left = 50;
+    let grown = 0;
+    await new Promise<void>((resolve) => {
+      const h = n.pollOpen(efd, n.POLL_READABLE, () => {
+        n.efdDrain(efd);
+        if (--left > 0) n.efdSignal(efd, 1);
+        else if (left === 0) {
+          grown = n.loopSpinStats().windowUs;
+          // ... then JavaScript holds the loop past twice the maximum, and the next event follows:
+          // a window of up to the maximum could not have caught it.
+          setImmediate(() => {
+            const until = process.hrtime.bigint() + BigInt(2 * maxUs * 1000);
+            while (process.hrtime.bigint() < until);
+            n.efdSignal(efd, 1);
+          });
+        } else {
+          n.pollClose(h);
+          resolve();
+        }
+      });
+      n.efdSignal(efd, 1);
+    });
+    const after = n.loopSpinStats();
+    n.loopSpin(0);
+    n.fdClose(efd);
+    assert.ok(grown > 0, 'no window opened');
+    assert.equal(after.windowUs, grown / 2 < 10 ? 0 : grown / 2);
+  });
+
   it('gives the address of a view', () => {
     const buf = new Uint8Array(new ArrayBuffer(64), 16, 8);
     const base = n.addressOf(new Uint8Array(buf.buffer));
