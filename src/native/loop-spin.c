@@ -23,7 +23,7 @@ struct loop_spin {
   int polling;
   int spun;           /* the loop has polled with a zero timeout since polling began */
   double caught;      /* events that arrived while polling */
-  double woken;       /* events that arrived after the loop slept */
+  double woken;       /* events that came while not polling, or in the batch that began it */
 };
 
 static void on_idle(uv_idle_t *h) {
