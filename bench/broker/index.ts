@@ -14,8 +14,9 @@ import { median, type BenchContext, type GroupResult, type Row, type Table } fro
 import { connectBus, type MessageStream } from '../../src/transport/index.js';
 import { encodeMessage, MessageType } from '../../src/wire/index.js';
 
-type BusName = 'fastbus' | 'dbus-daemon' | 'dbus-broker';
-const BUSES: BusName[] = ['fastbus', 'dbus-daemon', 'dbus-broker'];
+type BusName = 'fastbus' | 'fastbus --busy-poll-us=0' | 'dbus-daemon' | 'dbus-broker';
+/** The second fastbus is the same daemon with busy polling off: what polling adds, in the same run. */
+const BUSES: BusName[] = ['fastbus', 'fastbus --busy-poll-us=0', 'dbus-daemon', 'dbus-broker'];
 
 interface Bus {
   name: BusName;
@@ -89,11 +90,12 @@ function memoryKiB(pid: number): { rss: number; hwm: number; file: number } {
 }
 
 async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> {
-  const sock = path.join(dir, `${name}.sock`);
+  const sock = path.join(dir, `${name.replace(/\W+/g, '-')}.sock`);
   let child: ChildProcess;
   let brokerPid: () => number;
-  if (name === 'fastbus') {
-    child = spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--session', '--nofork', '--print-address', `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (name.startsWith('fastbus')) {
+    const flags = name.split(' ').slice(1);
+    child = spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--session', '--nofork', '--print-address', ...flags, `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
     brokerPid = () => child.pid!;
   } else if (name === 'dbus-daemon') {
     child = spawn('dbus-daemon', ['--session', '--nofork', '--print-address', `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -236,8 +238,8 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   }
   const table = (key: string, title: string, unit: string, higherIsBetter: boolean): Table => {
     const rows: Row[] = BUSES.map((b) => ({ label: b, samples: samples.get(key)?.get(b) ?? [], unit, higherIsBetter }));
-    const f = median(rows[0].samples);
-    const d = median(rows[2].samples);
+    const f = median(rows[BUSES.indexOf('fastbus')].samples);
+    const d = median(rows[BUSES.indexOf('dbus-broker')].samples);
     const vsBroker = higherIsBetter ? f / d : d / f;
     return { title, rows, baseline: 'dbus-daemon', note: `fastbus vs dbus-broker: ${vsBroker.toFixed(2)}x` };
   };
@@ -258,8 +260,8 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     notes: [
       'The same sd-bus C client and service (bench/c/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition; no process is pinned, so wake-ups cross both vCPUs.',
       'dbus-daemon runs with Debian\'s session.conf; dbus-broker through dbus-broker-launch --scope user (socket-activated, in a private mount namespace with a journald stub); fastbus via `fastbus daemon --session`.',
-      'fastbus runs with its default --busy-poll-us=100: after handling messages it polls up to 100 µs (adaptive) before sleeping, so a reply arriving within that window needs no wake-up of the bus; its CPU cost is in the two broker-CPU rows (schedstat run time of the broker process, polling included): back-to-back round trips, and round trips with the client sleeping 200 µs between calls (nanosleep, so about 250 µs apart: just past the window: the worst case for polling).',
-      'Ratios are against dbus-daemon; each table notes fastbus against dbus-broker. 2 shared vCPUs: expect ±30% between runs.',
+      'fastbus runs twice: with its default --busy-poll-us=100 and with polling off. With polling, after handling messages it polls up to 100 µs (adaptive) before sleeping, so a reply arriving within that window needs no wake-up of the bus; its CPU cost is in the two broker-CPU rows (schedstat run time of the broker process, polling included): back-to-back round trips, and round trips with the client sleeping 200 µs between calls (nanosleep, so about 250 µs apart: just past the window: the worst case for polling).',
+      'Ratios are against dbus-daemon; each table notes fastbus (default, polling) against dbus-broker. 2 shared vCPUs: expect ±30% between runs.',
       `Before any row each bus carries ${n.warm} untimed calls (steady state: V8 optimizes fastbus's hot path in its first few thousand messages; before that its p99 is several times higher).`,
       `RSS per idle connection: after those calls, ${n.idle} connections say Hello and stay idle; the RSS difference over ${n.idle}.`,
       `Peak RSS includes file-backed pages (the executable and its libraries, shared with other processes): at the end ${BUSES.map((b) => `${b} ${(fileBacked.get(b) ?? 0).toFixed(1)} MiB`).join(', ')}.`,
