@@ -24,6 +24,8 @@ struct loop_spin {
   int spun;           /* the loop has polled with a zero timeout since polling began */
   double caught;      /* events that arrived while polling */
   double woken;       /* events that came while not polling, or in the batch that began it */
+  int pollers;        /* pollers holding this state (loop_spin_hold) */
+  int closed;         /* the idle handle is closed: freed once no poller holds it */
 };
 
 static void on_idle(uv_idle_t *h) {
@@ -81,12 +83,27 @@ loop_spin_t *loop_spin_of(napi_env env) {
   return data;
 }
 
+void loop_spin_hold(loop_spin_t *s) {
+  if (s) s->pollers++;
+}
+
+/* Pollers may close after the environment's cleanup (their libuv close
+ * callbacks run later): the state outlives both the idle handle and them. */
+void loop_spin_release(loop_spin_t *s) {
+  if (s && --s->pollers == 0 && s->closed) free(s);
+}
+
 static void on_closed(uv_handle_t *h) {
-  free(h->data);
+  loop_spin_t *s = h->data;
+  s->closed = 1;
+  if (s->pollers == 0) free(s);
 }
 
 static void on_env_cleanup(void *arg) {
   loop_spin_t *s = arg;
+  /* No poller event may start the closing handle again. */
+  s->max_ns = 0;
+  s->polling = 0;
   uv_close((uv_handle_t *)&s->idle, on_closed);
 }
 

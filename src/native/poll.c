@@ -28,7 +28,9 @@ struct poller {
 /* Runs on the loop after uv_close, possibly after the environment is torn
  * down (a worker's loop outlives its napi_env): no Node-API here. */
 static void poller_closed(uv_handle_t *h) {
-  free(h->data);
+  poller_t *p = h->data;
+  loop_spin_release(p->spin);
+  free(p);
 }
 
 /* Called only while the env is alive: from JS (poll_close, poll_open) or from
@@ -86,6 +88,7 @@ static poller_t *unbox(napi_env env, napi_value v) {
 static void poller_setup(napi_env env, poller_t *p, napi_value callback) {
   p->env = env;
   p->spin = loop_spin_of(env);
+  loop_spin_hold(p->spin);
   p->handle.data = p;
   napi_create_reference(env, callback, 1, &p->callback);
   napi_value name;
