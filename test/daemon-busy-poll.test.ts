@@ -75,14 +75,15 @@ describe('busy polling of a bus', { timeout: 30000 }, () => {
     assert.deepEqual([polling([]), polling(['--busy-poll-us=0']), polling(['--busy-poll-us', '250'])], [100, 0, 250]);
   });
 
-  /** Starts a bus in this thread, makes `calls` calls to it from a client in this thread, and closes both. */
-  async function callThrough(busyPollUs: number | undefined, calls: number): Promise<void> {
+  /** Starts a bus in this thread, makes `calls` calls to it from a client in this thread, and closes both; the polling stats before the close. */
+  async function callThrough(busyPollUs: number | undefined, calls: number): Promise<native.LoopSpinStats> {
     const dir = mkdtempSync(path.join(tmpdir(), 'fastbus-poll-'));
     const bus = await startBroker({ address: `unix:path=${path.join(dir, 'bus')}`, busyPollUs });
     try {
       const client = await connect(bus.address);
       try {
         for (let i = 0; i < calls; i++) await client.busCall('GetId');
+        return native.loopSpinStats();
       } finally {
         client.close();
       }
@@ -102,12 +103,19 @@ describe('busy polling of a bus', { timeout: 30000 }, () => {
     const before = native.loopSpinStats();
     try {
       // Up to 1 s: each message follows the previous one well within it, so the window opens.
-      await callThrough(1_000_000, 20);
-      const after = native.loopSpinStats();
+      const after = await callThrough(1_000_000, 20);
       assert.ok(after.windowUs > 0, `window ${after.windowUs} µs`);
       assert.ok(after.caught > before.caught, `no event caught while polling: ${JSON.stringify(after)}`);
     } finally {
       native.loopSpin(0);
     }
+  });
+
+  it('stops polling when the bus that turned it on closes', async () => {
+    await callThrough(1_000_000, 20);
+    const closed = native.loopSpinStats();
+    // Messages of a bus without busyPollUs, after the first one closed: nothing polls, nothing is counted.
+    await callThrough(undefined, 20);
+    assert.deepEqual(native.loopSpinStats(), { ...closed, windowUs: 0 });
   });
 });

@@ -136,8 +136,21 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     }
   };
   settings.reload = reload;
+  // Polling is per thread: the bus that turned it on turns it off when it stops.
+  const polling = options.busyPollUs !== undefined && options.busyPollUs > 0;
   if (options.busyPollUs !== undefined) native.loopSpin(options.busyPollUs);
-  broker = await Broker.start(settings);
+  try {
+    broker = await Broker.start(settings);
+  } catch (e) {
+    if (polling) native.loopSpin(0);
+    throw e;
+  }
   const b = broker;
-  return { address: b.address, broker: b, reload, close: () => b.close() };
+  return {
+    address: b.address, broker: b, reload,
+    close: () => {
+      b.close();
+      if (polling) native.loopSpin(0);
+    },
+  };
 }
