@@ -730,12 +730,18 @@ export class Broker {
 
   // ---- messages from the bus itself ----------------------------------------
 
-  /** Sends a message from org.freedesktop.DBus to one connection (and monitors), with `fds` if given (`h` values index them). */
+  /**
+   * Sends a message from org.freedesktop.DBus to one connection (and monitors), with `fds` if given (`h` values index them).
+   * `m` must be the caller's own new object: its serial, sender, destination and unixFds are filled in place (no copies).
+   */
   sendFromBus(target: Connection, m: Message, fds?: SharedFds): void {
     if (target.closed || target.dying !== undefined) return;
-    const unixFds = fds?.fds.length;
-    const bytes = encodeMessage({ ...m, unixFds, serial: ++this.serial, sender: DRIVER_NAME, destination: target.uniqueName });
-    const r: Routed = { msg: { ...m, unixFds, destination: target.uniqueName } as DecodedMessage, bytes, frame: bytes, fds, from: undefined };
+    m.unixFds = fds?.fds.length;
+    m.serial = ++this.serial;
+    m.sender = DRIVER_NAME;
+    m.destination = target.uniqueName;
+    const bytes = encodeMessage(m);
+    const r: Routed = { msg: m as DecodedMessage, bytes, frame: bytes, fds, from: undefined };
     const policy = this.settings.messagePolicy?.();
     if (policy && !this.policyAllows(policy, policyMessage(r), undefined, target)) {
       this.log(`policy refused ${target.describe()} a ${TYPE_NAMES[m.type]} from the bus (${m.interface ?? ''} ${m.member ?? m.errorName ?? ''})`);
