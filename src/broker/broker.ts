@@ -22,6 +22,7 @@ import type { MessageHeader } from '../wire/index.js';
 import { BusError, BusErrors } from './bus-error.js';
 import { Connection } from './connection.js';
 import { PendingSerials } from './pending-serials.js';
+import { SharedFds } from './shared-fds.js';
 import { Driver, DRIVER_NAME, DRIVER_PATH, DRIVER_INTERFACE } from './driver.js';
 import { NameRegistry, type OwnerChange } from './name-registry.js';
 import type { BusPolicy, PolicyMessage } from './bus-policy.js';
@@ -154,18 +155,7 @@ interface ReplyDeadline {
   atMs: number;
 }
 
-/** Reference-counts fds shared by several sends; closes them after the last. */
-export class SharedFds {
-  private refs = 1;
-  constructor(readonly fds: number[]) {}
-  retain(): () => void {
-    this.refs++;
-    return () => this.release();
-  }
-  release(): void {
-    if (--this.refs === 0) for (const fd of this.fds) native.fdClose(fd);
-  }
-}
+export { SharedFds };
 
 /** The message bus. Create with Broker.start(). */
 export class Broker {
@@ -290,7 +280,6 @@ export class Broker {
       return;
     }
     const conn = new Connection(this.nextId++, c.stream, c.credentials, uid, unixFd);
-    if (pidfd !== undefined) conn.processFd = new SharedFds([pidfd]);
     this.connections.add(conn);
     c.stream.onMessage = (frame) => this.receive(conn, frame);
     c.stream.onClose = (error) => this.disconnect(conn, error);
@@ -316,8 +305,7 @@ export class Broker {
     if (!this.connections.delete(conn)) return;
     if (conn.uniqueName !== undefined && conn.uid !== undefined) this.perUser.set(conn.uid, (this.perUser.get(conn.uid) ?? 1) - 1);
     // The pidfd may still be queued in a GetConnectionCredentials reply: it closes after that send.
-    if (conn.processFd) conn.processFd.release();
-    else if (conn.credentials?.pidfd !== undefined) native.fdClose(conn.credentials.pidfd);
+    conn.releaseProcessFd();
     this.monitors.delete(conn);
     this.removeAllMatches(conn);
     for (const callee of conn.callees) callee.awaiting.delete(conn);
@@ -422,8 +410,8 @@ export class Broker {
       this.disconnect(conn, e as Error);
       return;
     }
-    conn.stats.messagesIn++;
-    conn.stats.bytesIn += frame.length;
+    conn.messagesIn++;
+    conn.bytesIn += frame.length;
     const shared = fds !== undefined && fds.length > 0 ? new SharedFds(fds) : undefined;
     const r: Routed = { msg, bytes: undefined, frame, fds: shared, from: conn };
     try {
@@ -641,18 +629,18 @@ export class Broker {
       this.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`);
       return;
     }
-    target.stats.messagesOut++;
+    target.messagesOut++;
     if (fds === undefined) s.send(bytes);
     else {
       s.send(bytes, fds.fds, fds.retain());
-      if (s.queuedFds > target.stats.peakQueuedFds) target.stats.peakQueuedFds = s.queuedFds;
+      if (s.queuedFds > target.peakQueuedFds) target.peakQueuedFds = s.queuedFds;
     }
     // Two sends in a row stay together: the queue is FIFO and nothing runs between them.
     if (body) {
       r!.bodyRefs!++;
       s.send(body, undefined, false, r!.bodyDone);
     }
-    if (s.queuedBytes > target.stats.peakQueuedBytes) target.stats.peakQueuedBytes = s.queuedBytes;
+    if (s.queuedBytes > target.peakQueuedBytes) target.peakQueuedBytes = s.queuedBytes;
   }
 
   /** What match rules see of a routed message. */

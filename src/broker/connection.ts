@@ -1,19 +1,11 @@
 // One client of the bus: its stream, identity (credentials read at accept,
 // uid from authentication, unique name from Hello), the calls it waits on and
 // the calls others wait on it for, monitor state and counters for Stats.
+import * as native from '../native/native.js';
 import type { MatchRule } from '../match/index.js';
 import type { PendingSerials } from './pending-serials.js';
 import type { MessageStream, PeerCredentials } from '../transport/index.js';
-import type { SharedFds } from './broker.js';
-
-/** Counters reported by Debug.Stats.GetConnectionStats. */
-export interface ConnectionStats {
-  messagesIn: number;
-  bytesIn: number;
-  messagesOut: number;
-  peakQueuedBytes: number;
-  peakQueuedFds: number;
-}
+import { SharedFds } from './shared-fds.js';
 
 /** A connection to the bus, from accept to disconnect. */
 export class Connection {
@@ -40,9 +32,13 @@ export class Connection {
   /** Set once the bus decided to drop the connection; nothing more is delivered. */
   dying: string | undefined;
   closed = false;
-  /** The peer's pidfd (from SO_PEERPIDFD), shared with replies that carry it as ProcessFD; released at disconnect. */
-  processFd: SharedFds | undefined;
-  readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, peakQueuedBytes: 0, peakQueuedFds: 0 };
+  private processFdShared: SharedFds | undefined;
+  // Counters for Debug.Stats.GetConnectionStats (fields, not an object of their own: one less per connection).
+  messagesIn = 0;
+  bytesIn = 0;
+  messagesOut = 0;
+  peakQueuedBytes = 0;
+  peakQueuedFds = 0;
 
   constructor(
     readonly id: number,
@@ -53,6 +49,28 @@ export class Connection {
     /** Whether unix fds were negotiated. */
     readonly unixFd: boolean,
   ) {}
+
+  /**
+   * The peer's pidfd (from SO_PEERPIDFD) as fds that replies carrying it as
+   * ProcessFD share, made on first use (most connections are never asked);
+   * undefined without one. releaseProcessFd() closes it after the last send.
+   */
+  get processFd(): SharedFds | undefined {
+    const pidfd = this.credentials?.pidfd;
+    if (pidfd === undefined || this.processFdReleased) return undefined;
+    return (this.processFdShared ??= new SharedFds([pidfd]));
+  }
+
+  private processFdReleased = false;
+
+  /** Closes the pidfd, or lets the last queued reply carrying it close it. */
+  releaseProcessFd(): void {
+    const pidfd = this.credentials?.pidfd;
+    if (pidfd === undefined || this.processFdReleased) return;
+    this.processFdReleased = true;
+    if (this.processFdShared) this.processFdShared.release();
+    else native.fdClose(pidfd);
+  }
 
   /** How the log names this connection. */
   describe(): string {

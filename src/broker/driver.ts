@@ -263,9 +263,10 @@ export class Driver {
       const pid = processIdOf(c);
       if (pid !== undefined) creds.set('ProcessID', new Variant('u', pid));
       // ProcessFD only to a caller that can receive fds (a pidfd: it cannot point at a recycled pid).
-      if (c.processFd && conn.unixFd) {
+      const processFd = conn.unixFd ? c.processFd : undefined;
+      if (processFd) {
         creds.set('ProcessFD', new Variant('h', 0));
-        bus.reply(conn, msg, 'a{sv}', [creds], c.processFd);
+        bus.reply(conn, msg, 'a{sv}', [creds], processFd);
         return 'handled';
       }
       return ['a{sv}', [creds]];
@@ -334,13 +335,13 @@ export class Driver {
       const c = this.connectionOf((msg.body as [string])[0]);
       const m = new Map<string, Variant>([
         ['UniqueName', new Variant('s', c.uniqueName ?? '')],
-        ['IncomingMessages', new Variant('u', c.stats.messagesIn)],
-        ['IncomingBytes', new Variant('u', c.stats.bytesIn >>> 0)],
-        ['OutgoingMessages', new Variant('u', c.stats.messagesOut)],
+        ['IncomingMessages', new Variant('u', c.messagesIn)],
+        ['IncomingBytes', new Variant('u', c.bytesIn >>> 0)],
+        ['OutgoingMessages', new Variant('u', c.messagesOut)],
         ['OutgoingBytes', new Variant('u', c.stream.queuedBytes)],
-        ['PeakOutgoingBytes', new Variant('u', c.stats.peakQueuedBytes >>> 0)],
+        ['PeakOutgoingBytes', new Variant('u', c.peakQueuedBytes >>> 0)],
         ['OutgoingFDs', new Variant('u', c.stream.queuedFds)],
-        ['PeakOutgoingFDs', new Variant('u', c.stats.peakQueuedFds)],
+        ['PeakOutgoingFDs', new Variant('u', c.peakQueuedFds)],
         ['OwnedNames', new Variant('u', bus.names.namesOf(c).length)],
         ['MatchRules', new Variant('u', bus.matches.countOf(c))],
         ['PendingReplies', new Variant('u', c.pendingCalls)],
