@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as native from '../native/native.js';
@@ -120,6 +120,23 @@ describe('message streams', () => {
     native.efdSignal(efd2, 5);
     assert.equal(native.efdDrain(results[3][1]), 5);
     for (const fd of [efd1, efd2, ...results.flat()]) native.fdClose(fd);
+    p.close();
+  });
+
+  it('closes the fds that arrived but no message took when the stream closes, after messages without fds', { timeout: 10000 }, async () => {
+    const p = await pair(`unix:path=${path.join(dir, 's2b')}`);
+    const efd = native.check(native.efdOpen(0), 'eventfd');
+    let n = 0;
+    const done = new Promise<void>((resolve) => { p.server.onMessage = () => { if (++n === 2) resolve(); }; });
+    p.client.send(frame(1, 0));
+    // Declares no fds but carries one: it waits in the stream's pool, unclaimed.
+    p.client.send(frame(2, 0), [efd]);
+    await done;
+    const before = readdirSync('/proc/self/fd').length;
+    p.server.close();
+    // The socket and the unclaimed fd.
+    assert.equal(readdirSync('/proc/self/fd').length, before - 2);
+    native.fdClose(efd);
     p.close();
   });
 

@@ -37,6 +37,8 @@ const rawBuffer = new Uint8Array(1024);
 
 /** Stands for the send queue's arrays until the first send makes them (never written). */
 const NO_SLOTS: never[] = [];
+/** Stands for a stream's received-fd pool until fds first arrive (never written). */
+const NO_FDS: number[] = [];
 const EMPTY = new Uint8Array(0);
 /** Reused for the common single-message sendmsg. */
 const oneView: Uint8Array[] = [EMPTY];
@@ -77,7 +79,7 @@ export class UnixStream extends FramedStream implements MessageStream {
   private events = native.POLL_READABLE;
   private raw = true;
   private paused = false;
-  private fdPool: number[] = [];
+  private fdPool: number[] = NO_FDS;
   // The send queue: parallel arrays (no object per message), slots [queueHead, queueTail),
   // made on first send; the fds and callback arrays only when a send has some (else NO_SLOTS). `headOffset` bytes of the head entry are already written.
   private qBytes: (Uint8Array | undefined)[] | undefined;
@@ -214,7 +216,7 @@ export class UnixStream extends FramedStream implements MessageStream {
     this.poll = null;
     native.fdClose(this.fd);
     for (const fd of this.fdPool) native.fdClose(fd);
-    this.fdPool = [];
+    this.fdPool = NO_FDS;
     for (let i = this.queueHead; i < this.queueTail; i++) {
       const fds = this.qFds[i];
       if (fds) releaseFds(fds, this.qFdsDone[i]);
@@ -271,7 +273,10 @@ export class UnixStream extends FramedStream implements MessageStream {
         return;
       }
       const got = recvState[0];
-      for (let i = 0; i < got; i++) this.fdPool.push(recvState[2 + i]);
+      if (got > 0) {
+        if (this.fdPool === NO_FDS) this.fdPool = [];
+        for (let i = 0; i < got; i++) this.fdPool.push(recvState[2 + i]);
+      }
       if (recvState[1] & native.MSG_CTRUNC) {
         this.close(new ProtocolError('FDS_TRUNCATED', 'unix fds were lost in transit (control data truncated)'));
         return;
