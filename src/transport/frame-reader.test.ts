@@ -109,6 +109,35 @@ describe('frame reader', () => {
     assert.deepEqual([a.next()?.length, a.next()?.length, a.next()], [36, 46, null]);
   });
 
+  it('goes back to the shared buffer once the pushed bytes (a handshake leftover) are taken, and keeps a pushed partial message until it completes', () => {
+    const a = new FrameReader(256 * 1024, 1 << 27, 1024, true);
+    const b = new FrameReader(256 * 1024, 1 << 27, 1024, true);
+    const whole = frame(1, 40);
+    const next = frame(2, 3000);
+    a.push(Buffer.concat([whole, next.subarray(0, 100)]));
+    assert.equal(a.next()?.length, 56);
+    assert.equal(a.next(), null);
+    // The half message lives in a's own buffer while b reads into the shared one.
+    const rb = b.region();
+    rb.fill(0xee);
+    b.commit(0);
+    const ra = a.region();
+    assert.notEqual(ra.buffer, b.region().buffer);
+    ra.set(next.subarray(100));
+    a.commit(next.length - 100);
+    const m = a.next()!;
+    assert.equal(m.length, 3016);
+    assert.ok(m.subarray(16).every((x) => x === 2));
+    assert.equal(a.next(), null);
+    // Its own buffer grew for that message (not made by push): it keeps it.
+    assert.notEqual(a.region().buffer, b.region().buffer);
+    // A reader pushed only whole messages reads into the shared buffer after taking them.
+    const c = new FrameReader(256 * 1024, 1 << 27, 1024, true);
+    c.push(Buffer.concat([frame(3, 8), frame(4, 8)]));
+    assert.deepEqual([c.next()?.length, c.next()?.length, c.next()], [24, 24, null]);
+    assert.equal(c.region().buffer, b.region().buffer);
+  });
+
   it('refuses a message over the limit before buffering it', () => {
     const r = new FrameReader(1024, 100);
     assert.throws(() => feed(r, frame(1, 85), 100), (e: unknown) => e instanceof ProtocolError && e.code === 'MESSAGE_TOO_LONG');

@@ -31,6 +31,8 @@ export class FrameReader {
   private end = 0;
   private big: Uint8Array | null = null;
   private bigFilled = 0;
+  /** `own` was made only to hold pushed bytes (a handshake's leftover): dropped once they are taken. */
+  private ownForPush = false;
   /** Messages longer than this throw ProtocolError('MESSAGE_TOO_LONG'). */
   maxMessageBytes: number;
   /**
@@ -65,6 +67,7 @@ export class FrameReader {
     this.start = 0;
     this.rx = this.own = rx;
     this.onShared = false;
+    this.ownForPush = false;
   }
 
   /**
@@ -143,7 +146,10 @@ export class FrameReader {
       if (off < bytes.length && this.region().length === 0) throw new Error('FrameReader.push: drain with next() first');
     }
     // The bytes may wait for a later next(): not in the shared buffer.
+    const hadOwn = this.own !== null;
     this.detach();
+    // A sharing reader goes back to the shared buffer once these bytes are taken.
+    if (this.shareIdle && !hadOwn && this.own !== null) this.ownForPush = true;
   }
 
   /** The next whole message (its own copy), or null when more bytes are needed. Throws ProtocolError on a bad header. */
@@ -164,6 +170,11 @@ export class FrameReader {
     const available = this.end - this.start;
     if (available === 0) {
       this.start = this.end = 0;
+      if (this.ownForPush) {
+        this.ownForPush = false;
+        this.rx = EMPTY;
+        this.own = null;
+      }
       return null;
     }
     if (available < 16) {
