@@ -133,7 +133,8 @@ export class UnixStream extends FramedStream implements MessageStream {
     }
     const withFds = fds && fds.length > 0 ? fds : undefined;
     if (fds && !withFds && typeof fdsDone === 'function') fdsDone();
-    this.qBytes ??= [];
+    // Four slots to start (an idle connection's Hello reply and NameAcquired fit): a bare [] would grow to 17 on its first push.
+    this.qBytes ??= [undefined, undefined, undefined, undefined];
     // The side arrays exist once some send needs them (most connections never pass fds or callbacks).
     let side = this.qFds !== NO_SLOTS;
     if (!side && (withFds !== undefined || written !== undefined)) {
