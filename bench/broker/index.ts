@@ -31,11 +31,16 @@ interface Bus {
 function lines(child: ChildProcess, stream: Readable = child.stdout!): { next(re: RegExp): Promise<string> } {
   let out = '';
   let waiters: Array<() => void> = [];
+  // The end of the pipe, not the process's exit: 'exit' can come before the last output is read.
+  let ended = false;
   stream.on('data', (d: Buffer) => {
     out += d.toString();
     for (const w of waiters.splice(0)) w();
   });
-  child.once('exit', () => { for (const w of waiters.splice(0)) w(); });
+  stream.once('end', () => {
+    ended = true;
+    for (const w of waiters.splice(0)) w();
+  });
   return {
     next: (re) => new Promise((resolve, reject) => {
       const check = (): void => {
@@ -43,7 +48,7 @@ function lines(child: ChildProcess, stream: Readable = child.stdout!): { next(re
         if (m) {
           out = out.slice(m.index + m[0].length);
           resolve(m[0]);
-        } else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`process exited before printing ${re}`));
+        } else if (ended) reject(new Error(`${child.spawnfile} ended its output without printing ${re}`));
         else waiters.push(check);
       };
       check();
@@ -122,7 +127,7 @@ async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> 
     // once they listen.
     await lines(child, child.stderr!).next(/Listening on /);
   }
-  const address = (await lines(child).next(/unix:path=[^\n]*/)).trim();
+  const address = (await lines(child).next(/unix:path=[^\n]*\n/)).trim();
   // The service prints "ready" after Hello and RequestName were answered: the bus serves clients.
   const service = spawn(peer, ['service', address], { stdio: ['ignore', 'pipe', 'inherit'] });
   await lines(service).next(/ready/);
@@ -142,7 +147,7 @@ async function signalsPerSecond(peer: string, address: string, subscribers: numb
   const outs = subs.map((s) => lines(s));
   try {
     await Promise.all(outs.map((o) => o.next(/ready/)));
-    const dones = outs.map((o) => o.next(/done \d+/));
+    const dones = outs.map((o) => o.next(/done \d+\n/));
     dones.forEach((d) => d.catch(() => undefined));
     const emitOut = await runToEnd([peer, 'emit', address, String(count)]);
     const start = Number(/start (\d+)/.exec(emitOut)![1]);
@@ -180,7 +185,8 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     m.set(bus, l);
   };
   const buses: Bus[] = [];
-  const dropped = new Map<BusName, number>();
+  /** Signal runs that gave no sample, and why. */
+  const dropped = new Map<BusName, string[]>();
   /** File-backed resident MiB at the end (executable and libraries; shared, not per-bus state). */
   const fileBacked = new Map<BusName, number>();
   try {
@@ -218,9 +224,9 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
         for (const [key, subscribers] of [['sig1', 1], ['sig4', 4]] as const) {
           try {
             add(key, bus.name, await signalsPerSecond(peer, bus.address, subscribers, n.signals));
-          } catch {
-            // A bus may drop subscribers that fall behind a flood (dbus-broker's quotas do): count it, not a number.
-            dropped.set(bus.name, (dropped.get(bus.name) ?? 0) + 1);
+          } catch (e) {
+            // A bus may drop subscribers that fall behind a flood (dbus-broker's quotas do): no number, but say why.
+            dropped.set(bus.name, [...(dropped.get(bus.name) ?? []), `${subscribers} subscriber(s): ${(e as Error).message}`]);
           }
         }
         add('mib1', bus.name, Number(await runToEnd([peer, 'bytes', bus.address, String(1 << 20), String(n.mib1)])) / 1000);
@@ -265,7 +271,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       `Before any row each bus carries ${n.warm} untimed calls (steady state: V8 optimizes fastbus's hot path in its first few thousand messages; before that its p99 is several times higher).`,
       `RSS per idle connection: after those calls, ${n.idle} connections say Hello and stay idle; the RSS difference over ${n.idle}.`,
       `Peak RSS includes file-backed pages (the executable and its libraries, shared with other processes): at the end ${BUSES.map((b) => `${b} ${(fileBacked.get(b) ?? 0).toFixed(1)} MiB`).join(', ')}.`,
-      ...[...dropped].map(([bus, k]) => `${bus} disconnected the subscribers of ${k} signal run(s) (flood beyond its per-user quota); those runs have no sample.`),
+      ...[...dropped].map(([bus, why]) => `${bus}: ${why.length} signal run(s) gave no sample (${why.join('; ')}).`),
     ],
   };
 }
