@@ -1,8 +1,7 @@
 // Signatures as a validated name type (D-Bus specification, "Valid
 // Signatures"): the rules live in wire/signature.ts, which parses them into
 // type trees; this brands a string that passed them.
-import { isValidSignature, parseSignature } from '../wire/signature.js';
-import { ProtocolError } from '../errors.js';
+import { isValidSignature, parseSignature, signatureRule } from '../wire/signature.js';
 
 declare const signatureBrand: unique symbol;
 /** A valid signature (zero or more complete types). Made only by `Signature.parse`. */
@@ -10,14 +9,7 @@ export type Signature = string & { readonly [signatureBrand]: true };
 
 /** The rule `s` breaks as a signature, or null when valid. */
 export function checkSignature(s: string): string | null {
-  if (typeof s !== 'string') return 'is not a string';
-  try {
-    parseSignature(s);
-    return null;
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.message.replace(/^invalid signature "(?:[^"\\]|\\.)*": /, '');
-    throw e;
-  }
+  return typeof s === 'string' ? signatureRule(s) : 'is not a string';
 }
 
 /** Signatures: `Signature.parse(s)` validates and brands. */

@@ -33,6 +33,13 @@ export const ALIGNMENT: Readonly<Record<string, number>> = {
 
 const BASIC = 'ybnqiuxtdsogh';
 
+/** A signature that breaks a rule: `rule` is the message without the signature. */
+class SignatureRuleError extends ProtocolError {
+  constructor(sig: string, readonly rule: string) {
+    super('BAD_SIGNATURE', `invalid signature ${JSON.stringify(sig)}: ${rule}`);
+  }
+}
+
 class Parser {
   i = 0;
   arrays = 0;
@@ -40,7 +47,7 @@ class Parser {
   constructor(readonly sig: string) {}
 
   fail(rule: string): never {
-    throw new ProtocolError('BAD_SIGNATURE', `invalid signature ${JSON.stringify(this.sig)}: ${rule}`);
+    throw new SignatureRuleError(this.sig, rule);
   }
 
   one(inArray: boolean): SignatureType {
@@ -126,6 +133,21 @@ export function parseSingleType(sig: string): SignatureType {
     throw new ProtocolError('BAD_SIGNATURE', `invalid signature ${JSON.stringify(sig)}: expected one complete type, found ${types.length}`);
   }
   return types[0];
+}
+
+/**
+ * The rule `sig` breaks, worded as parseSignature's error without the
+ * signature itself (`struct at 0 is empty`), or null when valid.
+ */
+export function signatureRule(sig: string): string | null {
+  try {
+    parseSignature(sig);
+    return null;
+  } catch (e) {
+    if (e instanceof SignatureRuleError) return e.rule;
+    if (e instanceof ProtocolError) return e.message;
+    throw e;
+  }
 }
 
 /** True when `sig` is a valid signature. Never throws. */
