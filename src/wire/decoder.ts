@@ -510,7 +510,7 @@ export class Decoder {
       case 0x76: { // v
         const at = this.pos;
         const types = this.signatureTypes();
-        if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has a signature of ${types.length} complete types, not one`);
+        if (types.length !== 1) fail('BAD_SIGNATURE', `variant at offset ${at} has signature ${JSON.stringify(types.map((x) => x.signature).join(''))}, not one complete type`);
         if (++this.depth + this.arrays + this.structs > MAX_TOTAL_DEPTH) fail('TOO_DEEP', `variant at offset ${at} nests values more than ${MAX_TOTAL_DEPTH} deep`);
         this.skip(types[0]);
         this.depth--;
