@@ -7,7 +7,7 @@ import { checkInterfaceName } from '../names/interface-name.js';
 import { checkMemberName } from '../names/member-name.js';
 import { checkObjectPath } from '../names/object-path.js';
 import { EncodeError } from './encode-error.js';
-import { Encoder, encoder, validSignatureList } from './encoder.js';
+import { Encoder, encoder, validSignatureList, type HeaderTemplate } from './encoder.js';
 import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
 import { HeaderField, MessageType, type Message, type UnknownHeaderField } from './message.js';
 import { parseSignature, type SignatureType } from './signature.js';
@@ -128,11 +128,53 @@ export function writeHeader(w: Encoder, h: HeaderValues, bodyLength: number, uni
   w.dv.setUint32(4, bodyLength, w.little);
   w.dv.setUint32(8, h.serial, w.little);
   w.pos = 16;
+  const t = unknownFields === undefined ? w.header : undefined;
+  const same = t !== undefined && sameFields(t, h, unixFds, w.little);
+  if (same && t.bytes !== undefined) {
+    const n = t.bytes.length;
+    w.ensure(n + 8);
+    w.buf.set(t.bytes, 16);
+    if (t.replySerialAt >= 0) w.dv.setUint32(t.replySerialAt, h.replySerial!, w.little);
+    w.pos = 16 + n;
+    w.dv.setUint32(12, n, w.little);
+    w.align(8);
+    return;
+  }
+  const fieldsLength = writeFields(w, h, unixFds, unknownFields);
+  if (unknownFields !== undefined) return;
+  if (same) {
+    // The second message in a row with these fields: keep their bytes for the next ones.
+    const bytes = new Uint8Array(fieldsLength);
+    bytes.set(w.buf.subarray(16, 16 + fieldsLength));
+    t.bytes = bytes;
+  } else {
+    w.header = {
+      little: w.little, path: h.path, interface: h.interface, member: h.member, errorName: h.errorName,
+      destination: h.destination, sender: h.sender, signature: h.signature, unixFds,
+      replySerialAt: h.replySerial === undefined ? -1 : replySerialAt, bytes: undefined,
+    };
+  }
+}
+
+/** Where writeFields put the REPLY_SERIAL value of the last header it wrote. */
+let replySerialAt = -1;
+
+function sameFields(t: HeaderTemplate, h: HeaderValues, unixFds: number, little: boolean): boolean {
+  return t.path === h.path && t.interface === h.interface && t.member === h.member && t.destination === h.destination &&
+    t.signature === h.signature && t.sender === h.sender && t.errorName === h.errorName && t.unixFds === unixFds &&
+    t.little === little && (t.replySerialAt >= 0) === (h.replySerial !== undefined);
+}
+
+/** Writes the header fields after the fixed header, then pads to 8; returns their length. */
+function writeFields(w: Encoder, h: HeaderValues, unixFds: number, unknownFields: readonly UnknownHeaderField[] | undefined): number {
   if (h.path !== undefined) stringField(w, HeaderField.PATH, 0x6f, h.path);
   if (h.interface !== undefined) stringField(w, HeaderField.INTERFACE, 0x73, h.interface);
   if (h.member !== undefined) stringField(w, HeaderField.MEMBER, 0x73, h.member);
   if (h.errorName !== undefined) stringField(w, HeaderField.ERROR_NAME, 0x73, h.errorName);
-  if (h.replySerial !== undefined) u32Field(w, HeaderField.REPLY_SERIAL, h.replySerial);
+  if (h.replySerial !== undefined) {
+    u32Field(w, HeaderField.REPLY_SERIAL, h.replySerial);
+    replySerialAt = w.pos - 4;
+  }
   if (h.destination !== undefined) stringField(w, HeaderField.DESTINATION, 0x73, h.destination);
   if (h.sender !== undefined) stringField(w, HeaderField.SENDER, 0x73, h.sender);
   if (h.signature !== undefined && h.signature !== '') stringField(w, HeaderField.SIGNATURE, 0x67, h.signature);
@@ -151,6 +193,7 @@ export function writeHeader(w: Encoder, h: HeaderValues, bodyLength: number, uni
   if (fieldsLength > MAX_ARRAY_LENGTH) throw new EncodeError(`header fields of ${fieldsLength} bytes exceed the ${MAX_ARRAY_LENGTH}-byte array limit`);
   w.dv.setUint32(12, fieldsLength, w.little);
   w.align(8);
+  return fieldsLength;
 }
 
 const VARIANT: SignatureType = parseSignature('v')[0];

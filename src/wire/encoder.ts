@@ -27,6 +27,28 @@ function mismatch(expected: string, v: unknown): EncodeError {
 }
 
 /**
+ * The header-field bytes of a message (from offset 16 to the end of its last
+ * field) and the values they were written from: a client repeats its calls'
+ * path, interface, member, destination and signature, a service its replies'
+ * destination and signature, so their fields are copied, not written again.
+ * REPLY_SERIAL (at `replySerialAt`, -1 if absent) is patched per message.
+ */
+export interface HeaderTemplate {
+  little: boolean;
+  path: string | undefined;
+  interface: string | undefined;
+  member: string | undefined;
+  errorName: string | undefined;
+  destination: string | undefined;
+  sender: string | undefined;
+  signature: string | undefined;
+  unixFds: number;
+  replySerialAt: number;
+  /** undefined until the same values are written twice in a row (a broker's changing headers never allocate). */
+  bytes: Uint8Array | undefined;
+}
+
+/**
  * Writes D-Bus values into a growing buffer. One module-level instance is
  * reused for every message (encoding is synchronous); `take()` hands out the
  * bytes and leaves the encoder ready for the next message.
@@ -43,6 +65,8 @@ export class Encoder {
   private depth = 0;
   private arrays = 0;
   private structs = 0;
+  /** The header fields of the last message written, kept as bytes once they repeat (see writeHeader). */
+  header: HeaderTemplate | undefined;
 
   /** Starts a new message in the given byte order. */
   reset(little: boolean): void {
