@@ -129,6 +129,26 @@ for (const kind of KINDS) describe(`the client on ${kind}`, () => {
     assert.equal(await client.introspect('com.example.Calc', '/com/example/Calc'), await client.introspect('com.example.Calc', '/com/example/Calc'));
   });
 
+  test('a proxy method resolves with nothing, its one value or all its values, rejects (never throws) on a bad call, and takes CallOptions last', async () => {
+    const calc = (await client.proxy('com.example.Calc', '/com/example/Calc')).getInterface('com.example.Calc');
+    assert.equal(await calc.Storm(0), undefined);
+    assert.equal(await calc.Slow(), 'late');
+    assert.deepEqual(await calc.DivMod(9, 4), [2, 1]);
+    const bad = calc.call('Nope');
+    assert.ok(bad instanceof Promise);
+    await assert.rejects(bad, /has no method 'Nope'/);
+    const short = calc.Add(1);
+    assert.ok(short instanceof Promise);
+    await assert.rejects(short, TypeError);
+    assert.equal(await calc.Add(2, 3, { timeoutMs: 60_000 }), 5);
+    await assert.rejects(calc.Never({ timeoutMs: 20 }), (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 20);
+    const ac = new AbortController();
+    const never = calc.Never({ signal: ac.signal });
+    ac.abort();
+    await assert.rejects(never, AbortError);
+    assert.equal(client.pendingCalls, 0);
+  });
+
   test('byte arrays received stay intact while later messages arrive into the same receive buffer', async () => {
     const target = { destination: 'com.example.Calc', path: '/com/example/Calc', interface: 'com.example.Calc', member: 'Bytes', signature: 'y' };
     const replies = await Promise.all([1, 2, 3, 4].map((n) => client.call({ ...target, body: [n] })));

@@ -72,8 +72,12 @@ export interface MethodCall {
   flags?: number;
 }
 
+/** @internal What a call resolves with: the reply message, nothing, its first body value, or its body. */
+export const enum ReplyPick { MESSAGE, NOTHING, FIRST, BODY }
+
 interface Pending {
-  resolve(reply: Message): void;
+  resolve(value: unknown): void;
+  pick: ReplyPick;
   reject(error: Error): void;
   /** Its own timer, for a timeout other than the connection's default. */
   timer: NodeJS.Timeout | undefined;
@@ -193,7 +197,15 @@ export class Connection extends EventEmitter {
    * Sends a method call and resolves with the reply message; rejects with
    * DBusError (error reply), TimeoutError, AbortError or DisconnectedError.
    */
-  call(call: MethodCall, options: CallOptions = {}): Promise<Message> {
+  call(call: MethodCall, options?: CallOptions): Promise<Message> {
+    return this.callPicking(call, options, ReplyPick.MESSAGE) as Promise<Message>;
+  }
+
+  /**
+   * @internal call(), resolving with `pick` of the reply: a proxy or
+   * callMethod() gets its values without a promise (and a turn) of its own.
+   */
+  callPicking(call: MethodCall, options: CallOptions = {}, pick: ReplyPick): Promise<unknown> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(describe(call), { cause: signal.reason }));
     const msg: OutgoingMessage = {
@@ -212,9 +224,9 @@ export class Connection extends EventEmitter {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<Message>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-      const p: Pending = { resolve, reject, timer: undefined, deadline: 0, signal, onAbort: undefined, message: msg as Message, startMs: 0 };
+      const p: Pending = { resolve, pick, reject, timer: undefined, deadline: 0, signal, onAbort: undefined, message: msg as Message, startMs: 0 };
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
         if (timeoutMs === this.timeoutMs) {
           p.deadline = performance.now() + timeoutMs;
@@ -253,8 +265,8 @@ export class Connection extends EventEmitter {
   };
 
   /** Calls a method and resolves with the reply's body values. */
-  async callMethod(call: MethodCall, options?: CallOptions): Promise<unknown[]> {
-    return (await this.call(call, options)).body;
+  callMethod(call: MethodCall, options?: CallOptions): Promise<unknown[]> {
+    return this.callPicking(call, options, ReplyPick.BODY) as Promise<unknown[]>;
   }
 
   /** Sends a signal; returns its serial. */
@@ -497,7 +509,10 @@ export class Connection extends EventEmitter {
       callEndChannel.publish({ connection: this, message: p.message, reply, error, durationMs: performance.now() - p.startMs });
     }
     if (error) p.reject(error);
-    else p.resolve(reply!);
+    else {
+      const pick = p.pick;
+      p.resolve(pick === ReplyPick.MESSAGE ? reply : pick === ReplyPick.FIRST ? reply!.body[0] : pick === ReplyPick.BODY ? reply!.body : undefined);
+    }
   }
 
   private receive(frame: Uint8Array): void {

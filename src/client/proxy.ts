@@ -3,7 +3,7 @@
 // property get/set/getAll/watch, and its signals as subscriptions or bounded
 // async iterators. One out-arg resolves to the value, several to an array.
 import { Variant, type Message } from '../wire/index.js';
-import type { CallOptions, Connection, SignalIterator, SignalSubscription } from './connection.js';
+import { ReplyPick, type CallOptions, type Connection, type SignalIterator, type SignalSubscription } from './connection.js';
 import { methodSignatures, type InterfaceInfo, type NodeInfo } from './introspection.js';
 
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
@@ -38,7 +38,7 @@ export class ProxyObject {
 /** One interface of a remote object. */
 export class ProxyInterface {
 
-  private readonly methodTable = new Map<string, { in: string; inCount: number; outCount: number }>();
+  private readonly methodTable = new Map<string, { in: string; inCount: number; pick: ReplyPick }>();
 
   constructor(
     readonly connection: Connection,
@@ -49,7 +49,8 @@ export class ProxyInterface {
     for (const m of info.methods) {
       const sig = methodSignatures(m);
       const inCount = m.args.filter((a) => a.direction !== 'out').length;
-      this.methodTable.set(m.name, { in: sig.in, inCount, outCount: m.args.length - inCount });
+      const outCount = m.args.length - inCount;
+      this.methodTable.set(m.name, { in: sig.in, inCount, pick: outCount === 0 ? ReplyPick.NOTHING : outCount === 1 ? ReplyPick.FIRST : ReplyPick.BODY });
       if (m.name in this) continue; // a method named like a proxy member stays reachable through call()
       Object.defineProperty(this, m.name, { value: (...args: unknown[]) => this.call(m.name, ...args), enumerable: true });
     }
@@ -59,19 +60,18 @@ export class ProxyInterface {
    * Calls a method by name with its in-args; one extra trailing argument is
    * taken as CallOptions (`{ timeoutMs, signal, fds }`).
    */
-  async call(member: string, ...args: unknown[]): Promise<any> {
+  call(member: string, ...args: unknown[]): Promise<any> {
     const m = this.methodTable.get(member);
-    if (!m) throw new Error(`interface '${this.info.name}' has no method '${member}'`);
+    if (!m) return Promise.reject(new Error(`interface '${this.info.name}' has no method '${member}'`));
     let options: CallOptions | undefined;
     if (args.length === m.inCount + 1) options = args.pop() as CallOptions;
-    if (args.length !== m.inCount) throw new TypeError(`${this.info.name}.${member} takes ${m.inCount} argument(s) ('${m.in}'), got ${args.length}`);
-    const reply = await this.connection.call(
+    if (args.length !== m.inCount) return Promise.reject(new TypeError(`${this.info.name}.${member} takes ${m.inCount} argument(s) ('${m.in}'), got ${args.length}`));
+    // The reply's values are picked as it settles: no await (and no turn) of its own here.
+    return this.connection.callPicking(
       { destination: this.destination, path: this.path, interface: this.info.name, member, signature: m.in, body: args },
       options,
+      m.pick,
     );
-    if (m.outCount === 0) return undefined;
-    if (m.outCount === 1) return reply.body[0];
-    return reply.body;
   }
 
   /** Reads a property (the variant unwrapped). */
