@@ -20,7 +20,7 @@ import { writeHeader } from '../wire/encode-message.js';
 import { encoder } from '../wire/encoder.js';
 import type { MessageHeader } from '../wire/index.js';
 import { BusError, BusErrors } from './bus-error.js';
-import { Connection } from './connection.js';
+import { Connection, type ReplyDeadline } from './connection.js';
 import { PendingSerials } from './pending-serials.js';
 import { SharedFds } from './shared-fds.js';
 import { Driver, DRIVER_NAME, DRIVER_PATH, DRIVER_INTERFACE } from './driver.js';
@@ -147,14 +147,6 @@ function stampHeader(h: MessageHeader, sender: string): Uint8Array {
   return w.take();
 }
 
-/** A pending call and when the bus stops waiting for its reply. */
-interface ReplyDeadline {
-  caller: Connection;
-  callee: Connection;
-  serial: number;
-  atMs: number;
-}
-
 export { SharedFds };
 
 /** The message bus. Create with Broker.start(). */
@@ -183,11 +175,12 @@ export class Broker {
   /** Variables added by UpdateActivationEnvironment. */
   readonly activationEnvironment = new Map<string, string>();
   /**
-   * Calls waiting for a reply under reply_timeout, by caller id and serial, in
-   * insertion order, which is deadline order (one timeout for all); a reply
-   * removes its entry. One timer watches the first.
+   * Calls waiting for a reply under reply_timeout, in insertion order, which
+   * is deadline order (one timeout for all); each is also in its caller's
+   * `replyDeadlines` by serial, where a reply finds and removes it. One timer
+   * watches the first.
    */
-  private readonly deadlines = new Map<string, ReplyDeadline>();
+  private readonly deadlines = new Set<ReplyDeadline>();
   private deadlineTimer: NodeJS.Timeout | undefined;
 
   private constructor(settings: BrokerSettings) {
@@ -536,7 +529,13 @@ export class Broker {
       if (!serials || !serials.delete(msg.replySerial!)) return; // an unsolicited reply is dropped
       // The pair's entry stays (empty) while both live: the next call reuses it.
       target.pendingCalls--;
-      if (this.deadlines.size > 0) this.deadlines.delete(`${target.id}.${msg.replySerial}`);
+      if (this.deadlines.size > 0) {
+        const d = target.replyDeadlines?.get(msg.replySerial!);
+        if (d !== undefined) {
+          target.replyDeadlines!.delete(msg.replySerial!);
+          this.deadlines.delete(d);
+        }
+      }
     }
     const policy = this.settings.messagePolicy?.();
     if (policy && !this.policyAllows(policy, policyMessage(r), from, target)) {
@@ -577,10 +576,13 @@ export class Broker {
 
   /** Remembers when the bus gives up on a call; one timer serves every pending call. */
   private addDeadline(caller: Connection, callee: Connection, serial: number, timeoutMs: number): void {
-    const key = `${caller.id}.${serial}`;
+    const byCaller = (caller.replyDeadlines ??= new Map());
     // A serial used again (a client's bug) restarts its wait at the end, keeping the order.
-    this.deadlines.delete(key);
-    this.deadlines.set(key, { caller, callee, serial, atMs: Date.now() + timeoutMs });
+    const old = byCaller.get(serial);
+    if (old !== undefined) this.deadlines.delete(old);
+    const d: ReplyDeadline = { caller, callee, serial, atMs: Date.now() + timeoutMs };
+    byCaller.set(serial, d);
+    this.deadlines.add(d);
     if (this.deadlineTimer === undefined) this.armDeadlineTimer();
   }
 
@@ -602,9 +604,11 @@ export class Broker {
   private expireCalls(): void {
     this.deadlineTimer = undefined;
     const now = Date.now();
-    for (const [key, { caller, callee, serial, atMs }] of this.deadlines) {
+    for (const d of this.deadlines) {
+      const { caller, callee, serial, atMs } = d;
       if (atMs > now) break;
-      this.deadlines.delete(key);
+      this.deadlines.delete(d);
+      caller.replyDeadlines!.delete(serial);
       // The pair's entry stays (empty) while both live, as after a reply.
       if (!callee.awaiting.get(caller)?.delete(serial)) continue;
       caller.pendingCalls--;

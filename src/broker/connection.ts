@@ -7,6 +7,14 @@ import type { PendingSerials } from './pending-serials.js';
 import type { MessageStream, PeerCredentials } from '../transport/index.js';
 import { SharedFds } from './shared-fds.js';
 
+/** When the bus gives up on one call and answers NoReply (reply_timeout). */
+export interface ReplyDeadline {
+  readonly caller: Connection;
+  readonly callee: Connection;
+  readonly serial: number;
+  readonly atMs: number;
+}
+
 /** A connection to the bus, from accept to disconnect. */
 export class Connection {
   /** Unique name once Hello is handled. */
@@ -25,6 +33,8 @@ export class Connection {
   }
   /** Calls this connection made that still wait for a reply. */
   pendingCalls = 0;
+  /** Its pending calls under reply_timeout, by serial (the broker's deadline entries). Made on first use. */
+  replyDeadlines: Map<number, ReplyDeadline> | undefined;
   /** Set when this connection became a monitor: its rules (empty: everything). */
   monitorRules: MatchRule[] | undefined;
   /** Fan-out generation last delivered (a message reaches a connection once). */
