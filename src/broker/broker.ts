@@ -570,7 +570,7 @@ export class Broker {
         if (limits.replyTimeoutMs > 0) this.addDeadline(from, target, msg.serial, limits.replyTimeoutMs);
       }
     }
-    this.deliver(target, bytes, r.fds, r);
+    this.deliver(target, bytes, r.fds, r, isCall);
     if (this.eavesdropRules > 0) this.toEavesdroppers(r, target);
   }
 
@@ -622,16 +622,18 @@ export class Broker {
 
   /**
    * Queues bytes (and shared fds) to a connection. A message that cannot be
-   * queued (limits) drops the receiver.
+   * queued (limits) drops the receiver; `queueChecked`: the caller already
+   * checked those limits (a call, refused to its caller instead).
    */
-  private deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, r?: Routed): void {
+  private deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, r?: Routed, queueChecked = false): void {
     const s = target.stream;
     const body = r?.body;
-    const limits = this.settings.limits;
-    const length = bytes.length + (body?.length ?? 0);
-    if (s.queuedBytes + length > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) {
-      this.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`);
-      return;
+    if (!queueChecked) {
+      const limits = this.settings.limits;
+      if (s.queuedBytes + bytes.length + (body?.length ?? 0) > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) {
+        this.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`);
+        return;
+      }
     }
     target.messagesOut++;
     if (fds === undefined) s.send(bytes);
