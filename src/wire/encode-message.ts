@@ -36,17 +36,20 @@ export interface HeaderValues {
 
 const NO_TYPES: readonly SignatureType[] = [];
 
-/** The last valid name seen per header field: a sender repeats its names, so most checks are one comparison. */
-const lastValid = { path: '', interface: '', member: '', errorName: '', destination: '', sender: '' };
-type NameField = keyof typeof lastValid;
+/**
+ * The last valid name seen per header field (indexed by `slot`, an array so
+ * that the lookup is not a megamorphic keyed load): a sender repeats its
+ * names, so most checks are one comparison.
+ */
+const lastValid = ['', '', '', '', '', ''];
 
-function checkName(what: NameField, v: unknown, check: (s: string) => string | null): void {
+function checkName(slot: number, what: string, v: unknown, check: (s: string) => string | null): void {
   if (v === undefined) return;
   if (typeof v !== 'string') throw new EncodeError(`expected a string, got ${typeof v}`, what);
-  if (v === lastValid[what] && v !== '') return;
+  if (v === lastValid[slot] && v !== '') return;
   const rule = check(v);
   if (rule !== null) throw new EncodeError(`${JSON.stringify(v)} ${rule}`, what);
-  lastValid[what] = v;
+  lastValid[slot] = v;
 }
 
 function checkU32(what: string, v: unknown, nonzero: boolean): void {
@@ -64,12 +67,12 @@ export function checkHeader(h: HeaderValues): void {
   }
   if (typeof h.flags !== 'number' || (h.flags & 0xff) !== h.flags) throw new EncodeError(`expected an integer 0..255, got ${String(h.flags)}`, 'flags');
   checkU32('serial', h.serial, true);
-  checkName('path', h.path, checkObjectPath);
-  checkName('interface', h.interface, checkInterfaceName);
-  checkName('member', h.member, checkMemberName);
-  checkName('errorName', h.errorName, checkInterfaceName);
-  checkName('destination', h.destination, checkBusName);
-  checkName('sender', h.sender, checkBusName);
+  checkName(0, 'path', h.path, checkObjectPath);
+  checkName(1, 'interface', h.interface, checkInterfaceName);
+  checkName(2, 'member', h.member, checkMemberName);
+  checkName(3, 'errorName', h.errorName, checkInterfaceName);
+  checkName(4, 'destination', h.destination, checkBusName);
+  checkName(5, 'sender', h.sender, checkBusName);
   if (h.replySerial !== undefined) checkU32('replySerial', h.replySerial, true);
   if (h.unixFds !== undefined) checkU32('unixFds', h.unixFds, false);
   const missing = (f: string) => new EncodeError(`a ${['', 'METHOD_CALL', 'METHOD_RETURN', 'ERROR', 'SIGNAL'][t]} requires ${f}`);
