@@ -97,6 +97,8 @@ export interface BrokerSettings {
 }
 
 const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return', 3: 'error', 4: 'signal' };
+/** What policy rules see as the names of the bus itself. */
+const DRIVER_NAMES: readonly string[] = [DRIVER_NAME];
 
 /** The AccessDenied text for a message its sender's send rules refused. */
 function sendDeniedText(msg: DecodedMessage, from: Connection): string {
@@ -796,11 +798,14 @@ export class Broker {
    * addressed to someone else.
    */
   private policyAllows(policy: BusPolicy, m: PolicyMessage, from: Connection | undefined, to: Connection, eavesdropping = false): boolean {
-    const namesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.ownedOrQueuedNamesOf(c)];
     // The bus itself has no send rules; its messages pass the receivers' receive rules as from org.freedesktop.DBus.
-    if (from && !policy.checkMessage('send', from.uid, m, namesOf(to), eavesdropping)) return false;
-    return policy.checkMessage('receive', to.uid, m, from ? namesOf(from) : [DRIVER_NAME], eavesdropping);
+    if (!from) return policy.checkMessage('receive', to.uid, m, DRIVER_NAMES, eavesdropping);
+    return policy.checkMessage('send', from.uid, m, to, eavesdropping, this.policyNamesOf)
+      && policy.checkMessage('receive', to.uid, m, from, eavesdropping, this.policyNamesOf);
   }
+
+  /** A connection's names as policy rules see them (made only when a rule names a peer). */
+  private readonly policyNamesOf = (c: Connection): string[] => [c.uniqueName!, ...this.names.ownedOrQueuedNamesOf(c)];
 
   /**
    * The caller's send rules let a call to the driver pass (as in dbus-daemon,
@@ -810,7 +815,7 @@ export class Broker {
   private driverCallAllowed(conn: Connection, r: Routed): boolean {
     const policy = this.settings.messagePolicy?.();
     if (!policy) return true;
-    if (policy.checkMessage('send', conn.uid, policyMessage(r), [DRIVER_NAME])) return true;
+    if (policy.checkMessage('send', conn.uid, policyMessage(r), DRIVER_NAMES)) return true;
     const msg = r.msg;
     this.replyError(conn, msg, BusErrors.AccessDenied, sendDeniedText(msg, conn));
     return false;

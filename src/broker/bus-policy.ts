@@ -133,8 +133,8 @@ function messageRule(r: PolicyRule): MessageRule | undefined {
   };
 }
 
-/** Whether `rule` matches `m` (not whether it allows it). */
-function matches(rule: MessageRule, m: PolicyMessage, peerNames: readonly string[], eavesdropping: boolean): boolean {
+/** Whether `rule` matches `m` (not whether it allows it), its peer names aside (see `matchesPeer`). */
+function matches(rule: MessageRule, m: PolicyMessage, eavesdropping: boolean): boolean {
   if (rule.type !== undefined && rule.type !== m.type) return false;
   if (rule.direction === 'receive') {
     // allow: only eavesdrop="true" covers an eavesdropped copy; deny with eavesdrop="true": only those.
@@ -151,14 +151,27 @@ function matches(rule: MessageRule, m: PolicyMessage, peerNames: readonly string
   if (rule.member !== undefined && m.member !== undefined && m.member !== rule.member) return false;
   if (rule.error !== undefined && m.errorName !== undefined && m.errorName !== rule.error) return false;
   if (rule.broadcast !== undefined && rule.broadcast !== (m.destination === undefined && m.type === 4)) return false;
+  const fds = m.unixFds ?? 0;
+  return fds >= rule.minFds && fds <= rule.maxFds;
+}
+
+/** Whether `rule` names a peer (send_destination, its prefix, receive_sender): only then are the peer's names needed. */
+function namesPeer(rule: MessageRule): boolean {
+  return (rule.peer !== undefined && rule.peer !== '*') || rule.peerPrefix !== undefined;
+}
+
+/** Whether the peer `rule` names is among `peerNames`. */
+function matchesPeer(rule: MessageRule, peerNames: readonly string[]): boolean {
   if (rule.peer !== undefined && rule.peer !== '*' && !peerNames.includes(rule.peer)) return false;
   if (rule.peerPrefix !== undefined) {
     const prefix = rule.peerPrefix;
     if (!peerNames.some((n) => n === prefix || n.startsWith(prefix + '.'))) return false;
   }
-  const fds = m.unixFds ?? 0;
-  return fds >= rule.minFds && fds <= rule.maxFds;
+  return true;
 }
+
+/** A peer given as its names. */
+const givenNames = (names: readonly string[]): readonly string[] => names;
 
 /** The `<policy>` of a configuration: who may own which names, send and receive which messages. */
 export class BusPolicy {
@@ -249,13 +262,22 @@ export class BusPolicy {
    * sender (`uid`; `peerNames` = names the recipient owns or queues for) or
    * the receive rules of a recipient (`peerNames` = the sender's names).
    * `eavesdropping`: the recipient gets a copy of a message addressed to someone else.
+   * The peer may be given as anything `namesOf` turns into its names, asked
+   * at most once and only when a rule that names a peer is reached.
    */
-  checkMessage(direction: 'send' | 'receive', uid: number | undefined, m: PolicyMessage, peerNames: readonly string[], eavesdropping = false): boolean {
+  checkMessage<P = readonly string[]>(
+    direction: 'send' | 'receive', uid: number | undefined, m: PolicyMessage, peer: P, eavesdropping = false,
+    namesOf = givenNames as (peer: P) => readonly string[],
+  ): boolean {
     const entry = this.forUid(uid);
     const rules = direction === 'send' ? entry.send : entry.receive;
+    let peerNames: readonly string[] | undefined;
     // The last matching rule wins: scan from the end and stop at the first match.
     for (let i = rules.length - 1; i >= 0; i--) {
-      if (matches(rules[i], m, peerNames, eavesdropping)) return rules[i].allow;
+      const rule = rules[i];
+      if (!matches(rule, m, eavesdropping)) continue;
+      if (namesPeer(rule) && !matchesPeer(rule, (peerNames ??= namesOf(peer)))) continue;
+      return rule.allow;
     }
     return false;
   }
