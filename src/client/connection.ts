@@ -28,6 +28,8 @@ export const callStartChannel = diagnostics.channel('fastbus:client:call:start')
 export const callEndChannel = diagnostics.channel('fastbus:client:call:end');
 
 const DBUS = 'org.freedesktop.DBus';
+/** The options of a call given none (not a fresh object per call). */
+const NO_OPTIONS: CallOptions = Object.freeze({});
 const DBUS_PATH = '/org/freedesktop/DBus';
 
 /** RequestName flags. */
@@ -205,7 +207,7 @@ export class Connection extends EventEmitter {
    * @internal call(), resolving with `pick` of the reply: a proxy or
    * callMethod() gets its values without a promise (and a turn) of its own.
    */
-  callPicking(call: MethodCall, options: CallOptions = {}, pick: ReplyPick): Promise<unknown> {
+  callPicking(call: MethodCall, options: CallOptions = NO_OPTIONS, pick: ReplyPick): Promise<unknown> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(describe(call), { cause: signal.reason }));
     const msg: OutgoingMessage = {

@@ -35,10 +35,17 @@ export class ProxyObject {
   }
 }
 
+/** A method as a proxy calls it: its in-signature, in-arg count, and what its reply resolves to. */
+interface MethodEntry {
+  in: string;
+  inCount: number;
+  pick: ReplyPick;
+}
+
 /** One interface of a remote object. */
 export class ProxyInterface {
 
-  private readonly methodTable = new Map<string, { in: string; inCount: number; pick: ReplyPick }>();
+  private readonly methodTable = new Map<string, MethodEntry>();
 
   constructor(
     readonly connection: Connection,
@@ -50,9 +57,11 @@ export class ProxyInterface {
       const sig = methodSignatures(m);
       const inCount = m.args.filter((a) => a.direction !== 'out').length;
       const outCount = m.args.length - inCount;
-      this.methodTable.set(m.name, { in: sig.in, inCount, pick: outCount === 0 ? ReplyPick.NOTHING : outCount === 1 ? ReplyPick.FIRST : ReplyPick.BODY });
+      const entry: MethodEntry = { in: sig.in, inCount, pick: outCount === 0 ? ReplyPick.NOTHING : outCount === 1 ? ReplyPick.FIRST : ReplyPick.BODY };
+      this.methodTable.set(m.name, entry);
       if (m.name in this) continue; // a method named like a proxy member stays reachable through call()
-      Object.defineProperty(this, m.name, { value: (...args: unknown[]) => this.call(m.name, ...args), enumerable: true });
+      // Bound to its entry: no lookup by name, and the arguments are gathered once.
+      Object.defineProperty(this, m.name, { value: (...args: unknown[]) => this.callEntry(m.name, entry, args), enumerable: true });
     }
   }
 
@@ -63,6 +72,10 @@ export class ProxyInterface {
   call(member: string, ...args: unknown[]): Promise<any> {
     const m = this.methodTable.get(member);
     if (!m) return Promise.reject(new Error(`interface '${this.info.name}' has no method '${member}'`));
+    return this.callEntry(member, m, args);
+  }
+
+  private callEntry(member: string, m: MethodEntry, args: unknown[]): Promise<any> {
     let options: CallOptions | undefined;
     if (args.length === m.inCount + 1) options = args.pop() as CallOptions;
     if (args.length !== m.inCount) return Promise.reject(new TypeError(`${this.info.name}.${member} takes ${m.inCount} argument(s) ('${m.in}'), got ${args.length}`));
