@@ -150,12 +150,25 @@ export function writeHeader(w: Encoder, h: HeaderValues, bodyLength: number, uni
     const bytes = new Uint8Array(fieldsLength);
     bytes.set(w.buf.subarray(16, 16 + fieldsLength));
     t.bytes = bytes;
-  } else {
+  } else if (t === undefined) {
     w.header = {
       little: w.little, path: h.path, interface: h.interface, member: h.member, errorName: h.errorName,
       destination: h.destination, sender: h.sender, signature: h.signature, unixFds,
       replySerialAt: h.replySerial === undefined ? -1 : replySerialAt, bytes: undefined,
     };
+  } else {
+    // Overwritten in place: an encoder whose headers keep changing (a broker's) allocates nothing here.
+    t.little = w.little;
+    t.path = h.path;
+    t.interface = h.interface;
+    t.member = h.member;
+    t.errorName = h.errorName;
+    t.destination = h.destination;
+    t.sender = h.sender;
+    t.signature = h.signature;
+    t.unixFds = unixFds;
+    t.replySerialAt = h.replySerial === undefined ? -1 : replySerialAt;
+    t.bytes = undefined;
   }
 }
 
