@@ -7,16 +7,7 @@ import * as native from '../native/native.js';
 import { authenticateServer } from './handshake.js';
 import { newGuid } from './sasl-server.js';
 import { UnixStream } from './unix-stream.js';
-
-function frame(serial: number, bodyLength: number): Uint8Array {
-  const b = new Uint8Array(16 + bodyLength).fill(serial & 0xff);
-  const v = new DataView(b.buffer);
-  b[0] = 0x6c; b[1] = 1; b[2] = 0; b[3] = 1;
-  v.setUint32(4, bodyLength, true);
-  v.setUint32(8, serial, true);
-  v.setUint32(12, 0, true);
-  return b;
-}
+import { frame } from '../../test/fixtures/frames.js';
 
 it('keeps every message that follows BEGIN when they span several reads of the handshake', { timeout: 10000 }, async () => {
   const fds = new Int32Array(2);

@@ -11,17 +11,7 @@ import { authenticateServer } from './handshake.js';
 import { openListener, type AcceptedConnection } from './listener.js';
 import type { MessageStream } from './message-stream.js';
 import { newGuid } from './sasl-server.js';
-
-/** A minimal frame: fixed header with no header fields, then `bodyLength` bytes of `fill`. */
-function frame(serial: number, bodyLength: number, fill = serial & 0xff): Uint8Array {
-  const b = new Uint8Array(16 + bodyLength).fill(fill);
-  const v = new DataView(b.buffer);
-  b[0] = 0x6c; b[1] = 1; b[2] = 0; b[3] = 1;
-  v.setUint32(4, bodyLength, true);
-  v.setUint32(8, serial, true);
-  v.setUint32(12, 0, true);
-  return b;
-}
+import { frame } from '../../test/fixtures/frames.js';
 
 async function pair(address: string): Promise<{ server: MessageStream; client: MessageStream; close(): void; unixFd: boolean }> {
   let accepted!: (c: AcceptedConnection) => void;
