@@ -216,7 +216,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
         add('rttcpu', bus.name, (cpuUs(bus.brokerPid()) - cpu0) / n.rtt);
         add('p50', bus.name, p50);
         add('p99', bus.name, p99);
-        // Busy polling's worst case: calls spaced just past its window, so it polls and then sleeps anyway.
+        // Calls spaced past polling's longest window: polling cannot save the wake-up of each next call.
         const paced0 = cpuUs(bus.brokerPid());
         await runToEnd([peer, 'paced', bus.address, String(n.paced), '200']);
         add('pacedcpu', bus.name, (cpuUs(bus.brokerPid()) - paced0) / n.paced);
@@ -266,7 +266,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     notes: [
       'The same sd-bus C client and service (bench/c/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition; no process is pinned, so wake-ups cross both vCPUs.',
       'dbus-daemon runs with Debian\'s session.conf; dbus-broker through dbus-broker-launch --scope user (socket-activated, in a private mount namespace with a journald stub); fastbus via `fastbus daemon --session`.',
-      'fastbus runs twice: with its default --busy-poll-us=100 and with polling off. With polling, after handling messages it polls up to 100 µs (adaptive) before sleeping, so a reply arriving within that window needs no wake-up of the bus; its CPU cost is in the two broker-CPU rows (schedstat run time of the broker process, polling included): back-to-back round trips, and round trips with the client sleeping 200 µs between calls (nanosleep, so about 250 µs apart: just past the window: the worst case for polling).',
+      'fastbus runs twice: with its default --busy-poll-us=100 and with polling off. With polling, after handling messages it polls up to 100 µs (adaptive) before sleeping, so a reply arriving within that window needs no wake-up of the bus; its CPU cost is in the two broker-CPU rows (schedstat run time of the broker process, polling included): back-to-back round trips, and round trips with the client sleeping 200 µs between calls (nanosleep, so about 250 µs apart: past the 100 µs window, where polling cannot save the wake-up of each next call).',
       'Ratios are against dbus-daemon; each table notes fastbus (default, polling) against dbus-broker. 2 shared vCPUs: expect ±30% between runs.',
       `Before any row each bus carries ${n.warm} untimed calls (steady state: V8 optimizes fastbus's hot path in its first few thousand messages; before that its p99 is several times higher).`,
       `RSS per idle connection: after those calls, ${n.idle} connections say Hello and stay idle; the RSS difference over ${n.idle}.`,
