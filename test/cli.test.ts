@@ -174,7 +174,7 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the comman
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise<void>((resolve) => child.stderr.once('data', () => resolve()));
-    const exited = new Promise((r) => child.once('exit', r));
+    const exited = new Promise((r) => child.once('close', r));
     await cli('call', 'com.example.Cli', '/com/example/Cli', 'com.example.Cli', 'Add', 'ii', '20', '22');
     assert.equal(await exited, 0);
     const [call, ret] = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -150,7 +150,7 @@ console.log('idle');`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise((r) => child.once('exit', r));
+    const code = await new Promise((r) => child.once('close', r));
     assert.equal(code, 0);
     assert.equal(out.trim(), 'idle');
   } finally {

@@ -15,7 +15,8 @@ describe('the addon in worker threads', { timeout: 60_000 }, () => {
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
     child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+    // 'close', not 'exit': only then has all of the child's output been read.
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
     assert.equal(stderr, '');
     assert.deepEqual(stdout.trim().split('\n'), [
       'live worker ready',
