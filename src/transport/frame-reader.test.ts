@@ -2,16 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '../errors.js';
 import { FrameReader } from './frame-reader.js';
-
-function frame(serial: number, bodyLength: number): Uint8Array {
-  const b = new Uint8Array(16 + bodyLength).fill(serial & 0xff);
-  const v = new DataView(b.buffer);
-  b.set([0x6c, 1, 0, 1]);
-  v.setUint32(4, bodyLength, true);
-  v.setUint32(8, serial, true);
-  v.setUint32(12, 0, true);
-  return b;
-}
+import { frame, serialOf } from '../../test/fixtures/frames.js';
 
 function feed(reader: FrameReader, bytes: Uint8Array, chunk: number): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -33,7 +24,7 @@ describe('frame reader', () => {
     for (const chunk of [1, 7, 4096, 65536, 1 << 20]) {
       const got = feed(new FrameReader(256 * 1024, 1 << 27, 1024), all, chunk);
       assert.deepEqual(got.map((f) => f.length), sizes.map((s) => s + 16), `chunk ${chunk}`);
-      got.forEach((f, i) => assert.equal(new DataView(f.buffer, f.byteOffset).getUint32(8, true), i + 1));
+      got.forEach((f, i) => assert.equal(serialOf(f), i + 1));
     }
   });
 
@@ -58,7 +49,7 @@ describe('frame reader', () => {
     assert.notEqual(got[1].buffer, got[0].buffer);
     // Later reads into the receive buffer leave it alone.
     feed(r, frame(9, 100 * 1024), 1 << 20);
-    assert.equal(new DataView(got[1].buffer).getUint32(8, true), 2);
+    assert.equal(serialOf(got[1]), 2);
     assert.equal(got[1][got[1].length - 1], 2);
   });
 
@@ -82,7 +73,7 @@ describe('frame reader', () => {
     b.commit(fb.length);
     const mb = b.next()!;
     assert.equal(mb.length, 66);
-    assert.equal(new DataView(mb.buffer, mb.byteOffset).getUint32(8, true), 7);
+    assert.equal(serialOf(mb), 7);
     assert.equal(b.next(), null);
     // a's half message survived b's read, and completes.
     const rest = fa.subarray(116 + 1500);
@@ -91,7 +82,7 @@ describe('frame reader', () => {
     a.commit(rest.length);
     const m2 = a.next()!;
     assert.equal(m2.length, 3016);
-    assert.equal(new DataView(m2.buffer, m2.byteOffset).getUint32(8, true), 2);
+    assert.equal(serialOf(m2), 2);
     assert.ok(m2.subarray(16).every((x) => x === 2));
   });
 

@@ -7,11 +7,10 @@ import * as native from '../native/native.js';
 import { authenticateServer } from './handshake.js';
 import { newGuid } from './sasl-server.js';
 import { UnixStream } from './unix-stream.js';
-import { frame } from '../../test/fixtures/frames.js';
+import { frame, socketPair } from '../../test/fixtures/frames.js';
 
 it('keeps every message that follows BEGIN when they span several reads of the handshake', { timeout: 10000 }, async () => {
-  const fds = new Int32Array(2);
-  native.check(native.sockPair(native.SOCK_STREAM, fds), 'socketpair');
+  const fds = socketPair();
   const uid = process.getuid!();
   const hexUid = Buffer.from(String(uid)).toString('hex');
   // The whole exchange and two messages larger than one raw read, in one write.

@@ -11,7 +11,7 @@ import { authenticateServer } from './handshake.js';
 import { openListener, type AcceptedConnection } from './listener.js';
 import type { MessageStream } from './message-stream.js';
 import { newGuid } from './sasl-server.js';
-import { frame } from '../../test/fixtures/frames.js';
+import { frame, serialOf } from '../../test/fixtures/frames.js';
 
 async function pair(address: string): Promise<{ server: MessageStream; client: MessageStream; close(): void; unixFd: boolean }> {
   let accepted!: (c: AcceptedConnection) => void;
@@ -52,7 +52,7 @@ describe('message streams', () => {
     for (let i = 1; i <= 2000; i++) p.client.send(frame(i, i % 300));
     const frames = await got;
     frames.forEach((f, i) => {
-      assert.equal(new DataView(f.buffer, f.byteOffset).getUint32(8, true), i + 1);
+      assert.equal(serialOf(f), i + 1);
       assert.equal(f.length, 16 + ((i + 1) % 300));
     });
     p.close();

@@ -6,13 +6,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as native from '../native/native.js';
 import { UnixStream } from './unix-stream.js';
-import { frame } from '../../test/fixtures/frames.js';
-
-function socketPair(): Int32Array {
-  const fds = new Int32Array(2);
-  native.check(native.sockPair(native.SOCK_STREAM, fds), 'socketpair');
-  return fds;
-}
+import { frame, socketPair } from '../../test/fixtures/frames.js';
 
 it('writes what each read produced before reading more, so a relayed burst queues at most one read', { timeout: 10000 }, async (t) => {
   const RECEIVE_BYTES = 256 * 1024;
