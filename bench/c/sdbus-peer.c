@@ -13,7 +13,6 @@
  *   bytes ADDR SIZE N            N blocking EchoBytes of SIZE bytes; prints "median_us"
  *   subscribe ADDR N             matches Tick signals; prints "ready", then "done NS" after N
  *   emit ADDR N                  prints "start NS", emits N Tick(u) signals, flushes
- *   idle ADDR                    connects, says Hello, prints "ready" and waits for stdin EOF
  * NS is CLOCK_MONOTONIC in nanoseconds (shared by all processes). */
 #include <errno.h>
 #include <stdint.h>
@@ -181,13 +180,9 @@ int main(int argc, char **argv) {
     printf("ready\n");
     fflush(stdout);
     loop(bus);
-  } else if (strcmp(mode, "rtt") == 0 && argc >= 4) {
+  } else if ((strcmp(mode, "rtt") == 0 && argc >= 4) || (strcmp(mode, "paced") == 0 && argc >= 5)) {
     long n = atol(argv[3]);
-    uint64_t *t = round_trips(bus, NAME, n, 0);
-    printf("%.2f %.2f\n", t[n / 2] / 1e3, t[(n * 99) / 100] / 1e3);
-  } else if (strcmp(mode, "paced") == 0 && argc >= 5) {
-    long n = atol(argv[3]);
-    uint64_t *t = round_trips(bus, NAME, n, atol(argv[4]));
+    uint64_t *t = round_trips(bus, NAME, n, mode[0] == 'p' ? atol(argv[4]) : 0);
     printf("%.2f %.2f\n", t[n / 2] / 1e3, t[(n * 99) / 100] / 1e3);
   } else if (strcmp(mode, "pipeline") == 0 && argc >= 5) {
     printf("%.0f\n", pipelined(bus, NAME, atol(argv[3]), atol(argv[4])));
@@ -241,11 +236,6 @@ int main(int argc, char **argv) {
       if ((i & 1023) == 1023 && (r = sd_bus_flush(bus)) < 0) die("flush", r);
     }
     if ((r = sd_bus_flush(bus)) < 0) die("flush", r);
-  } else if (strcmp(mode, "idle") == 0) {
-    printf("ready\n");
-    fflush(stdout);
-    char c;
-    while (read(0, &c, 1) > 0) {}
   } else {
     fprintf(stderr, "sdbus-peer: bad mode or arguments\n");
     return 2;
