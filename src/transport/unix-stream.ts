@@ -299,7 +299,8 @@ export class UnixStream extends FramedStream implements MessageStream {
         this.deliver();
         // What this read produced leaves now: held to the end of the callback (up to
         // READ_BUDGET_BYTES of small messages), a flood's copies outlive young-generation
-        // collections and pile up in the old generation (+20 MiB RSS in the broker bench).
+        // collections and pile up in the old generation (the broker's peak RSS in
+        // `npm run bench -- broker`, whose signal rows are such a flood, grows with it).
         if (dirtyCount > 0 && !flushing) flushDirty();
       }
       // A short read emptied the socket (or stopped at fds: the poll is level-triggered
