@@ -149,8 +149,6 @@ function stampHeader(h: MessageHeader, sender: string): Uint8Array {
   return w.take();
 }
 
-export { SharedFds };
-
 /** The message bus. Create with Broker.start(). */
 export class Broker {
   readonly guid = randomBytes(16).toString('hex');
