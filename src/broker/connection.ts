@@ -63,21 +63,18 @@ export class Connection {
   /**
    * The peer's pidfd (from SO_PEERPIDFD) as fds that replies carrying it as
    * ProcessFD share, made on first use (most connections are never asked);
-   * undefined without one. releaseProcessFd() closes it after the last send.
+   * undefined without one or once closed. releaseProcessFd() closes it after the last send.
    */
   get processFd(): SharedFds | undefined {
     const pidfd = this.credentials?.pidfd;
-    if (pidfd === undefined || this.processFdReleased) return undefined;
+    if (pidfd === undefined || this.closed) return undefined;
     return (this.processFdShared ??= new SharedFds([pidfd]));
   }
 
-  private processFdReleased = false;
-
-  /** Closes the pidfd, or lets the last queued reply carrying it close it. */
+  /** At disconnect (once, after `closed` is set): closes the pidfd, or lets the last queued reply carrying it close it. */
   releaseProcessFd(): void {
     const pidfd = this.credentials?.pidfd;
-    if (pidfd === undefined || this.processFdReleased) return;
-    this.processFdReleased = true;
+    if (pidfd === undefined) return;
     if (this.processFdShared) this.processFdShared.release();
     else native.fdClose(pidfd);
   }
