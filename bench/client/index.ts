@@ -58,7 +58,7 @@ function runClient(argv: string[], calls: number, servicePid: number, busPid: nu
       }
     });
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
+    child.once('close', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
   });
 }
 
