@@ -149,10 +149,11 @@ for (const transport of ['unix', 'tcp'] as const) describe(`large messages and p
     }
     const back = await replies;
     assert.deepEqual(back.map((m) => m.replySerial), order.map((m) => m.serial));
-    // A second reply to the same call is not a reply to a pending call: the bus drops it.
+    // A second reply to the same call is not a reply to a pending call: the bus drops it. The marker
+    // follows it on the callee's socket, so the bus routes it after the late reply: it arrives first only if that is dropped.
     const late = caller.take(1);
     callee.stream.send(encodeMessage({ type: MessageType.METHOD_RETURN, flags: 0, serial: 999999, destination: caller.name, replySerial: got[0].serial, body: [] } as Message));
-    caller.stream.send(encodeMessage({ type: MessageType.SIGNAL, flags: 0, serial: 5, destination: caller.name, path: '/t', interface: 'org.example.T', member: 'Marker', body: [] } as Message));
+    callee.stream.send(encodeMessage({ type: MessageType.SIGNAL, flags: 0, serial: 1000000, destination: caller.name, path: '/t', interface: 'org.example.T', member: 'Marker', body: [] } as Message));
     assert.equal((await late)[0].member, 'Marker');
     caller.stream.close();
     callee.stream.close();
