@@ -2,6 +2,7 @@
 // Debug.Stats, Peer, Introspectable, Properties), answered by the bus itself
 // (D-Bus specification, "Message Bus Messages"). Methods older than
 // specification 0.26 answer on any path; the newer ones only on the bus path.
+// Credentials, stats and introspection have files of their own (driver-*.ts).
 import { readFileSync } from 'node:fs';
 import { isValidBusName, isValidUniqueName, isValidWellKnownName } from '../names/index.js';
 import { formatMatchRule, MatchRuleError, parseMatchRule, type MatchRule } from '../match/index.js';
@@ -9,20 +10,15 @@ import { Variant, type DecodedMessage } from '../wire/index.js';
 import type { Broker } from './broker.js';
 import { BusError, BusErrors } from './bus-error.js';
 import type { Connection } from './connection.js';
-import { ReleaseNameReply } from './name-registry.js';
-
-export const DRIVER_NAME = 'org.freedesktop.DBus';
-export const DRIVER_PATH = '/org/freedesktop/DBus';
-export const DRIVER_INTERFACE = 'org.freedesktop.DBus';
-const MONITORING = 'org.freedesktop.DBus.Monitoring';
-const STATS = 'org.freedesktop.DBus.Debug.Stats';
-const PEER = 'org.freedesktop.DBus.Peer';
-const INTROSPECTABLE = 'org.freedesktop.DBus.Introspectable';
-const PROPERTIES = 'org.freedesktop.DBus.Properties';
+import { defineCredentialMethods } from './driver-credentials.js';
+import { introspectDriver } from './driver-introspection.js';
+import { DRIVER_INTERFACE, DRIVER_NAME, DRIVER_PATH, INTROSPECTABLE, MONITORING, PEER, PROPERTIES, STATS } from './driver-names.js';
+import { defineStatsMethods } from './driver-stats.js';
 
 type Result = [string, unknown[]] | 'handled';
 
-interface Method {
+/** One method the driver answers. */
+export interface DriverMethod {
   iface: string;
   member: string;
   in: string;
@@ -38,14 +34,6 @@ function invalidArgs(text: string): never {
   throw new BusError(BusErrors.InvalidArgs, text);
 }
 
-/**
- * A peer's pid as dbus-daemon reports it: from SO_PEERCRED, else 0 over tcp
- * (what dbus-daemon answers there), else unknown.
- */
-function processIdOf(c: Connection): number | undefined {
-  return c.credentials ? c.credentials.pid : c.stream.kind === 'tcp' ? 0 : undefined;
-}
-
 function machineId(): string {
   for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
@@ -58,7 +46,6 @@ function machineId(): string {
   return '0'.repeat(32);
 }
 
-/** Dispatches method calls addressed to org.freedesktop.DBus. */
 /** The rule argument of AddMatch/RemoveMatch; a malformed rule is MatchRuleInvalid. */
 function parseRuleArgument([text]: [string]): MatchRule {
   try {
@@ -69,9 +56,10 @@ function parseRuleArgument([text]: [string]): MatchRule {
   }
 }
 
+/** Dispatches method calls addressed to org.freedesktop.DBus. */
 export class Driver {
-  private readonly methods: Method[] = [];
-  private readonly byMember = new Map<string, Method[]>();
+  private readonly methods: DriverMethod[] = [];
+  private readonly byMember = new Map<string, DriverMethod[]>();
   private machineIdCache: string | undefined;
 
   constructor(private readonly bus: Broker) {
@@ -87,26 +75,26 @@ export class Driver {
   call(conn: Connection, msg: DecodedMessage): void {
     const member = msg.member!;
     const candidates = this.byMember.get(member) ?? [];
-    let method: Method | undefined;
+    let method: DriverMethod | undefined;
     if (msg.interface === undefined) method = candidates[0];
     else {
       method = candidates.find((m) => m.iface === msg.interface);
       if (!method && !this.methods.some((m) => m.iface === msg.interface)) {
-        this.bus.replyError(conn, msg, BusErrors.UnknownInterface, `org.freedesktop.DBus does not understand interface ${msg.interface}`);
+        this.bus.router.replyError(conn, msg, BusErrors.UnknownInterface, `org.freedesktop.DBus does not understand interface ${msg.interface}`);
         return;
       }
     }
     if (!method) {
-      this.bus.replyError(conn, msg, BusErrors.UnknownMethod,
+      this.bus.router.replyError(conn, msg, BusErrors.UnknownMethod,
         `org.freedesktop.DBus does not understand message ${member}`);
       return;
     }
     if (!method.anyPath && msg.path !== DRIVER_PATH) {
-      this.bus.replyError(conn, msg, BusErrors.UnknownObject, `Method '${member}' is only available at the canonical object path '${DRIVER_PATH}'`);
+      this.bus.router.replyError(conn, msg, BusErrors.UnknownObject, `Method '${member}' is only available at the canonical object path '${DRIVER_PATH}'`);
       return;
     }
     if ((msg.signature ?? '') !== method.in) {
-      this.bus.replyError(conn, msg, BusErrors.InvalidArgs,
+      this.bus.router.replyError(conn, msg, BusErrors.InvalidArgs,
         `Call to ${member} has wrong args (${msg.signature ?? ''}, expected ${method.in})`);
       return;
     }
@@ -116,26 +104,28 @@ export class Driver {
       result = method.run(conn, msg);
     } catch (e) {
       if (e instanceof BusError) {
-        this.bus.replyError(conn, msg, e.errorName, e.message);
+        this.bus.router.replyError(conn, msg, e.errorName, e.message);
         return;
       }
       throw e;
     }
-    if (result !== 'handled') this.bus.reply(conn, msg, result[0], result[1]);
+    if (result !== 'handled') this.bus.router.reply(conn, msg, result[0], result[1]);
   }
 
-  private add(iface: string, member: string, sig: string, out: string, args: string[], anyPath: boolean, run: Method['run']): void {
+  /** Defines a method (the driver-*.ts files add theirs through it). */
+  add(iface: string, member: string, sig: string, out: string, args: string[], anyPath: boolean, run: DriverMethod['run']): void {
     this.methods.push({ iface, member, in: sig, out, args, anyPath, run });
   }
 
   /** As dbus-daemon: some methods are only for root and the bus's own user (not for ANONYMOUS connections). */
-  private checkPrivileged(conn: Connection, method: string): void {
+  checkPrivileged(conn: Connection, method: string): void {
     const uid = conn.uid;
     if (uid !== undefined && (uid === 0 || uid === process.geteuid?.())) return;
     throw new BusError(BusErrors.AccessDenied, `rejected attempt to call ${method} by connection ${conn.uniqueName} with ${uid === undefined ? 'unknown uid' : `uid ${uid}`}`);
   }
 
-  private connectionOf(name: string): Connection {
+  /** The connection a bus name names; NameHasNoOwner when none. */
+  connectionOf(name: string): Connection {
     if (!isValidBusName(name)) invalidArgs(`"${name}" is not a valid bus name`);
     const c = this.bus.lookup(name);
     if (!c) throw new BusError(BusErrors.NameHasNoOwner, `Could not get owner of name '${name}': no such name`);
@@ -149,9 +139,9 @@ export class Driver {
       if (conn.helloDone) throw new BusError(BusErrors.Failed, 'Already handled an Hello message');
       conn.helloDone = true;
       const name = conn.uniqueName ?? bus.hello(conn);
-      bus.reply(conn, msg, 's', [name]);
-      bus.signal('NameOwnerChanged', 'sss', [name, '', name]);
-      bus.signal('NameAcquired', 's', [name], conn);
+      bus.router.reply(conn, msg, 's', [name]);
+      bus.router.signal('NameOwnerChanged', 'sss', [name, '', name]);
+      bus.router.signal('NameAcquired', 's', [name], conn);
       return 'handled';
     });
     this.add(D, 'RequestName', 'su', 'u', ['name', 'flags', 'result'], true, (conn, msg) => {
@@ -167,7 +157,7 @@ export class Driver {
         throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to own more services (increase limits in configuration file if required; max_names_per_connection=${bus.settings.limits.maxNames})`);
       }
       const r = bus.names.request(name, conn, flags);
-      bus.reply(conn, msg, 'u', [r.reply]);
+      bus.router.reply(conn, msg, 'u', [r.reply]);
       if (r.change) bus.announce(r.change);
       return 'handled';
     });
@@ -177,9 +167,8 @@ export class Driver {
       if (isValidUniqueName(name)) invalidArgs(`Cannot release a service starting with ':' such as "${name}"`);
       if (name === DRIVER_NAME) invalidArgs(`Cannot release the service "${DRIVER_NAME}" because it is owned by the bus`);
       const r = bus.names.release(name, conn);
-      bus.reply(conn, msg, 'u', [r.reply]);
+      bus.router.reply(conn, msg, 'u', [r.reply]);
       if (r.change) bus.announce(r.change);
-      void ReleaseNameReply;
       return 'handled';
     });
     this.add(D, 'ListQueuedOwners', 's', 'as', ['name', 'queued_owners'], true, (_conn, msg) => {
@@ -209,10 +198,10 @@ export class Driver {
         throw new BusError(BusErrors.ServiceUnknown, `The name ${name} was not provided by any .service files`);
       }
       bus.settings.activate(name).then(
-        () => bus.reply(conn, msg, 'u', [1]),
+        () => bus.router.reply(conn, msg, 'u', [1]),
         (e: unknown) => {
           const err = e instanceof BusError ? e : new BusError(BusErrors.SpawnFailed, String(e));
-          bus.replyError(conn, msg, err.errorName, err.message);
+          bus.router.replyError(conn, msg, err.errorName, err.message);
         },
       );
       return 'handled';
@@ -232,63 +221,15 @@ export class Driver {
       if (!c) throw new BusError(BusErrors.NameHasNoOwner, `Could not get owner of name '${name}': no such name`);
       return ['s', [c.uniqueName!]];
     });
-    this.add(D, 'GetConnectionUnixUser', 's', 'u', ['bus_name', 'unix_user_id'], true, (_conn, msg) => {
-      const [name] = msg.body as [string];
-      if (name === DRIVER_NAME) return ['u', [process.getuid?.() ?? 0]];
-      const c = this.connectionOf(name);
-      const uid = c.credentials?.uid ?? c.uid;
-      if (uid === undefined) throw new BusError(BusErrors.Failed, `Could not determine UID for '${name}'`);
-      return ['u', [uid]];
-    });
-    this.add(D, 'GetConnectionUnixProcessID', 's', 'u', ['bus_name', 'unix_process_id'], true, (_conn, msg) => {
-      const [name] = msg.body as [string];
-      if (name === DRIVER_NAME) return ['u', [process.pid]];
-      const c = this.connectionOf(name);
-      const pid = processIdOf(c);
-      if (pid === undefined) throw new BusError(BusErrors.UnixProcessIdUnknown, `Could not determine PID for '${name}'`);
-      return ['u', [pid]];
-    });
-    this.add(D, 'GetConnectionCredentials', 's', 'a{sv}', ['bus_name', 'credentials'], true, (conn, msg) => {
-      const [name] = msg.body as [string];
-      const creds = new Map<string, Variant>();
-      if (name === DRIVER_NAME) {
-        creds.set('UnixUserID', new Variant('u', process.getuid?.() ?? 0));
-        creds.set('ProcessID', new Variant('u', process.pid));
-        return ['a{sv}', [creds]];
-      }
-      const c = this.connectionOf(name);
-      const uid = c.credentials?.uid ?? c.uid;
-      if (uid !== undefined) creds.set('UnixUserID', new Variant('u', uid));
-      if (c.credentials) creds.set('UnixGroupIDs', new Variant('au', c.credentials.groups.length ? c.credentials.groups : [c.credentials.gid]));
-      const pid = processIdOf(c);
-      if (pid !== undefined) creds.set('ProcessID', new Variant('u', pid));
-      // ProcessFD only to a caller that can receive fds (a pidfd: it cannot point at a recycled pid).
-      const processFd = conn.unixFd ? c.processFd : undefined;
-      if (processFd) {
-        creds.set('ProcessFD', new Variant('h', 0));
-        bus.reply(conn, msg, 'a{sv}', [creds], processFd);
-        return 'handled';
-      }
-      return ['a{sv}', [creds]];
-    });
-    this.add(D, 'GetAdtAuditSessionData', 's', 'ay', ['bus_name', 'audit_session_data'], true, (_conn, msg) => {
-      const [name] = msg.body as [string];
-      this.connectionOf(name);
-      throw new BusError(BusErrors.AdtAuditDataUnknown, `Could not determine audit session data for '${name}'`);
-    });
-    this.add(D, 'GetConnectionSELinuxSecurityContext', 's', 'ay', ['bus_name', 'security_context'], true, (_conn, msg) => {
-      const [name] = msg.body as [string];
-      this.connectionOf(name);
-      throw new BusError(BusErrors.SELinuxSecurityContextUnknown, `Could not determine security context for '${name}'`);
-    });
+    defineCredentialMethods(this, bus);
     this.add(D, 'AddMatch', 's', '', ['rule'], true, (conn, msg) => {
       const rule = parseRuleArgument(msg.body as [string]);
-      bus.addMatch(conn, rule, formatMatchRule(rule));
+      bus.fanOut.addMatch(conn, rule, formatMatchRule(rule));
       return ['', []];
     });
     this.add(D, 'RemoveMatch', 's', '', ['rule'], true, (conn, msg) => {
       const rule = parseRuleArgument(msg.body as [string]);
-      if (!bus.removeMatch(conn, rule, formatMatchRule(rule))) {
+      if (!bus.fanOut.removeMatch(conn, rule, formatMatchRule(rule))) {
         throw new BusError(BusErrors.MatchRuleNotFound, 'The given match rule wasn\'t found and can\'t be removed');
       }
       return ['', []];
@@ -298,8 +239,8 @@ export class Driver {
       const reload = bus.settings.reload;
       if (!reload) return ['', []];
       reload().then(
-        () => bus.reply(conn, msg, '', []),
-        (e: unknown) => bus.replyError(conn, msg, BusErrors.Failed, `Unable to reload configuration: ${(e as Error).message}`),
+        () => bus.router.reply(conn, msg, '', []),
+        (e: unknown) => bus.router.replyError(conn, msg, BusErrors.Failed, `Unable to reload configuration: ${(e as Error).message}`),
       );
       return 'handled';
     });
@@ -316,47 +257,11 @@ export class Driver {
           throw e;
         }
       }
-      bus.reply(conn, msg, '', []);
-      bus.becomeMonitor(conn, rules);
+      bus.router.reply(conn, msg, '', []);
+      bus.monitors.become(conn, rules);
       return 'handled';
     });
-    this.add(STATS, 'GetStats', '', 'a{sv}', ['stats'], false, () => {
-      const m = new Map<string, Variant>([
-        ['Serial', new Variant('u', bus.nextSerial())],
-        ['ActiveConnections', new Variant('u', bus.uniques.size)],
-        ['IncompleteConnections', new Variant('u', bus.connections.size - bus.uniques.size - bus.monitors.size)],
-        ['MatchRules', new Variant('u', bus.matches.size)],
-        ['PeakMatchRules', new Variant('u', bus.peakMatchRules)],
-        ['BusNames', new Variant('u', [...bus.names.ownedNames()].length)],
-      ]);
-      return ['a{sv}', [m]];
-    });
-    this.add(STATS, 'GetConnectionStats', 's', 'a{sv}', ['bus_name', 'stats'], false, (_conn, msg) => {
-      const c = this.connectionOf((msg.body as [string])[0]);
-      const m = new Map<string, Variant>([
-        ['UniqueName', new Variant('s', c.uniqueName ?? '')],
-        ['IncomingMessages', new Variant('u', c.messagesIn)],
-        ['IncomingBytes', new Variant('u', c.bytesIn >>> 0)],
-        ['OutgoingMessages', new Variant('u', c.messagesOut)],
-        ['OutgoingBytes', new Variant('u', c.stream.queuedBytes)],
-        ['PeakOutgoingBytes', new Variant('u', c.peakQueuedBytes >>> 0)],
-        ['OutgoingFDs', new Variant('u', c.stream.queuedFds)],
-        ['PeakOutgoingFDs', new Variant('u', c.peakQueuedFds)],
-        ['OwnedNames', new Variant('u', bus.names.namesOf(c).length)],
-        ['MatchRules', new Variant('u', bus.matches.countOf(c))],
-        ['PendingReplies', new Variant('u', c.pendingCalls)],
-      ]);
-      return ['a{sv}', [m]];
-    });
-    this.add(STATS, 'GetAllMatchRules', '', 'a{sas}', ['rules'], false, () => {
-      const m = new Map<string, string[]>();
-      for (const owner of bus.matches.owners()) {
-        const list: string[] = [];
-        for (const e of bus.matches.rulesOf(owner)) for (let i = 0; i < e.count; i++) list.push(e.text);
-        if (owner.uniqueName) m.set(owner.uniqueName, list);
-      }
-      return ['a{sas}', [m]];
-    });
+    defineStatsMethods(this, bus);
     this.add(PEER, 'Ping', '', '', [], true, () => ['', []]);
     this.add(PEER, 'GetMachineId', '', 's', ['machine_uuid'], true, () => ['s', [(this.machineIdCache ??= machineId())]]);
     this.add(INTROSPECTABLE, 'Introspect', '', 's', ['xml_data'], true, (_conn, msg) => ['s', [this.introspect(msg.path!)]]);
@@ -390,74 +295,6 @@ export class Driver {
 
   /** Introspection XML: the bus interfaces at every path, and the child node under "/". */
   introspect(path: string): string {
-    const ifaces = new Map<string, Method[]>();
-    for (const m of this.methods) {
-      const l = ifaces.get(m.iface) ?? [];
-      l.push(m);
-      ifaces.set(m.iface, l);
-    }
-    const order = [DRIVER_INTERFACE, PROPERTIES, INTROSPECTABLE, MONITORING, STATS, PEER];
-    const lines = [
-      '<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"',
-      '"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">',
-      '<node>',
-    ];
-    for (const name of order) {
-      if (path !== DRIVER_PATH && (name === MONITORING || name === STATS)) continue;
-      lines.push(`  <interface name="${name}">`);
-      for (const m of ifaces.get(name) ?? []) {
-        lines.push(`    <method name="${m.member}">`);
-        const ins = splitTypes(m.in);
-        const outs = splitTypes(m.out);
-        ins.forEach((t, i) => lines.push(`      <arg direction="in" type="${t}" name="${m.args[i] ?? `arg${i}`}"/>`));
-        outs.forEach((t, i) => lines.push(`      <arg direction="out" type="${t}" name="${m.args[ins.length + i] ?? `arg${ins.length + i}`}"/>`));
-        lines.push('    </method>');
-      }
-      if (name === DRIVER_INTERFACE) {
-        lines.push(
-          '    <signal name="NameOwnerChanged">',
-          '      <arg type="s" name="name"/>', '      <arg type="s" name="old_owner"/>', '      <arg type="s" name="new_owner"/>',
-          '    </signal>',
-          '    <signal name="NameLost">', '      <arg type="s" name="name"/>', '    </signal>',
-          '    <signal name="NameAcquired">', '      <arg type="s" name="name"/>', '    </signal>',
-          '    <property name="Features" type="as" access="read">',
-          '      <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>',
-          '    </property>',
-          '    <property name="Interfaces" type="as" access="read">',
-          '      <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>',
-          '    </property>',
-        );
-      }
-      if (name === PROPERTIES) {
-        lines.push('    <signal name="PropertiesChanged">', '      <arg type="s" name="interface_name"/>',
-          '      <arg type="a{sv}" name="changed_properties"/>', '      <arg type="as" name="invalidated_properties"/>', '    </signal>');
-      }
-      lines.push('  </interface>');
-    }
-    if (path === '/') lines.push('  <node name="org/freedesktop/DBus"/>');
-    else if (path === '/org') lines.push('  <node name="freedesktop/DBus"/>');
-    else if (path === '/org/freedesktop') lines.push('  <node name="DBus"/>');
-    lines.push('</node>', '');
-    return lines.join('\n');
+    return introspectDriver(this.methods, path);
   }
-}
-
-/** Splits a signature into its complete types (for introspection). */
-function splitTypes(sig: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  while (i < sig.length) {
-    const start = i;
-    while (sig[i] === 'a') i++;
-    if (sig[i] === '(' || sig[i] === '{') {
-      let depth = 0;
-      do {
-        if (sig[i] === '(' || sig[i] === '{') depth++;
-        else if (sig[i] === ')' || sig[i] === '}') depth--;
-        i++;
-      } while (depth > 0);
-    } else i++;
-    out.push(sig.slice(start, i));
-  }
-  return out;
 }

@@ -1,16 +1,25 @@
 // fastbus/broker: a D-Bus message bus that standard clients use unchanged.
 // `startBroker(options)` listens, routes and returns { address, close() };
 // `fastbus daemon` is the same bus behind dbus-daemon's command line.
+//
+// One message's way through the folder: broker.ts (accept, check, dispatch) ->
+// router.ts (unicast: reply check via reply-tracker.ts, policy, queue limits,
+// deliver) or fan-out.ts (match rules, broadcast, eavesdropping) or driver.ts
+// (org.freedesktop.DBus); monitors.ts copies it to monitors on the way.
+// Direct-path grants (issue 12) are to get a file of their own beside
+// router.ts, hooked where routeUnicast and fan-out deliver.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Activator } from './activation.js';
-import { Broker, DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker.js';
+import { Broker } from './broker.js';
+import { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker-settings.js';
 import { readBusConfig, type BusConfig } from './bus-config.js';
 import { BusPolicy } from './bus-policy.js';
 import * as native from '../native/native.js';
 
-export { Broker, DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker.js';
+export { Broker } from './broker.js';
+export { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker-settings.js';
 export { BusError, BusErrors } from './bus-error.js';
 export { NameRegistry, NameFlags, RequestNameReply, ReleaseNameReply } from './name-registry.js';
 export { readBusConfig, parseBusConfig, BusConfigError, type BusConfig } from './bus-config.js';

@@ -1,0 +1,73 @@
+// How a bus is set up: its listen addresses, who may connect and
+// authenticate how, its limits (dbus-daemon's `<limit>` names, per connection
+// and per user), policy and activation hooks. Read by every part of the bus.
+import type { BusPolicy } from './bus-policy.js';
+
+/** Per-connection and per-user limits (dbus-daemon's `<limit>` names in comments). */
+export interface BrokerLimits {
+  /** max_message_size */
+  maxMessageBytes: number;
+  /** max_outgoing_bytes: bytes queued towards one connection. */
+  maxQueuedBytes: number;
+  /** max_outgoing_unix_fds */
+  maxQueuedFds: number;
+  /** max_match_rules_per_connection */
+  maxMatchRules: number;
+  /** max_names_per_connection */
+  maxNames: number;
+  /** max_replies_per_connection */
+  maxPendingReplies: number;
+  /** max_connections_per_user */
+  maxConnectionsPerUser: number;
+  /** max_completed_connections */
+  maxConnections: number;
+  /** auth_timeout */
+  authTimeoutMs: number;
+  /** reply_timeout: the bus answers NoReply to a call unanswered this long; 0 = never (dbus-daemon's default). */
+  replyTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: BrokerLimits = {
+  maxMessageBytes: 128 * 1024 * 1024,
+  maxQueuedBytes: 256 * 1024 * 1024,
+  maxQueuedFds: 65536,
+  maxMatchRules: 50000,
+  maxNames: 50000,
+  maxPendingReplies: 50000,
+  maxConnectionsPerUser: 100000,
+  maxConnections: 100000,
+  authTimeoutMs: 30000,
+  replyTimeoutMs: 0,
+};
+
+/** How the bus is set up. */
+export interface BrokerSettings {
+  /** Listen addresses (`;`-separated alternatives each become a listener). */
+  listen: string[];
+  /** Use sockets from systemd socket activation (LISTEN_FDS) as well. */
+  socketActivation: boolean;
+  /** Uids allowed to connect (EXTERNAL); default: the bus owner only. */
+  allowUids: number[] | 'any' | ((uid: number) => boolean);
+  allowAnonymous: boolean;
+  /** SASL mechanisms allowed (`<auth>`); undefined: all we have. */
+  authMechanisms: string[] | undefined;
+  limits: BrokerLimits;
+  /** Where one-line diagnostics go. */
+  log: (line: string) => void;
+  /** The config's `<type>` (a system bus refuses UpdateActivationEnvironment). */
+  busType?: string;
+  /** Activation: returns true when it started (or is starting) a service for `name`. */
+  activate?: (name: string) => Promise<void>;
+  /** Names activation could start. */
+  activatableNames?: () => string[];
+  /** ReloadConfig. */
+  reload?: () => Promise<void>;
+  /** Told when a name gets a primary owner (activation waits on it). */
+  onNameAcquired?: (name: string) => void;
+  /** Policy: may this connection own this name (`<allow own=...>`)? Default: yes. */
+  canOwn?: (uid: number | undefined, name: string) => boolean;
+  /** Send/receive rules, unless they let every message pass (then undefined: nothing to check). */
+  messagePolicy?: () => BusPolicy | undefined;
+  /** The same for copies to eavesdroppers (undefined when every copy may pass). */
+  eavesdropPolicy?: () => BusPolicy | undefined;
+}

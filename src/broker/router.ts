@@ -1,0 +1,189 @@
+// Unicast routing and the one door to a connection's queue (D-Bus
+// specification, "Message Bus Specification"): a unicast message passes the
+// reply check, the send and receive policy, fd support and the receiver's
+// queue limits, then is queued. The bus's own messages (replies, errors,
+// signals from org.freedesktop.DBus) pass the same door. Direct-path grants
+// (issue 12) hook in at routeUnicast and deliver: a granted pair's traffic
+// leaves the bus there.
+import { encodeMessage, MessageFlags, MessageType, type DecodedMessage, type Message } from '../wire/index.js';
+import type { Broker } from './broker.js';
+import { BusErrors } from './bus-error.js';
+import type { BusPolicy, PolicyMessage } from './bus-policy.js';
+import type { Connection } from './connection.js';
+import { DRIVER_INTERFACE, DRIVER_NAME, DRIVER_PATH } from './driver-names.js';
+import { policyMessage, stamped, type Routed } from './routed.js';
+import type { SharedFds } from './shared-fds.js';
+
+const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return', 3: 'error', 4: 'signal' };
+/** What policy rules see as the names of the bus itself. */
+const DRIVER_NAMES: readonly string[] = [DRIVER_NAME];
+
+/** The AccessDenied text for a message its sender's send rules refused. */
+function sendDeniedText(msg: DecodedMessage, from: Connection): string {
+  return `Rejected send message: type="${TYPE_NAMES[msg.type]}", sender="${from.uniqueName}", interface="${msg.interface ?? '(unset)'}", member="${msg.member ?? '(unset)'}", destination="${msg.destination}" (denied by the bus's policy)`;
+}
+
+/** Routes unicast messages, queues every message, and sends the bus's own. */
+export class Router {
+  private serial = 0;
+
+  constructor(private readonly bus: Broker) {}
+
+  /** The last serial the bus used (Debug.Stats). */
+  get lastSerial(): number {
+    return this.serial;
+  }
+
+  /** Routes `r` from a connection to `target` (resolved from its destination). */
+  routeUnicast(r: Routed, target: Connection): void {
+    const bus = this.bus;
+    const msg = r.msg;
+    const from = r.from!;
+    if (msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR) {
+      if (!bus.replies.answered(from, target, msg.replySerial!)) return; // an unsolicited reply is dropped
+    }
+    const policy = bus.settings.messagePolicy?.();
+    if (policy && !this.policyAllows(policy, policyMessage(r), from, target)) {
+      this.replyError(from, msg, BusErrors.AccessDenied, sendDeniedText(msg, from));
+      return;
+    }
+    if (r.fds && !target.unixFd) {
+      this.replyError(from, msg, BusErrors.NotSupported, "Tried to send message with Unix file descriptors to a client that doesn't support that.");
+      return;
+    }
+    const bytes = stamped(r);
+    const isCall = msg.type === MessageType.METHOD_CALL;
+    if (isCall) {
+      // As dbus-daemon: fds count against max_outgoing_unix_fds once more than it wait (any message is then refused).
+      const limits = bus.settings.limits;
+      if (target.stream.queuedBytes + bytes.length + (r.body?.length ?? 0) > limits.maxQueuedBytes || target.stream.queuedFds > limits.maxQueuedFds) {
+        this.replyError(from, msg, BusErrors.LimitsExceeded, `The destination ${target.uniqueName} has a full message queue`);
+        return;
+      }
+      if (!(msg.flags & MessageFlags.NO_REPLY_EXPECTED)) {
+        const refusal = bus.replies.expect(from, target, msg.serial);
+        if (refusal !== undefined) {
+          this.replyError(from, msg, BusErrors.LimitsExceeded, refusal);
+          return;
+        }
+      }
+    }
+    this.deliver(target, bytes, r.fds, r, isCall);
+    bus.fanOut.toEavesdroppers(r, target);
+  }
+
+  /**
+   * Queues bytes (and shared fds) to a connection. A message that cannot be
+   * queued (limits) drops the receiver; `queueChecked`: the caller already
+   * checked those limits (a call, refused to its caller instead).
+   */
+  deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, r?: Routed, queueChecked = false): void {
+    const s = target.stream;
+    const body = r?.body;
+    if (!queueChecked) {
+      const limits = this.bus.settings.limits;
+      if (s.queuedBytes + bytes.length + (body?.length ?? 0) > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) {
+        this.bus.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`);
+        return;
+      }
+    }
+    target.messagesOut++;
+    if (fds === undefined) s.send(bytes);
+    else {
+      s.send(bytes, fds.fds, fds.retain());
+      if (s.queuedFds > target.peakQueuedFds) target.peakQueuedFds = s.queuedFds;
+    }
+    // Two sends in a row stay together: the queue is FIFO and nothing runs between them.
+    if (body) {
+      r!.bodyRefs!++;
+      s.send(body, undefined, false, r!.bodyDone);
+    }
+    if (s.queuedBytes > target.peakQueuedBytes) target.peakQueuedBytes = s.queuedBytes;
+  }
+
+  // ---- policy ---------------------------------------------------------------
+
+  /**
+   * The sender's send rules (towards `to`) and the receive rules of `to` both
+   * let the message pass; `eavesdropping` when `to` gets a copy of a message
+   * addressed to someone else.
+   */
+  policyAllows(policy: BusPolicy, m: PolicyMessage, from: Connection | undefined, to: Connection, eavesdropping = false): boolean {
+    // The bus itself has no send rules; its messages pass the receivers' receive rules as from org.freedesktop.DBus.
+    if (!from) return policy.checkMessage('receive', to.uid, m, DRIVER_NAMES, eavesdropping);
+    return policy.checkMessage('send', from.uid, m, to, eavesdropping, this.policyNamesOf)
+      && policy.checkMessage('receive', to.uid, m, from, eavesdropping, this.policyNamesOf);
+  }
+
+  /** A connection's names as policy rules see them (made only when a rule names a peer). */
+  private readonly policyNamesOf = (c: Connection): string[] => [c.uniqueName!, ...this.bus.names.ownedOrQueuedNamesOf(c)];
+
+  /**
+   * The caller's send rules let a call to the driver pass (as in dbus-daemon,
+   * e.g. system.conf's denies on the driver); else it gets AccessDenied.
+   * Hello is never filtered. Returns whether the driver should handle it.
+   */
+  driverCallAllowed(conn: Connection, r: Routed): boolean {
+    const policy = this.bus.settings.messagePolicy?.();
+    if (!policy) return true;
+    if (policy.checkMessage('send', conn.uid, policyMessage(r), DRIVER_NAMES)) return true;
+    const msg = r.msg;
+    this.replyError(conn, msg, BusErrors.AccessDenied, sendDeniedText(msg, conn));
+    return false;
+  }
+
+  // ---- messages from the bus itself -------------------------------------------
+
+  /**
+   * Sends a message from org.freedesktop.DBus to one connection (and monitors), with `fds` if given (`h` values index them).
+   * `m` must be the caller's own new object: its serial, sender, destination and unixFds are filled in place (no copies).
+   */
+  sendFromBus(target: Connection, m: Message, fds?: SharedFds): void {
+    if (target.closed || target.dying !== undefined) return;
+    m.unixFds = fds?.fds.length;
+    m.serial = ++this.serial;
+    m.sender = DRIVER_NAME;
+    m.destination = target.uniqueName;
+    const bytes = encodeMessage(m);
+    const r: Routed = { msg: m as DecodedMessage, bytes, frame: bytes, fds, from: undefined };
+    const policy = this.bus.settings.messagePolicy?.();
+    if (policy && !this.policyAllows(policy, policyMessage(r), undefined, target)) {
+      this.bus.log(`policy refused ${target.describe()} a ${TYPE_NAMES[m.type]} from the bus (${m.interface ?? ''} ${m.member ?? m.errorName ?? ''})`);
+      return;
+    }
+    this.bus.monitors.copy(r);
+    this.deliver(target, bytes, fds);
+    this.bus.fanOut.toEavesdroppers(r, target);
+  }
+
+  /** A driver signal: broadcast when `target` is undefined, else unicast. */
+  signal(member: string, signature: string, body: unknown[], target?: Connection): void {
+    const m: Message = {
+      type: MessageType.SIGNAL, flags: 0, serial: 0, path: DRIVER_PATH, interface: DRIVER_INTERFACE, member, signature, body,
+    };
+    if (target) {
+      this.sendFromBus(target, m);
+      return;
+    }
+    const bytes = encodeMessage({ ...m, serial: ++this.serial, sender: DRIVER_NAME });
+    const r: Routed = { msg: { ...m } as DecodedMessage, bytes, frame: bytes, fds: undefined, from: undefined };
+    this.bus.monitors.copy(r);
+    this.bus.fanOut.broadcast(r);
+  }
+
+  /** Answers a method call with an error (unless it expects no reply). */
+  replyError(conn: Connection, call: DecodedMessage, errorName: string, text: string): void {
+    if (call.type !== MessageType.METHOD_CALL || call.flags & MessageFlags.NO_REPLY_EXPECTED) return;
+    this.sendFromBus(conn, {
+      type: MessageType.ERROR, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: call.serial, errorName, signature: 's', body: [text],
+    });
+  }
+
+  /** Answers a method call with a return (unless it expects no reply), carrying `fds` if given. */
+  reply(conn: Connection, call: DecodedMessage, signature: string, body: unknown[], fds?: SharedFds): void {
+    if (call.flags & MessageFlags.NO_REPLY_EXPECTED) return;
+    this.sendFromBus(conn, {
+      type: MessageType.METHOD_RETURN, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: call.serial, signature: signature || undefined, body,
+    }, fds);
+  }
+}
