@@ -6,7 +6,8 @@ import {
   EAGAIN, MSG_CTRUNC, POLL_DISCONNECT, POLL_READABLE, SOCK_SEQPACKET, check, fdClose, pollClose, sockConnect,
   sockOpen, sockPeercred, sockRecv,
 } from '../native/native.js';
-import { SocketWatch, type Channel, type ChannelOptions } from './channel.js';
+import type { Channel, ChannelOptions } from './channel.js';
+import { SocketWatch } from './channel-ends.js';
 import { socketAddress } from './channel-server.js';
 import { LAYOUT_VERSION } from './segment.js';
 import { openAttached } from './setup.js';

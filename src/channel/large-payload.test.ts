@@ -144,7 +144,7 @@ describe('channel large payloads', () => {
   async function corruptArenaDescriptor(corrupt: (descriptor: DataView) => void, deliversNothing: string) {
     const { server, client } = await pair({ largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024 });
     await server.send(pattern(5000, 1)); // in the arena; the client reads nothing yet
-    const segment = new DataView((server as unknown as { segment: { buffer: ArrayBuffer } }).segment.buffer);
+    const segment = new DataView((server as unknown as { core: { segment: { buffer: ArrayBuffer } } }).core.segment.buffer);
     assert.equal(segment.getInt32(4096 + 4, true), 6, 'the first frame is the arena descriptor');
     corrupt(new DataView(segment.buffer, 4096 + 8));
     const closing = once(client, 'close') as Promise<[string, Error]>;
@@ -172,7 +172,7 @@ describe('channel large payloads', () => {
     assert.ok(fd >= 0);
     memfdTruncate(fd, 65536);
     // SOCK_ARENA_FD (2), arena id 1, and the fd: what a sender does, minus the seals.
-    sockSend((server as unknown as { sock: number }).sock, [Uint32Array.of(2, 1)], Int32Array.of(fd));
+    sockSend((server as unknown as { core: { sock: number } }).core.sock, [Uint32Array.of(2, 1)], Int32Array.of(fd));
     fdClose(fd);
     client.on('message', () => {});
     const [reason, error] = (await once(client, 'close')) as [string, Error];

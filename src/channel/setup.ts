@@ -4,7 +4,8 @@
 // exposed probe buffer in the header, so its peer can test cross-memory attach.
 import { exposeBuffer } from '../cma/index.js';
 import { check, efdOpen, fdClose } from '../native/native.js';
-import { Channel, type ChannelEnds, type ChannelOptions, type SocketWatch } from './channel.js';
+import { Channel, type ChannelOptions } from './channel.js';
+import type { ChannelEnds, SocketWatch } from './channel-ends.js';
 import { attachSegment, createSegment, SegmentHeader, type Segment } from './segment.js';
 
 /** Default bytes per ring (each direction). */

@@ -1,0 +1,100 @@
+// The options a channel end takes (listen, connect, fork, parentChannel), and
+// the checked settings made from them once the ring size is known.
+import { probe as cmaProbe, type ProbeResult, type RemoteRange } from '../cma/index.js';
+import { MAX_ARENA_BYTES } from './arena.js';
+
+const MiB = 1 << 20;
+const DEFAULT_ARENA_BYTES = 8 * MiB;
+/** 'auto' puts a payload in the arena when the arenas can hold it within this, else uses CMA (see docs/channel.md). */
+const DEFAULT_ARENA_MAX_BYTES = 64 * MiB;
+
+/** How large payloads travel (see ChannelOptions.largePayload). */
+export type LargePayloadMode = 'auto' | 'arena' | 'cma' | 'memfd' | 'ring';
+const LARGE_MODES: readonly string[] = ['auto', 'arena', 'cma', 'memfd', 'ring'];
+
+/** Options shared by listen, connect, fork and parentChannel. */
+export interface ChannelOptions {
+  /** How non-byte values travel: 'json' (default, as child_process) or 'advanced' (v8 structured clone). */
+  serialization?: 'json' | 'advanced';
+  /** Microseconds to keep polling the ring after it runs dry, before sleeping on the doorbell (default 0). */
+  spinUs?: number;
+  /** Never sleep: poll the ring continuously (one core at 100%), for the lowest latency. */
+  busy?: boolean;
+  /** Payloads above this many bytes go as large payloads, see largePayload (default 64 KiB, at most ring/4). */
+  largeThresholdBytes?: number;
+  /**
+   * How large payloads travel: 'auto' (the arena when it can hold the payload
+   * within arenaMaxBytes; above, CMA when the peer's probe succeeded, else a
+   * memfd per payload; chunks through the ring when no memfd can be made),
+   * or forced: 'arena', 'cma', 'memfd' (a new memfd per payload) or 'ring' (chunks).
+   */
+  largePayload?: LargePayloadMode;
+  /** First payload arena of each direction, in bytes (default 8 MiB; made at the first arena payload). */
+  arenaSizeBytes?: number;
+  /**
+   * All arenas of one direction together, at most (default 64 MiB). An arena is twice the
+   * largest payload it was made for, so by default payloads up to about 28 MiB use it.
+   */
+  arenaMaxBytes?: number;
+  /**
+   * Deliver byte messages as views into the ring or the arena (or one reused buffer
+   * for CMA and chunked ones), valid only until the 'message' listener returns: no copy, no allocation.
+   */
+  views?: boolean;
+  /** Where the one-line notices go (default console.warn). */
+  log?: (line: string) => void;
+  /** For tests: replaces the CMA probe of the peer. */
+  probe?: (pid: number, range: RemoteRange) => ProbeResult;
+  /** For tests: makes creating a payload memfd fail as the kernel does when it refuses one (ENOMEM). */
+  refuseMemfd?: boolean;
+}
+
+/** ChannelOptions checked, with their defaults filled in. */
+export interface ChannelSettings {
+  json: boolean;
+  spinMs: number;
+  busy: boolean;
+  /** Payloads above this many bytes are large. */
+  threshold: number;
+  largeMode: LargePayloadMode;
+  arenaFirstBytes: number;
+  arenaMaxBytes: number;
+  /** Payload bytes per chunk through the ring. */
+  chunkBytes: number;
+  views: boolean;
+  refuseMemfd: boolean;
+  log: (line: string) => void;
+  probe: (pid: number, range: RemoteRange) => ProbeResult;
+}
+
+/** Checks `options` (throwing TypeError/RangeError) for a channel whose rings hold `ringBytes` each. */
+export function settingsFrom(options: ChannelOptions, ringBytes: number): ChannelSettings {
+  const serialization = options.serialization ?? 'json';
+  if (serialization !== 'json' && serialization !== 'advanced') throw new TypeError(`serialization must be 'json' or 'advanced', got '${String(serialization)}'`);
+  const spinUs = options.spinUs ?? 0;
+  if (!(spinUs >= 0 && spinUs <= 1e6)) throw new RangeError(`spinUs must be between 0 and 1000000, got ${spinUs}`);
+  const threshold = options.largeThresholdBytes ?? 64 * 1024;
+  if (!Number.isInteger(threshold) || threshold < 0) throw new RangeError(`largeThresholdBytes must be a non-negative integer, got ${threshold}`);
+  const mode = options.largePayload ?? 'auto';
+  if (!LARGE_MODES.includes(mode)) throw new TypeError(`largePayload must be one of ${LARGE_MODES.join(', ')}, got '${String(mode)}'`);
+  const arenaMax = options.arenaMaxBytes ?? DEFAULT_ARENA_MAX_BYTES;
+  if (!Number.isInteger(arenaMax) || arenaMax < 4096) throw new RangeError(`arenaMaxBytes must be an integer of at least 4096, got ${arenaMax}`);
+  const arenaFirst = options.arenaSizeBytes ?? Math.min(DEFAULT_ARENA_BYTES, arenaMax);
+  if (!Number.isInteger(arenaFirst) || arenaFirst < 4096 || arenaFirst > Math.min(arenaMax, MAX_ARENA_BYTES)) {
+    throw new RangeError(`arenaSizeBytes must be an integer between 4096 and arenaMaxBytes (${Math.min(arenaMax, MAX_ARENA_BYTES)}), got ${arenaFirst}`);
+  }
+  return {
+    json: serialization === 'json',
+    spinMs: spinUs / 1000,
+    busy: options.busy === true,
+    threshold: Math.min(threshold, ringBytes / 4),
+    largeMode: mode,
+    arenaFirstBytes: arenaFirst,
+    arenaMaxBytes: arenaMax,
+    chunkBytes: Math.max(64, ringBytes / 4 - 24),
+    views: options.views === true,
+    refuseMemfd: options.refuseMemfd === true,
+    log: options.log ?? ((line) => console.warn(line)),
+    probe: options.probe ?? cmaProbe,
+  };
+}

@@ -1,0 +1,17 @@
+// The counters a channel end keeps, for tests and monitoring.
+
+/** Counters for tests and monitoring. */
+export interface ChannelStats {
+  messagesSent: number;
+  messagesReceived: number;
+  cmaTransfers: number;
+  memfdTransfers: number;
+  arenaTransfers: number;
+  chunkedTransfers: number;
+  doorbellsRung: number;
+}
+
+/** All counters at zero. */
+export function emptyStats(): ChannelStats {
+  return { messagesSent: 0, messagesReceived: 0, cmaTransfers: 0, memfdTransfers: 0, arenaTransfers: 0, chunkedTransfers: 0, doorbellsRung: 0 };
+}

@@ -1,0 +1,114 @@
+// The receiving side of a channel end: drains the inbound ring in batches,
+// decodes each frame (bytes, JSON, structured clone) and emits it as a
+// 'message', hands large-payload frames to their path, and gives room and
+// acknowledgements back to the sender.
+import v8 from 'node:v8';
+import { ProtocolError } from '../errors.js';
+import type { ChannelCore } from './channel-core.js';
+import { KIND_ADVANCED, KIND_BYTES, KIND_CHUNK, KIND_JSON } from './frame-kinds.js';
+import type { LargePayloads } from './large-payloads.js';
+import type { RingReader } from './ring.js';
+
+/** A buffer of exactly `length` bytes, not zeroed, in memory of its own (never a pool slice). */
+export function ownedBytes(length: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+}
+
+export class Inbound {
+  /** The large-payload paths (set once made: they need this side). */
+  large!: LargePayloads;
+  private scratch: Uint8Array = new Uint8Array(0);
+  private readonly reader: RingReader;
+  private readonly views: boolean;
+
+  constructor(private readonly core: ChannelCore) {
+    this.reader = core.reader;
+    this.views = core.settings.views;
+  }
+
+  /** Delivers every frame in the ring (and what arrives meanwhile) while someone listens and the channel is not paused. */
+  drain(): void {
+    const core = this.core;
+    const reader = this.reader;
+    // Without a listener, messages wait in the ring (and the sender waits) rather than being lost.
+    if (!core.hasListener()) return;
+    while (!core.paused && reader.refresh()) {
+      let kind: number;
+      try {
+        while ((kind = reader.next()) !== -1) {
+          this.dispatch(kind, reader.offset, reader.length);
+          if (core.paused || core.isClosed()) break;
+          // A chunk is copied out: its room goes back at once, so the sender refills while we copy.
+          if (kind === KIND_CHUNK && reader.release()) core.ring();
+        }
+      } finally {
+        if (!core.isClosed() && reader.release()) core.ring();
+      }
+      if (core.isClosed()) return;
+    }
+  }
+
+  private dispatch(kind: number, at: number, length: number): void {
+    const core = this.core;
+    if (kind !== KIND_CHUNK && this.large.chunks.assembling) {
+      throw new ProtocolError('CORRUPT_SEGMENT', `corrupt channel ring: frame kind ${kind} in the middle of a chunked payload`);
+    }
+    switch (kind) {
+      case KIND_BYTES:
+        core.stats.messagesReceived++;
+        core.events.emit('message', this.views ? new Uint8Array(core.segment.buffer, at, length) : core.u8.slice(at, at + length));
+        return;
+      case KIND_JSON:
+        core.stats.messagesReceived++;
+        core.events.emit('message', this.decodeJson(core.text.toString('utf8', at, at + length)));
+        return;
+      case KIND_ADVANCED:
+        core.stats.messagesReceived++;
+        core.events.emit('message', this.decodeAdvanced(new Uint8Array(core.segment.buffer, at, length)));
+        return;
+    }
+    this.large.receive(kind, at, length);
+  }
+
+  private decodeJson(s: string): unknown {
+    try {
+      return JSON.parse(s);
+    } catch (e) {
+      throw new ProtocolError('BAD_PAYLOAD', `peer sent a JSON message that does not parse: ${(e as Error).message}`);
+    }
+  }
+
+  private decodeAdvanced(bytes: Uint8Array): unknown {
+    try {
+      return v8.deserialize(bytes);
+    } catch (e) {
+      throw new ProtocolError('BAD_PAYLOAD', `peer sent a structured-clone message that does not deserialize: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Where a large payload of `length` bytes is received: in views mode, byte
+   * messages land in one reused buffer (valid until the listener returns, as
+   * every view); otherwise in a buffer the listener owns.
+   */
+  landing(kind: number, length: number): Uint8Array {
+    if (!(this.views && kind === KIND_BYTES)) return ownedBytes(length);
+    if (this.scratch.byteLength < length) this.scratch = ownedBytes(length);
+    return this.scratch.subarray(0, length);
+  }
+
+  /** Decodes a received large payload and emits it. */
+  deliverLarge(kind: number, bytes: Uint8Array): void {
+    const core = this.core;
+    core.stats.messagesReceived++;
+    if (kind === KIND_BYTES) core.events.emit('message', bytes);
+    else if (kind === KIND_JSON) core.events.emit('message', this.decodeJson(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
+    else if (kind === KIND_ADVANCED) core.events.emit('message', this.decodeAdvanced(bytes));
+    else throw new ProtocolError('CORRUPT_SEGMENT', `large payload of unknown kind ${kind}`);
+  }
+
+  /** Tells the sender its large payload `token` (and every one before) is done with. */
+  acknowledge(token: number): void {
+    if (this.reader.acknowledge(token)) this.core.ring();
+  }
+}

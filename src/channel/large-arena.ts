@@ -1,0 +1,172 @@
+// Large payloads through a payload arena (the default): each direction has
+// sealed memfd arenas both ends map once (arena.ts). The sender copies the
+// payload into the next free extent and puts {token, arena, offset, length}
+// in the ring; send resolves at once. The receiver checks the descriptor
+// against the arena, hands out a view (views mode) or a copy, acknowledges,
+// and the extent is free again. A payload larger than the arena gets a new
+// arena twice its size, while all arenas stay within arenaMaxBytes.
+import { ProtocolError, SystemError, errnoName } from '../errors.js';
+import { F_SEAL_SHRINK, check, fdClose, fdSize, memfdGetSeals, sockSend } from '../native/native.js';
+import { MAX_ARENA_BYTES, PayloadArena, PeerArena } from './arena.js';
+import type { ChannelCore } from './channel-core.js';
+import type { ControlSocket } from './control-socket.js';
+import { corruptFrame, KIND_BYTES, KIND_LARGE_ARENA, SOCK_ARENA_FD } from './frame-kinds.js';
+import type { Inbound } from './inbound.js';
+import type { LargePayloadPath, LargePayloads, PathParts } from './large-payloads.js';
+import type { Outbound } from './outbound.js';
+
+const DESCRIPTOR_BYTES = 32;
+
+export class ArenaPath implements LargePayloadPath {
+  readonly frameKind = KIND_LARGE_ARENA;
+  /** This side's arenas (the last one takes new payloads) and the peer's, by id. */
+  private readonly arenas: PayloadArena[] = [];
+  private totalBytes = 0;
+  private readonly peerArenas = new Map<number, PeerArena>();
+  private readonly core: ChannelCore;
+  private readonly out: Outbound;
+  private readonly inb: Inbound;
+  private readonly socket: ControlSocket;
+  private readonly large: LargePayloads;
+
+  constructor(parts: PathParts) {
+    this.core = parts.core;
+    this.out = parts.out;
+    this.inb = parts.inb;
+    this.socket = parts.socket;
+    this.large = parts.large;
+    this.socket.onPassed(SOCK_ARENA_FD, (id, fd) => this.mapPeerArena(id, fd));
+  }
+
+  /** The arena that takes new payloads (undefined before the first). */
+  get newest(): PayloadArena | undefined {
+    return this.arenas[this.arenas.length - 1];
+  }
+
+  /** True when the newest arena has room for `length` bytes now. */
+  fits(length: number): boolean {
+    const arena = this.newest;
+    return arena !== undefined && arena.fits(length);
+  }
+
+  /** True when the arenas can take a payload of `length` bytes, now or once extents come back. */
+  canHold(length: number): boolean {
+    const last = this.newest;
+    if (last && last.sizeBytes >= length) return true;
+    return this.totalBytes + this.nextArenaBytes(length) <= this.core.settings.arenaMaxBytes;
+  }
+
+  private nextArenaBytes(length: number): number {
+    return Math.min(MAX_ARENA_BYTES, Math.max(this.core.settings.arenaFirstBytes, 2 * length + 4096));
+  }
+
+  /**
+   * Copies a payload into a free extent of the newest arena (making a first or
+   * larger one when needed) and puts its descriptor in the ring. 1: sent;
+   * 0: wait (ring or arena full); -1: no arena can be made (use another path).
+   */
+  send(kind: number, payload: Uint8Array): 0 | 1 | -1 {
+    const core = this.core;
+    const length = payload.byteLength;
+    let arena = this.newest;
+    if (!arena || arena.sizeBytes < length) {
+      if (arena && !arena.isIdle && this.totalBytes + this.nextArenaBytes(length) > core.settings.arenaMaxBytes) return this.out.blockLarge('arena', length);
+      try {
+        if (core.settings.refuseMemfd) throw new SystemError(12, 'memfd_create', 'refused for a test');
+        const opened = PayloadArena.open(this.arenas.length + 1, this.nextArenaBytes(length));
+        try {
+          check(sockSend(core.sock, [Uint32Array.of(SOCK_ARENA_FD, opened.arena.id)], Int32Array.of(opened.fd)), 'sendmsg', 'arena handoff');
+        } catch (e) {
+          opened.arena.close();
+          throw e;
+        } finally {
+          fdClose(opened.fd);
+        }
+        arena = opened.arena;
+        this.arenas.push(arena);
+        this.totalBytes += arena.sizeBytes;
+      } catch (e) {
+        if (!(e instanceof SystemError)) throw e;
+        this.large.refuseSharedMemory(e);
+        return -1;
+      }
+    }
+    if (!arena.fits(length)) {
+      this.out.collectAcks();
+      if (!arena.fits(length)) return this.out.blockLarge('arena', length);
+    }
+    const at = core.writer.reserve(DESCRIPTOR_BYTES);
+    if (at < 0) return this.out.full();
+    const offset = arena.allocate(length);
+    arena.u8.set(payload, offset);
+    const token = this.out.track({ exposure: null, arena, consumedBytes: arena.consumedBytes, resolve: null, reject: null });
+    const { u32, f64 } = core;
+    u32[at >> 2] = token;
+    u32[(at >> 2) + 1] = kind;
+    u32[(at >> 2) + 2] = arena.id;
+    u32[(at >> 2) + 3] = 0;
+    f64[(at >> 3) + 2] = offset;
+    f64[(at >> 3) + 3] = length;
+    core.stats.arenaTransfers++;
+    this.out.commit(DESCRIPTOR_BYTES, KIND_LARGE_ARENA);
+    this.out.publishNow();
+    return 1;
+  }
+
+  receive(at: number, frameLength: number): void {
+    if (frameLength !== DESCRIPTOR_BYTES) throw corruptFrame(KIND_LARGE_ARENA, frameLength);
+    const { u32, f64 } = this.core;
+    const token = u32[at >> 2];
+    const kind = u32[(at >> 2) + 1];
+    const id = u32[(at >> 2) + 2];
+    const offset = f64[(at >> 3) + 2];
+    const length = f64[(at >> 3) + 3];
+    const arena = this.socket.passed(this.peerArenas, id);
+    if (arena === undefined) throw new ProtocolError('MISSING_FD', `peer put a payload in arena ${id} but never passed that arena`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > arena.sizeBytes) {
+      throw new ProtocolError('CORRUPT_SEGMENT', `corrupt arena payload descriptor: ${length} bytes at offset ${offset} of arena ${id} (${arena.sizeBytes} bytes)`);
+    }
+    if (this.core.settings.views || kind !== KIND_BYTES) {
+      // The view is valid until the listener returns; then the extent goes back to the sender.
+      try {
+        this.inb.deliverLarge(kind, new Uint8Array(arena.buffer, offset, length));
+      } finally {
+        if (!this.core.isClosed()) this.inb.acknowledge(token);
+      }
+      return;
+    }
+    const owned = this.inb.landing(kind, length);
+    owned.set(new Uint8Array(arena.buffer, offset, length));
+    this.inb.acknowledge(token);
+    this.inb.deliverLarge(kind, owned);
+  }
+
+  /** Maps an arena the peer passed; a second arena with the same id, or a file of a bad size, is a corrupt peer. */
+  private mapPeerArena(id: number, fd: number): void {
+    let size: number;
+    try {
+      size = check(fdSize(fd), 'fstat');
+    } catch (e) {
+      fdClose(fd);
+      throw e;
+    }
+    if (this.peerArenas.has(id) || size <= 0 || size > MAX_ARENA_BYTES) {
+      fdClose(fd);
+      throw new ProtocolError('BAD_PAYLOAD', `peer passed arena ${id} of ${size} bytes${this.peerArenas.has(id) ? ', an id it already used' : ''}`);
+    }
+    // A file that could shrink would make reading a payload from it a SIGBUS.
+    const seals = memfdGetSeals(fd);
+    if (seals < 0 || (seals & F_SEAL_SHRINK) === 0) {
+      fdClose(fd);
+      throw new ProtocolError('BAD_PAYLOAD', `peer passed arena ${id} not sealed against shrinking (${seals < 0 ? errnoName(-seals) : `seals 0x${seals.toString(16)}`})`);
+    }
+    this.peerArenas.set(id, new PeerArena(fd, size));
+  }
+
+  close(): void {
+    for (const arena of this.arenas) arena.close();
+    for (const arena of this.peerArenas.values()) arena.close();
+    this.arenas.length = 0;
+    this.peerArenas.clear();
+  }
+}

@@ -1,0 +1,133 @@
+// How a channel end waits for work: by default it sleeps on its eventfd
+// doorbell (polled by libuv), which the peer rings only when this side said
+// it sleeps; with spinUs it first polls the ring that long; busy mode never
+// sleeps and polls in 1 ms slices between event-loop turns. Each wake-up
+// drains the inbound ring, then writes what waits to go out.
+import { performance } from 'node:perf_hooks';
+import { POLL_READABLE, efdDrain, pollClose, pollOpen, pollRef, type PollHandle } from '../native/native.js';
+import type { ChannelCore } from './channel-core.js';
+import type { Inbound } from './inbound.js';
+import { publishAll, type Outbound } from './outbound.js';
+
+const BUSY_SLICE_MS = 1;
+
+/** What the loop asks of the channel. */
+export interface LoopHooks {
+  /** The socket hung up and everything is drained: close. */
+  peerGone(): void;
+  /** A fault while running: close with it (or rethrow a bug). */
+  fail(e: unknown): void;
+}
+
+export class WaitLoop {
+  /** Runs the loop now (bound: usable as a callback). */
+  readonly run = (): void => this.runOnce();
+  private readonly spinMs: number;
+  private readonly busy: boolean;
+  private doorbell: PollHandle | null = null;
+  private running = false;
+  private busyTimer: NodeJS.Immediate | null = null;
+  private refed = true;
+
+  constructor(private readonly core: ChannelCore, private readonly out: Outbound, private readonly inb: Inbound, private readonly hooks: LoopHooks) {
+    this.spinMs = core.settings.spinMs;
+    this.busy = core.settings.busy;
+  }
+
+  /** Inside a drain or flush now (a hang-up seen meanwhile leaves the draining to it). */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Arms the doorbell (not in busy mode) and runs once after the current stack. */
+  start(): void {
+    if (!this.busy) {
+      this.doorbell = pollOpen(this.core.selfEfd, POLL_READABLE, () => {
+        efdDrain(this.core.selfEfd);
+        this.runOnce();
+      });
+    }
+    setImmediate(() => (this.busy ? this.busyLoop() : this.runOnce()));
+  }
+
+  /** Runs after the current stack (a new listener, resume): not in busy mode, which runs anyway. */
+  runSoon(): void {
+    if (!this.busy && !this.core.isClosed()) setImmediate(this.run);
+  }
+
+  /** Drains the inbound ring and flushes outbound work until both are idle, then sleeps. */
+  private runOnce(): void {
+    const { core, out, inb } = this;
+    if (core.isClosed() || this.running) return;
+    this.running = true;
+    try {
+      for (;;) {
+        inb.drain();
+        if (core.isClosed()) return;
+        publishAll(); // replies sent by listeners ring their peers now, not after this loop
+        out.flush();
+        if (core.isClosed()) return;
+        if (out.inflight.size > 0 && core.writer.waitForAck(out.ackTarget())) continue;
+        if (core.hungUp && !core.paused) return this.hooks.peerGone();
+        // Paused, or nobody listening: stay awake-but-idle (no doorbell); resume() or a new listener restarts us.
+        if (core.paused || !core.hasListener()) return;
+        if (this.spinMs > 0 && this.spin()) continue;
+        if (!core.reader.sleep()) return;
+      }
+    } catch (e) {
+      this.hooks.fail(e);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private spin(): boolean {
+    publishAll();
+    const reader = this.core.reader;
+    const end = performance.now() + this.spinMs;
+    do {
+      for (let i = 0; i < 64; i++) if (reader.refresh()) return true;
+    } while (performance.now() < end);
+    return false;
+  }
+
+  private busyLoop(): void {
+    const { core, out, inb } = this;
+    this.busyTimer = null;
+    if (core.isClosed()) return;
+    this.running = true;
+    try {
+      const end = performance.now() + BUSY_SLICE_MS;
+      do {
+        for (let i = 0; i < 64 && !core.isClosed(); i++) {
+          if (!core.paused) inb.drain();
+          out.flush();
+          publishAll();
+        }
+      } while (performance.now() < end && !core.isClosed());
+      if (core.hungUp && !core.paused) this.hooks.peerGone();
+    } catch (e) {
+      this.hooks.fail(e);
+    } finally {
+      this.running = false;
+    }
+    if (!core.isClosed()) {
+      this.busyTimer = setImmediate(() => this.busyLoop());
+      if (!this.refed) this.busyTimer.unref();
+    }
+  }
+
+  /** Whether the doorbell (or the busy timer) keeps the process alive. */
+  ref(refed: boolean): void {
+    this.refed = refed;
+    if (this.doorbell) pollRef(this.doorbell, refed);
+    if (this.busyTimer) {
+      if (refed) this.busyTimer.ref(); else this.busyTimer.unref();
+    }
+  }
+
+  close(): void {
+    if (this.doorbell) pollClose(this.doorbell);
+    if (this.busyTimer) clearImmediate(this.busyTimer);
+  }
+}
