@@ -40,7 +40,7 @@ if (files.length === 0) {
 // ones), and the whole run is ended if it passes the budget, so that a hung
 // file can never hold CI.
 const RUN_BUDGET_MS = 9 * 60 * 1000;
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=3', '--test-timeout=120000', '--test-reporter=spec', ...files], {
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=3', '--test-timeout=300000', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
   timeout: RUN_BUDGET_MS,
   killSignal: 'SIGKILL',
