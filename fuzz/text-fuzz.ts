@@ -23,7 +23,8 @@ export interface TextParserFuzz<T> {
   error: new (...args: never[]) => Error;
 }
 
-function mutate(text: string, f: Pick<TextParserFuzz<unknown>, 'pieces' | 'insertBelow' | 'replaceBelow'>, rnd: () => number): string {
+/** One to four random edits of `text`: cuts, inserted pieces, replaced characters, a cut-off end. */
+export function mutateText(text: string, f: Pick<TextParserFuzz<unknown>, 'pieces' | 'insertBelow' | 'replaceBelow'>, rnd: () => number): string {
   let s = text;
   const edits = 1 + Math.floor(rnd() * 4);
   for (let k = 0; k < edits; k++) {
@@ -44,7 +45,7 @@ export function fuzzTextParser<T>(f: TextParserFuzz<T>, iterations: number, seed
   for (let i = 0; i < iterations && failures.length < 10; i++) {
     const input = rnd() < 0.05
       ? Array.from({ length: Math.floor(rnd() * f.maxPieces) }, () => f.pieces[Math.floor(rnd() * f.pieces.length)]).join('')
-      : mutate(f.corpus[Math.floor(rnd() * f.corpus.length)], f, rnd);
+      : mutateText(f.corpus[Math.floor(rnd() * f.corpus.length)], f, rnd);
     let value: T;
     try {
       value = f.parse(input);

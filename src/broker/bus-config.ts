@@ -6,6 +6,7 @@
 // else is an error naming the file and element: nothing is silently ignored.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { readXml, XmlError, type XmlElement } from '../util/xml-reader.js';
 
 /** A configuration that cannot be used. */
 export class BusConfigError extends Error {
@@ -47,95 +48,14 @@ export interface BusConfig {
   syslog: boolean;
 }
 
-interface XmlElement {
-  name: string;
-  attributes: Record<string, string>;
-  children: XmlElement[];
-  text: string;
-}
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-function decodeEntities(s: string, file: string): string {
-  return s.replace(/&(#x[0-9a-fA-F]+|#\d+|\w+);/g, (m, e: string) => {
-    if (e.startsWith('#x')) return String.fromCodePoint(parseInt(e.slice(2), 16));
-    if (e.startsWith('#')) return String.fromCodePoint(Number(e.slice(1)));
-    const v = ENTITIES[e];
-    if (v === undefined) throw new BusConfigError(`${file}: unknown entity ${m}`);
-    return v;
-  });
-}
-
-/** A small XML reader: elements, attributes, text, comments, the prolog and DOCTYPE. */
+/** Reads the XML of `file` (util/xml-reader.ts, as expat reads it for dbus-daemon). */
 function parseXml(text: string, file: string): XmlElement {
-  let i = 0;
-  const root: XmlElement = { name: '#document', attributes: {}, children: [], text: '' };
-  const stack: XmlElement[] = [root];
-  const fail = (msg: string): never => {
-    const line = text.slice(0, i).split('\n').length;
-    throw new BusConfigError(`${file}:${line}: ${msg}`);
-  };
-  while (i < text.length) {
-    const lt = text.indexOf('<', i);
-    const chunk = lt < 0 ? text.slice(i) : text.slice(i, lt);
-    if (chunk.trim() !== '') {
-      if (stack.length === 1) fail('text outside the root element');
-      stack[stack.length - 1].text += decodeEntities(chunk, file);
-    }
-    if (lt < 0) break;
-    i = lt;
-    if (text.startsWith('<!--', i)) {
-      const end = text.indexOf('-->', i + 4);
-      if (end < 0) fail('unterminated comment');
-      i = end + 3;
-    } else if (text.startsWith('<?', i)) {
-      const end = text.indexOf('?>', i);
-      if (end < 0) fail('unterminated processing instruction');
-      i = end + 2;
-    } else if (text.startsWith('<!DOCTYPE', i)) {
-      const end = text.indexOf('>', i);
-      if (end < 0) fail('unterminated DOCTYPE');
-      i = end + 1;
-    } else if (text.startsWith('<![CDATA[', i)) {
-      const end = text.indexOf(']]>', i);
-      if (end < 0) fail('unterminated CDATA');
-      stack[stack.length - 1].text += text.slice(i + 9, end);
-      i = end + 3;
-    } else if (text.startsWith('</', i)) {
-      const end = text.indexOf('>', i);
-      if (end < 0) fail('unterminated end tag');
-      const name = text.slice(i + 2, end).trim();
-      const top = stack.pop()!;
-      if (top.name !== name) fail(`</${name}> closes <${top.name}>`);
-      i = end + 1;
-    } else {
-      const m = /^<([A-Za-z_][\w.-]*)/.exec(text.slice(i, i + 256));
-      if (!m) fail('bad tag');
-      const el: XmlElement = { name: m![1], attributes: {}, children: [], text: '' };
-      i += m![0].length;
-      for (;;) {
-        while (/\s/.test(text[i] ?? '')) i++;
-        if (text.startsWith('/>', i)) {
-          i += 2;
-          stack[stack.length - 1].children.push(el);
-          break;
-        }
-        if (text[i] === '>') {
-          i++;
-          stack[stack.length - 1].children.push(el);
-          stack.push(el);
-          break;
-        }
-        const a = /^([A-Za-z_][\w.:-]*)\s*=\s*("([^"]*)"|'([^']*)')/.exec(text.slice(i, i + 4096));
-        if (!a) fail(`bad attribute in <${el.name}>`);
-        el.attributes[a![1]] = decodeEntities(a![3] ?? a![4], file);
-        i += a![0].length;
-      }
-    }
+  try {
+    return readXml(text);
+  } catch (e) {
+    if (e instanceof XmlError) throw new BusConfigError(`${file}:${e.line}:${e.column}: ${e.reason}`);
+    throw e;
   }
-  if (stack.length !== 1) fail(`<${stack[stack.length - 1].name}> is not closed`);
-  if (root.children.length !== 1) fail('expected exactly one root element');
-  return root.children[0];
 }
 
 const POLICY_ATTRIBUTES = new Set([

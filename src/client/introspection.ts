@@ -1,7 +1,8 @@
 // Introspection data (D-Bus specification, "Introspection Data Format"): the
 // XML that org.freedesktop.DBus.Introspectable.Introspect returns, parsed into
 // plain objects and formatted back. The parser reads only this small XML
-// dialect (elements, attributes, entities, comments, doctype); text is ignored.
+// dialect; the XML itself is read by util/xml-reader.ts. Text is ignored.
+import { readXml, XmlError, type XmlElement } from '../util/xml-reader.js';
 
 /** An annotation: name -> value. */
 export type Annotations = Record<string, string>;
@@ -58,31 +59,6 @@ export class IntrospectionError extends Error {
   }
 }
 
-interface Element {
-  tag: string;
-  attrs: Record<string, string>;
-  children: Element[];
-  offset: number;
-}
-
-const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-
-function unescapeXml(s: string, at: number): string {
-  return s.replace(/&([^;&\s]*);?/g, (whole, name: string) => {
-    if (!whole.endsWith(';')) throw new IntrospectionError(`bad entity '${whole}' near offset ${at}`);
-    if (name.startsWith('#')) {
-      const hex = name[1] === 'x' || name[1] === 'X';
-      const digits = name.slice(hex ? 2 : 1);
-      const code = (hex ? /^[0-9a-fA-F]{1,6}$/ : /^[0-9]{1,7}$/).test(digits) ? parseInt(digits, hex ? 16 : 10) : NaN;
-      if (!(code >= 1 && code <= 0x10ffff)) throw new IntrospectionError(`bad character reference '${whole}' near offset ${at}`);
-      return String.fromCodePoint(code);
-    }
-    const v = ENTITIES[name];
-    if (v === undefined) throw new IntrospectionError(`unknown entity '&${name};' near offset ${at}`);
-    return v;
-  });
-}
-
 const XML_ESCAPES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
 
 /** Escapes an attribute value (line breaks and tabs too, which XML parsers would turn into spaces). */
@@ -90,134 +66,37 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&"\n\r\t]/g, (c) => XML_ESCAPES[c]);
 }
 
-const NAME = /[A-Za-z_:][-A-Za-z0-9_:.]*/y;
-const SPACE = /\s*/y;
-const ATTR_VALUE = /"([^"]*)"|'([^']*)'/y;
-
-/** Parses XML into a tree of elements (the root element only). */
-function parseXml(xml: string): Element {
-  let i = 0;
-  const fail = (what: string): never => {
-    const line = xml.slice(0, i).split('\n').length;
-    throw new IntrospectionError(`introspection XML line ${line}: ${what}`);
-  };
-  const skipSpace = (): void => {
-    SPACE.lastIndex = i;
-    SPACE.exec(xml);
-    i = SPACE.lastIndex;
-  };
-  const name = (): string => {
-    NAME.lastIndex = i;
-    const m = NAME.exec(xml);
-    if (!m) fail(`expected a name at '${xml.slice(i, i + 10)}'`);
-    i = NAME.lastIndex;
-    return m![0];
-  };
-  const stack: Element[] = [];
-  let root: Element | undefined;
-  while (i < xml.length) {
-    const lt = xml.indexOf('<', i);
-    if (lt < 0) {
-      if (xml.slice(i).trim() !== '' && stack.length === 0) fail('text outside the root element');
-      i = xml.length;
-      break;
-    }
-    if (stack.length === 0 && xml.slice(i, lt).trim() !== '') fail('text outside the root element');
-    i = lt;
-    if (xml.startsWith('<!--', i)) {
-      const end = xml.indexOf('-->', i + 4);
-      if (end < 0) fail('unterminated comment');
-      i = end + 3;
-    } else if (xml.startsWith('<?', i)) {
-      const end = xml.indexOf('?>', i + 2);
-      if (end < 0) fail('unterminated processing instruction');
-      i = end + 2;
-    } else if (xml.startsWith('<![CDATA[', i)) {
-      const end = xml.indexOf(']]>', i);
-      if (end < 0) fail('unterminated CDATA section');
-      i = end + 3;
-    } else if (xml.startsWith('<!', i)) {
-      // A doctype: skip to its '>' (an internal subset in [...] is allowed).
-      let depth = 0;
-      let j = i + 2;
-      for (; j < xml.length; j++) {
-        const c = xml[j];
-        if (c === '[') depth++;
-        else if (c === ']') depth--;
-        else if (c === '>' && depth === 0) break;
-      }
-      if (j >= xml.length) fail('unterminated declaration');
-      i = j + 1;
-    } else if (xml.startsWith('</', i)) {
-      i += 2;
-      const tag = name();
-      skipSpace();
-      if (xml[i] !== '>') fail(`expected '>' after '</${tag}'`);
-      i++;
-      const open = stack.pop();
-      if (!open) fail(`closing tag </${tag}> without an opening tag`);
-      if (open!.tag !== tag) fail(`</${tag}> closes <${open!.tag}>`);
-      if (stack.length === 0) root = open;
-    } else {
-      if (root) fail('more than one root element');
-      const offset = i;
-      i++;
-      const el: Element = { tag: name(), attrs: Object.create(null) as Record<string, string>, children: [], offset };
-      for (;;) {
-        skipSpace();
-        if (xml.startsWith('/>', i)) {
-          i += 2;
-          if (stack.length === 0) root = el;
-          else stack[stack.length - 1].children.push(el);
-          break;
-        }
-        if (xml[i] === '>') {
-          i++;
-          if (stack.length > 0) stack[stack.length - 1].children.push(el);
-          stack.push(el);
-          break;
-        }
-        if (i >= xml.length) fail(`unterminated <${el.tag}>`);
-        const key = name();
-        skipSpace();
-        if (xml[i] !== '=') fail(`attribute '${key}' of <${el.tag}> has no value`);
-        i++;
-        skipSpace();
-        ATTR_VALUE.lastIndex = i;
-        const m = ATTR_VALUE.exec(xml);
-        if (!m) fail(`attribute '${key}' of <${el.tag}> has an unquoted value`);
-        i = ATTR_VALUE.lastIndex;
-        if (key in el.attrs) fail(`attribute '${key}' repeated in <${el.tag}>`);
-        el.attrs[key] = unescapeXml(m![1] ?? m![2], i);
-      }
-    }
+/** Reads the XML (util/xml-reader.ts); a fault is an IntrospectionError with its line and column. */
+function parseXml(xml: string): XmlElement {
+  try {
+    return readXml(xml);
+  } catch (e) {
+    if (e instanceof XmlError) throw new IntrospectionError(`introspection XML line ${e.line}, column ${e.column}: ${e.reason}`);
+    throw e;
   }
-  if (stack.length > 0) fail(`<${stack[stack.length - 1].tag}> is not closed`);
-  if (!root) fail('no root element');
-  return root!;
 }
 
-function need(el: Element, attr: string): string {
-  const v = el.attrs[attr];
-  if (v === undefined) throw new IntrospectionError(`<${el.tag}> at offset ${el.offset} has no '${attr}' attribute`);
+function need(el: XmlElement, attr: string): string {
+  const v = el.attributes[attr];
+  if (v === undefined) throw new IntrospectionError(`<${el.name}> at line ${el.line} has no '${attr}' attribute`);
   return v;
 }
 
-function annotationsOf(el: Element): Annotations {
+function annotationsOf(el: XmlElement): Annotations {
   const a: Annotations = {};
-  for (const c of el.children) if (c.tag === 'annotation') a[need(c, 'name')] = need(c, 'value');
+  for (const c of el.children) if (c.name === 'annotation') a[need(c, 'name')] = need(c, 'value');
   return a;
 }
 
-function argsOf(el: Element, defaultDirection: 'in' | 'out' | undefined): ArgInfo[] {
+function argsOf(el: XmlElement, defaultDirection: 'in' | 'out' | undefined): ArgInfo[] {
   const args: ArgInfo[] = [];
   for (const c of el.children) {
-    if (c.tag !== 'arg') continue;
+    if (c.name !== 'arg') continue;
     const arg: ArgInfo = { type: need(c, 'type') };
-    if (c.attrs.name !== undefined) arg.name = c.attrs.name;
-    const d = c.attrs.direction ?? defaultDirection;
+    if (c.attributes.name !== undefined) arg.name = c.attributes.name;
+    const d = c.attributes.direction ?? defaultDirection;
     if (d !== undefined) {
-      if (d !== 'in' && d !== 'out') throw new IntrospectionError(`<arg> at offset ${c.offset} has direction '${d}' (expected in or out)`);
+      if (d !== 'in' && d !== 'out') throw new IntrospectionError(`<arg> at line ${c.line} has direction '${d}' (expected in or out)`);
       arg.direction = d;
     }
     args.push(arg);
@@ -225,15 +104,15 @@ function argsOf(el: Element, defaultDirection: 'in' | 'out' | undefined): ArgInf
   return args;
 }
 
-function interfaceOf(el: Element): InterfaceInfo {
+function interfaceOf(el: XmlElement): InterfaceInfo {
   const iface: InterfaceInfo = { name: need(el, 'name'), methods: [], signals: [], properties: [], annotations: annotationsOf(el) };
   for (const c of el.children) {
-    if (c.tag === 'method') iface.methods.push({ name: need(c, 'name'), args: argsOf(c, 'in'), annotations: annotationsOf(c) });
-    else if (c.tag === 'signal') iface.signals.push({ name: need(c, 'name'), args: argsOf(c, undefined).map(({ direction: _d, ...a }) => a), annotations: annotationsOf(c) });
-    else if (c.tag === 'property') {
+    if (c.name === 'method') iface.methods.push({ name: need(c, 'name'), args: argsOf(c, 'in'), annotations: annotationsOf(c) });
+    else if (c.name === 'signal') iface.signals.push({ name: need(c, 'name'), args: argsOf(c, undefined).map(({ direction: _d, ...a }) => a), annotations: annotationsOf(c) });
+    else if (c.name === 'property') {
       const access = need(c, 'access');
       if (access !== 'read' && access !== 'write' && access !== 'readwrite') {
-        throw new IntrospectionError(`property '${c.attrs.name}' has access '${access}' (expected read, write or readwrite)`);
+        throw new IntrospectionError(`property '${c.attributes.name}' has access '${access}' (expected read, write or readwrite)`);
       }
       iface.properties.push({ name: need(c, 'name'), type: need(c, 'type'), access, annotations: annotationsOf(c) });
     }
@@ -241,13 +120,13 @@ function interfaceOf(el: Element): InterfaceInfo {
   return iface;
 }
 
-function nodeOf(el: Element): NodeInfo {
-  if (el.tag !== 'node') throw new IntrospectionError(`expected <node>, found <${el.tag}>`);
+function nodeOf(el: XmlElement): NodeInfo {
+  if (el.name !== 'node') throw new IntrospectionError(`expected <node>, found <${el.name}>`);
   const node: NodeInfo = { interfaces: [], nodes: [] };
-  if (el.attrs.name !== undefined) node.name = el.attrs.name;
+  if (el.attributes.name !== undefined) node.name = el.attributes.name;
   for (const c of el.children) {
-    if (c.tag === 'interface') node.interfaces.push(interfaceOf(c));
-    else if (c.tag === 'node') node.nodes.push(nodeOf(c));
+    if (c.name === 'interface') node.interfaces.push(interfaceOf(c));
+    else if (c.name === 'node') node.nodes.push(nodeOf(c));
   }
   return node;
 }
