@@ -434,10 +434,19 @@ export class Decoder {
     let out: unknown;
     if (this.dictAsObject && (kt.tag === 0x73 || kt.tag === 0x6f || kt.tag === 0x67)) {
       const obj: Record<string, unknown> = Object.create(null);
-      while (this.pos < stop) {
-        this.align(8);
-        const k = this.value(kt) as string;
-        obj[k] = this.value(vt);
+      if (kt.tag === 0x73 && vt.tag === 0x76) {
+        // a{sv}, as in the Map branch: no dispatch per entry.
+        while (this.pos < stop) {
+          if ((this.pos & 7) !== 0) this.align(8);
+          const k = this.text(this.u32());
+          obj[k] = this.variant();
+        }
+      } else {
+        while (this.pos < stop) {
+          this.align(8);
+          const k = this.value(kt) as string;
+          obj[k] = this.value(vt);
+        }
       }
       out = obj;
     } else {

@@ -97,6 +97,12 @@ describe('messages', () => {
     assert.deepEqual({ ...o }, { k: new Variant('s', 'v') });
     assert.equal(Object.getPrototypeOf(o), null);
     assert.ok(m instanceof Map);
+    // a{sv} has a path of its own; other string-keyed dicts take the general one.
+    const two = encodeMessage({ type: 2, flags: 0, serial: 4, replySerial: 9, signature: 'a{sv}a{os}', body: [{ a: new Variant('u', 1), b: new Variant('as', ['x']) }, { '/p': 'q' }] });
+    const [sv, os] = decodeMessage(two, { dictAsObject: true }).body as [Record<string, Variant>, Record<string, string>];
+    assert.deepEqual({ ...sv }, { a: new Variant('u', 1), b: new Variant('as', ['x']) });
+    assert.deepEqual({ ...os }, { '/p': 'q' });
+    assert.equal(Object.getPrototypeOf(os), null);
   });
 
   it('sets UNIX_FDS from the fds given or from the largest fd index in the body', () => {
