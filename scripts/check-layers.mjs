@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Checks the layer rule of DESIGN.md: a file in src/ imports only from its
 // own layer or a lower one; broker/ and client/ never import each other;
-// wire/ and names/ do no I/O; only src/native/native.ts loads the addon.
+// within layer 2, names/ is below wire/ (wire/ checks header names with
+// names/; names/ never imports wire/); wire/ and names/ do no I/O; only
+// src/native/native.ts loads the addon.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -12,6 +14,12 @@ const levels = {
   broker: 4, client: 4, cli: 5, '': 6,
 };
 const pure = new Set(['wire', 'names']);
+/** Imports forbidden between folders of one layer: [from, to, why]. */
+const sideways = [
+  ['broker', 'client', 'they share the layers below'],
+  ['client', 'broker', 'they share the layers below'],
+  ['names', 'wire', 'names/ is below wire/ in layer 2: what both need lives in names/'],
+];
 const ioModules = /^(node:)?(fs|fs\/promises|net|dgram|child_process|cluster|http|https|http2|tls|worker_threads|dns|os|process|readline)$/;
 
 function layerOf(file) {
@@ -48,8 +56,9 @@ for (const file of walk(root)) {
     const target = layerOf(path.resolve(path.dirname(file), spec));
     if (!(target in levels)) continue;
     if (target === own) continue;
-    if ((own === 'broker' && target === 'client') || (own === 'client' && target === 'broker')) {
-      problems.push(`${file}: ${own}/ may not import ${target}/ (they share the layers below)`);
+    const forbidden = sideways.find(([from, to]) => from === own && to === target);
+    if (forbidden) {
+      problems.push(`${file}: ${own}/ may not import ${target}/ (${forbidden[2]})`);
     } else if (levels[target] > levels[own]) {
       problems.push(`${file}: ${own}/ (layer ${levels[own]}) may not import upward from ${target}/ (layer ${levels[target]})`);
     }

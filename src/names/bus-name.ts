@@ -2,7 +2,7 @@
 // `:1.42` given by the bus, or a well-known name `org.example.App` that a
 // connection requests. Dot-separated elements of [A-Za-z0-9_-], at least two,
 // at most 255 bytes; only a unique name's elements may start with a digit.
-import { MAX_NAME_LENGTH } from '../wire/limits.js';
+import { MAX_NAME_LENGTH } from './limits.js';
 import { InvalidNameError } from './name-error.js';
 
 declare const busNameBrand: unique symbol;

@@ -2,7 +2,7 @@
 // names", "Error names"): dot-separated elements of [A-Za-z0-9_], none
 // starting with a digit, at least two, at most 255 bytes. Error names follow
 // the interface-name rules exactly.
-import { MAX_NAME_LENGTH } from '../wire/limits.js';
+import { MAX_NAME_LENGTH } from './limits.js';
 import { InvalidNameError } from './name-error.js';
 
 declare const interfaceBrand: unique symbol;

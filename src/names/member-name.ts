@@ -1,7 +1,7 @@
 // Member names (D-Bus specification, "Valid Names" > "Member names"): the
 // name of a method or signal: one element of [A-Za-z0-9_], not starting with a
 // digit, no dots, 1 to 255 bytes.
-import { MAX_NAME_LENGTH } from '../wire/limits.js';
+import { MAX_NAME_LENGTH } from './limits.js';
 import { InvalidNameError } from './name-error.js';
 
 declare const memberBrand: unique symbol;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BusName, UniqueName, WellKnownName, InterfaceName, ErrorName, MemberName, ObjectPath, InvalidNameError,
-  Signature, checkSignature, isValidBusName, isValidUniqueName, isValidWellKnownName, isValidInterfaceName, isValidErrorName, isValidMemberName, isValidObjectPath,
+  isValidBusName, isValidUniqueName, isValidWellKnownName, isValidInterfaceName, isValidErrorName, isValidMemberName, isValidObjectPath,
 } from './index.js';
 import { ProtocolError } from '../errors.js';
 
@@ -82,13 +82,6 @@ describe('names', () => {
     rejects(ObjectPath.parse, '/a//b', /element 2 is empty/);
     rejects(ObjectPath.parse, '/a-b', /character "-"/);
     rejects(ObjectPath.parse, '/a.b', /character "."/);
-  });
-
-  it('validates signatures through the wire layer\'s parser', () => {
-    assert.equal(Signature.parse('a{sv}'), 'a{sv}');
-    assert.equal(Signature.isValid('(i'), false);
-    assert.equal(checkSignature('a{vs}'), "dict entry at 1 has a key of type 'v' (keys must be basic types)");
-    assert.throws(() => Signature.parse('()'), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_SIGNATURE' && /empty/.test(e.message));
   });
 
   it('validators never throw, whatever they are given', () => {

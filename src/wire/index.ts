@@ -4,7 +4,7 @@
 export { frameLength, FIXED_HEADER_LENGTH } from './frame-length.js';
 export * from './limits.js';
 export { ProtocolError } from '../errors.js';
-export { parseSignature, parseSingleType, isValidSignature, ALIGNMENT, type SignatureType } from './signature.js';
+export { parseSignature, parseSingleType, isValidSignature, ALIGNMENT, Signature, checkSignature, type SignatureType } from './signature.js';
 export { Variant } from './variant.js';
 export { EncodeError } from './encode-error.js';
 export { MessageType, MessageFlags, HeaderField, type Message, type MessageHeader, type DecodedMessage, type UnknownHeaderField } from './message.js';

@@ -1,4 +1,5 @@
-// The limits of the D-Bus specification, each with its section.
+// The limits of the D-Bus specification, each with its section (the name
+// limit is names/limits.ts's, re-exported: names/ is below wire/).
 
 /** "Valid Signatures": a signature is at most 255 bytes. */
 export const MAX_SIGNATURE_LENGTH = 255;
@@ -12,5 +13,5 @@ export const MAX_TOTAL_DEPTH = 64;
 export const MAX_ARRAY_LENGTH = 64 * 1024 * 1024;
 /** "Message Format": a message is at most 128 MiB (2^27 bytes), header and body. */
 export const MAX_MESSAGE_LENGTH = 128 * 1024 * 1024;
-/** "Valid Names": bus, interface, member and error names are at most 255 bytes. */
-export const MAX_NAME_LENGTH = 255;
+/** "Valid Names": bus, interface, member and error names are at most 255 bytes (defined in names/, which wire/ builds on). */
+export { MAX_NAME_LENGTH } from '../names/limits.js';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSignature, parseSingleType, isValidSignature } from './signature.js';
+import { parseSignature, parseSingleType, isValidSignature, Signature, checkSignature } from './signature.js';
 import { ProtocolError } from '../errors.js';
 
 function bad(sig: string, rule: RegExp): void {
@@ -58,5 +58,14 @@ describe('parseSignature', () => {
     assert.equal(parseSingleType('a{sv}').code, 'a');
     assert.throws(() => parseSingleType('ii'), /one complete type/);
     assert.throws(() => parseSingleType(''), /one complete type/);
+  });
+});
+
+describe('Signature', () => {
+  it('brands a string that passes the signature rules, and names the rule another breaks', () => {
+    assert.equal(Signature.parse('a{sv}'), 'a{sv}');
+    assert.equal(Signature.isValid('(i'), false);
+    assert.equal(checkSignature('a{vs}'), "dict entry at 1 has a key of type 'v' (keys must be basic types)");
+    assert.throws(() => Signature.parse('()'), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_SIGNATURE' && /empty/.test(e.message));
   });
 });

@@ -161,3 +161,24 @@ export function isValidSignature(sig: string): boolean {
     return false;
   }
 }
+
+declare const signatureBrand: unique symbol;
+/** A valid signature (zero or more complete types), as a branded string. Made only by `Signature.parse`. */
+export type Signature = string & { readonly [signatureBrand]: true };
+
+/** The rule `s` breaks as a signature, or null when valid. */
+export function checkSignature(s: string): string | null {
+  return typeof s === 'string' ? signatureRule(s) : 'is not a string';
+}
+
+/** Signatures as a validated string type: `Signature.parse(s)` validates and brands. */
+export const Signature = {
+  /** Returns `s` as a Signature; throws ProtocolError (BAD_SIGNATURE) naming the broken rule. */
+  parse(s: string): Signature {
+    parseSignature(s);
+    return s as Signature;
+  },
+  isValid(s: string): s is Signature {
+    return isValidSignature(s);
+  },
+};
