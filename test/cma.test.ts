@@ -56,12 +56,28 @@ describe('cma between two processes', { timeout: 60_000 }, () => {
     assert.ok(remote.length > IOV_MAX && local.length > IOV_MAX);
     assert.equal(readFully(peer.pid, remote, local), size);
     assert.equal(countMismatches(whole, 1), 0);
-    // one call of the kernel's form moves what fits in IOV_MAX iovecs
-    const part = readFrom(peer.pid, remote.slice(0, 100), [new Uint8Array(100 * 17)]);
-    assert.equal(part, 100 * 17);
-    const pieces = [new Uint8Array(10), new Uint8Array(7)];
-    fillPattern(pieces[0], 4);
-    assert.equal(writeTo(peer.pid, pieces, [{ address: base, length: 17 }]), 17);
+    // one call of the kernel's form moves what fits in IOV_MAX iovecs: the first 100 ranges, in order
+    const partial = new Uint8Array(100 * 17);
+    assert.equal(readFrom(peer.pid, remote.slice(0, 100), [partial]), 100 * 17);
+    assert.equal(countMismatches(partial, 1), 0, 'the partial read holds the first 1700 bytes of the peer buffer');
+    // the write side, beyond IOV_MAX on both sides: the peer checks every byte
+    const next = new Uint8Array(size);
+    fillPattern(next, 5);
+    const pieces: Uint8Array[] = [];
+    for (let off = 0; off < size;) {
+      const len = Math.min(size - off, 1 + ((off * 7) % 19));
+      pieces.push(next.subarray(off, off + len));
+      off += len;
+    }
+    assert.ok(pieces.length > IOV_MAX);
+    assert.equal(writeFully(peer.pid, pieces, remote), size);
+    assert.equal((await peer.request({ op: 'check', id: a.id, seed: 5 })).mismatches, 0, 'the peer holds the gathered write');
+    // two local pieces scattered into one remote range: exactly the first 17 bytes change
+    const head = new Uint8Array(17);
+    fillPattern(head, 6);
+    assert.equal(writeTo(peer.pid, [head.subarray(0, 10), head.subarray(10)], [{ address: base, length: 17 }]), 17);
+    // every byte of seed 6 differs from seed 5's at the same index, so this counts what was not written
+    assert.equal((await peer.request({ op: 'check', id: a.id, seed: 6 })).mismatches, size - 17, 'the first 17 bytes, and no more, are the new ones');
     await peer.request({ op: 'release', id: a.id });
   });
 

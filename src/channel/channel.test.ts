@@ -16,7 +16,7 @@ const PEER = path.resolve(here, '../../test/channel-peers/peer.js');
 const cleanups: Array<() => void> = [];
 
 function forkPeer(mode: string, args: string[] = [], options: ForkOptions = {}, peerOptions: ChannelOptions = {}) {
-  const forked = fork(PEER, [mode, ...args], { ...options, env: { ...process.env, PEER_OPTIONS: JSON.stringify(peerOptions) } });
+  const forked = fork(PEER, [mode, ...args], { ...options, env: { ...(options.env ?? process.env), PEER_OPTIONS: JSON.stringify(peerOptions) } });
   cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });
   return forked;
 }
@@ -114,13 +114,28 @@ describe('channel', () => {
   });
 
   it('lets whenWritable wait for acknowledgements of large payloads, without spinning', { timeout: 20_000 }, async () => {
-    const count = 200;
-    const { channel } = forkPeer('burst', [String(count), String(128 * 1024)]);
+    const count = 200, size = 128 * 1024;
+    // Nothing is read until the sender says it waits in whenWritable: its arena (8 MiB) is full by then.
+    const { child, channel } = forkPeer('burst', [String(count), String(size)], { stdio: 'pipe', env: { ...process.env, PEER_SAY_WAITING: '1' } });
+    await once(child.stdout!, 'data');
     let got = 0;
-    await new Promise<void>((resolve) => channel.on('message', (m) => {
-      assert.ok(m instanceof Uint8Array && m.length === 128 * 1024 && m[0] === 5 && m[m.length - 1] === 5);
-      if (++got === count) resolve();
+    const report = new Promise<{ waits: number; fruitless: number; immediates: number }>((resolve, reject) => channel.on('message', (m) => {
+      if (got === count) return resolve(m as { waits: number; fruitless: number; immediates: number });
+      try {
+        assert.ok(m instanceof Uint8Array && m.length === size);
+        assert.deepEqual(m, pattern(size, got), `payload ${got}`);
+      } catch (e) {
+        reject(e);
+      }
+      got++;
     }));
+    const { waits, fruitless, immediates } = await report;
+    assert.equal(got, count);
+    assert.ok(waits >= 1, 'the sender awaited whenWritable');
+    // Woken once per batch of acknowledgements (half the arena or half the in-flight slots), never to find no room.
+    assert.ok(waits <= count / 16, `the sender awaited whenWritable ${waits} times for ${count} payloads: one wake-up per payload, not per batch`);
+    assert.equal(fruitless, 0, 'each wake-up found room');
+    assert.equal(immediates, 0, 'nothing polled while the sender waited');
     await channel.close();
   });
 
@@ -220,15 +235,25 @@ describe('channel', () => {
   });
 
   it('closes without a hang when the sender of a large payload is killed before it is pulled', { timeout: 20_000 }, async () => {
-    const { child, channel } = forkPeer('send-large', [String(8 << 20)], { largeThresholdBytes: 1024 }, { largeThresholdBytes: 1024, largePayload: 'cma' });
-    // No listener yet: the descriptor waits in the ring while the sender dies.
-    await channel.ready;
+    const { child, channel } = forkPeer('send-large', [String(8 << 20)], { largeThresholdBytes: 1024, stdio: 'pipe', env: { ...process.env, PEER_SAY_SENT: '1' } }, { largeThresholdBytes: 1024, largePayload: 'cma' });
+    // Paused: the descriptor waits in the ring, unread, until the sender is dead.
+    channel.pause();
+    channel.on('message', () => assert.fail('a payload from a dead sender cannot be delivered'));
+    const [said] = (await once(child.stdout!, 'data')) as [Buffer];
+    const sent = JSON.parse(String(said).replace(/^sent /, '')) as { cmaTransfers: number };
+    assert.equal(sent.cmaTransfers, 1, 'the sender put its payload out by CMA');
+    const segment = (channel as unknown as { core: { segment: { buffer: ArrayBuffer; rings: Array<{ tail: number; head: number; data: number }> } } }).core.segment;
+    const inbound = segment.rings[1];
+    const words = new Int32Array(segment.buffer);
+    assert.equal(Atomics.load(words, inbound.tail >> 2) - Atomics.load(words, inbound.head >> 2), 8 + 24, 'one 24-byte frame waits in the ring');
+    assert.equal(words[(inbound.data >> 2) + 1], 4, 'the frame is a CMA descriptor (KIND_LARGE_CMA)');
     const closing = closed(channel);
     child.kill('SIGKILL');
     await once(child, 'exit');
-    channel.on('message', () => assert.fail('a payload from a dead sender cannot be delivered'));
+    channel.resume(); // now the receiver reads the descriptor and tries to pull from a process that is gone
     const [reason] = await closing;
     assert.equal(reason, 'peer-exited');
+    assert.equal(channel.stats.messagesReceived, 0);
   });
 
   it('connects unrelated processes through listen and connect', { timeout: 20_000 }, async () => {

@@ -92,13 +92,27 @@ describe('channel large payloads', () => {
   it('hands out views of the arena in views mode, and values of any kind', { timeout: 20_000 }, async () => {
     const { channel } = forkPeer('echo', [], { largeThresholdBytes: 1024, views: true }, { largeThresholdBytes: 1024 });
     const value = { text: 'é'.repeat(50_000), list: [1, 2, 3] };
-    const replies = collect(channel, 2);
-    await channel.send(pattern(200_000, 3));
+    const sizes = [200_000, 150_000];
+    const views: Array<{ buffer: ArrayBufferLike; byteOffset: number }> = [];
+    const checked = new Promise<unknown>((resolve, reject) => channel.on('message', (m: unknown) => {
+      try {
+        if (!(m instanceof Uint8Array)) return resolve(m);
+        // The live message, as the listener gets it: a view into the peer's arena, not a buffer of its own.
+        const i = views.length;
+        assert.deepEqual(m, pattern(sizes[i], i), `payload ${i}`);
+        assert.ok(m.buffer.byteLength >= 8 << 20, `payload ${i} is a view of the 8 MiB arena, not a ${m.buffer.byteLength}-byte copy`);
+        views.push({ buffer: m.buffer, byteOffset: m.byteOffset });
+      } catch (e) {
+        reject(e);
+      }
+    }));
+    for (let i = 0; i < sizes.length; i++) await channel.send(pattern(sizes[i], i));
     await channel.send(value);
-    const got = await replies;
-    assert.deepEqual(got[0], pattern(200_000, 3));
-    assert.deepEqual(got[1], value);
-    assert.equal(channel.stats.arenaTransfers, 2);
+    assert.deepEqual(await checked, value);
+    assert.equal(views.length, 2);
+    assert.equal(views[0].buffer, views[1].buffer, 'both payloads are views of the same arena');
+    assert.notEqual(views[0].byteOffset, views[1].byteOffset, 'at two extents of it');
+    assert.equal(channel.stats.arenaTransfers, 3);
     await channel.close();
   });
 
@@ -225,9 +239,28 @@ describe('channel large payloads', () => {
 
   it('sends chunked payloads with trySend and whenWritable, a partly sent one finishing first, received as views', { timeout: 20_000 }, async () => {
     const options: ChannelOptions = { largeThresholdBytes: 1024, largePayload: 'ring' };
-    const { channel } = forkPeer('burst', ['50', String(100_000)], { ringSizeBytes: 16 * 1024, views: true }, options);
-    const got = await collect(channel, 50);
-    for (const m of got) assert.ok(m instanceof Uint8Array && m.length === 100_000 && m.every((b) => b === 5));
+    const count = 50, size = 100_000;
+    const { channel } = forkPeer('burst', [String(count), String(size)], { ringSizeBytes: 16 * 1024, views: true }, options);
+    let got = 0;
+    let landing: ArrayBufferLike | null = null;
+    const report = new Promise<unknown>((resolve, reject) => channel.on('message', (m: unknown) => {
+      if (got === count) return resolve(m);
+      try {
+        // The live message: each payload whole and its own (interleaved or reordered chunks would mix two patterns).
+        assert.ok(m instanceof Uint8Array);
+        assert.deepEqual(m, pattern(size, got), `payload ${got}`);
+        // Views mode: every payload lands in the same reused buffer, none is a fresh copy.
+        landing ??= m.buffer;
+        assert.equal(m.buffer, landing, `payload ${got} is in the reused landing buffer`);
+      } catch (e) {
+        reject(e);
+      }
+      got++;
+    }));
+    const { waits } = (await report) as { waits: number };
+    assert.equal(got, count);
+    assert.ok(waits >= 1, 'the 16 KiB ring made the sender wait in whenWritable');
+    assert.equal(channel.stats.messagesReceived, count + 1);
     await channel.close();
   });
 

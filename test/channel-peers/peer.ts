@@ -4,15 +4,24 @@
 //   stall       never listens for messages, so its ring fills up
 //   flood       sends argv[3] messages of random sizes up to argv[4] bytes
 //               (a u32 sequence number, then that number's low byte), then 'done'
-//   send-large  sends one payload of argv[3] bytes and waits
-//   burst       at once, sends argv[3] payloads of argv[4] bytes with trySend/whenWritable
+//   send-large  once the CMA verdict is known, sends one payload of argv[3] bytes and waits
+//   burst       at once, sends argv[3] payloads of argv[4] bytes (each its own contents) with
+//               trySend/whenWritable, then a report of its waits
 //   late        echoes, but only after it gets SIGUSR2 (until then its rings and arenas fill up)
 //   grandchild  starts a program that lists its own open fds and sends that list back
+import { createHook } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
 import { connect, parentChannel, type Channel, type ChannelOptions } from '../../src/channel/index.js';
 
 const mode = process.argv[2];
 const options: ChannelOptions = process.env.PEER_OPTIONS ? JSON.parse(process.env.PEER_OPTIONS) as ChannelOptions : {};
+
+/** n bytes, byte k = (k * 31 + seed) & 0xff: payloads of different seeds differ everywhere. */
+function pattern(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let k = 0; k < n; k++) b[k] = (k * 31 + seed) & 0xff;
+  return b;
+}
 
 function echo(ch: Channel): void {
   ch.on('message', (m) => {
@@ -60,21 +69,42 @@ async function main(): Promise<void> {
   if (mode === 'send-large') {
     const ch = parentChannel(options);
     const b = new Uint8Array(Number(process.argv[3])).fill(7);
+    // Once the CMA verdict is known, a send puts its descriptor in the ring at once.
+    await ch.ready;
     ch.send(b).catch(() => {});
-    if (process.env.PEER_SAY_SENT) process.stdout.write('sent\n');
+    if (process.env.PEER_SAY_SENT) process.stdout.write(`sent ${JSON.stringify(ch.stats)}\n`);
     ch.on('message', () => {});
     ch.on('close', () => process.exit(0));
     return;
   }
   if (mode === 'burst') {
+    // Payload i holds pattern(size, i). With PEER_SAY_WAITING, says 'waiting' on
+    // stdout at the first whenWritable() that is still pending; at the end sends
+    // { waits, fruitless, immediates }: how many times whenWritable() was
+    // awaited, how many of those resolved without room for the next trySend,
+    // and how many setImmediate callbacks this process made while waiting.
     const ch = parentChannel(options);
     const count = Number(process.argv[3]);
-    const b = new Uint8Array(Number(process.argv[4])).fill(5);
-    let i = 0;
+    const size = Number(process.argv[4]);
+    let immediates = 0, waiting = false;
+    createHook({ init(_id, type) { if (waiting && type === 'Immediate') immediates++; } }).enable();
+    let i = 0, waits = 0, fruitless = 0;
     while (i < count) {
-      while (i < count && ch.trySend(b)) i++;
-      if (i < count) await ch.whenWritable();
+      while (i < count && ch.trySend(pattern(size, i))) i++;
+      if (i === count) break;
+      const writable = ch.whenWritable();
+      let settled = false;
+      void writable.then(() => { settled = true; });
+      await null;
+      if (!settled && waits === 0 && process.env.PEER_SAY_WAITING) process.stdout.write('waiting\n');
+      waits++;
+      waiting = true;
+      await writable;
+      waiting = false;
+      if (!ch.trySend(pattern(size, i))) fruitless++;
+      else i++;
     }
+    await ch.send({ waits, fruitless, immediates });
     ch.on('message', () => {});
     ch.on('close', () => process.exit(0));
     return;
