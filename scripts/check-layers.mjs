@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Checks the layer rule of DESIGN.md: a file in src/ imports only from its
 // own layer or a lower one; broker/ and client/ never import each other;
-// within layer 2, names/ is below wire/ (wire/ checks header names with
+// bridge/ (above client) never imports broker/; within layer 2, names/ is below wire/ (wire/ checks header names with
 // names/; names/ never imports wire/); wire/ and names/ do no I/O; only
 // src/native/native.ts loads the addon.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -11,7 +11,7 @@ const root = path.resolve(process.argv[2] ?? 'src');
 const levels = {
   errors: 0, util: 0, native: 1, wire: 2, names: 2,
   transport: 3, match: 3, channel: 3, cma: 3,
-  broker: 4, client: 4, cli: 5, '': 6,
+  broker: 4, client: 4, bridge: 5, cli: 6, '': 7,
 };
 const pure = new Set(['wire', 'names']);
 /** Imports forbidden between folders of one layer: [from, to, why]. */
@@ -19,6 +19,7 @@ const sideways = [
   ['broker', 'client', 'they share the layers below'],
   ['client', 'broker', 'they share the layers below'],
   ['names', 'wire', 'names/ is below wire/ in layer 2: what both need lives in names/'],
+  ['bridge', 'broker', 'bridge/ sits on the client, not on the broker'],
 ];
 const ioModules = /^(node:)?(fs|fs\/promises|net|dgram|child_process|cluster|http|https|http2|tls|worker_threads|dns|os|process|readline)$/;
 

@@ -13,6 +13,7 @@ import './get-property.js';
 import './set-property.js';
 import './status.js';
 import './codegen.js';
+import './bridge.js';
 
 function help(): string {
   const lines = ['usage: fastbus <command> [options]', '', 'commands:'];
