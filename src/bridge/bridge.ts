@@ -42,6 +42,14 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
+/** The bridge could not connect to its bus or to NATS at start. */
+export class BridgeConnectError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BridgeConnectError';
+  }
+}
+
 /** Connects a bus to NATS and starts serving the exported and imported names. */
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const exportsList = [...new Set(options.exports ?? [])].map(checkBridgedName);
@@ -53,13 +61,18 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const busAddress = options.bus ?? sessionBusAddress();
 
-  const bus = await BusLink.open(busAddress, Math.min(timeoutMs, 25000));
+  let bus: BusLink;
+  try {
+    bus = await BusLink.open(busAddress, Math.min(timeoutMs, 25000));
+  } catch (e) {
+    throw new BridgeConnectError(`bridge: cannot connect to the bus ${busAddress}: ${(e as Error).message}`, { cause: e });
+  }
   let nc: NatsConnection;
   try {
     nc = await connectNats(natsConnectionOptions(options.nats ?? {}, `fastbus bridge ${bus.uniqueName}`));
   } catch (e) {
     bus.close();
-    throw new Error(`bridge: cannot connect to NATS (${(options.nats?.servers ?? ['nats://127.0.0.1:4222']).join(', ')}): ${(e as Error).message}`, { cause: e });
+    throw new BridgeConnectError(`bridge: cannot connect to NATS (${(options.nats?.servers ?? ['nats://127.0.0.1:4222']).join(', ')}): ${(e as Error).message}`, { cause: e });
   }
   const exporter = exportsList.length ? new Exporter(nc, bus, prefix, exportsList, timeoutMs, log) : undefined;
   const importer = importsList.length ? new Importer(nc, bus, prefix, importsList, timeoutMs, log) : undefined;

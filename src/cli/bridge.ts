@@ -52,7 +52,7 @@ register('bridge', {
       const { values, positionals } = parseCommand(argv, OPTIONS);
       if (values.help) return void console.log(USAGE);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-      const { startBridge, resolveBridgeOptions } = await import('../bridge/index.js');
+      const { startBridge, resolveBridgeOptions, BridgeConnectError } = await import('../bridge/index.js');
       const picked = values.address !== undefined || values.session || values.system;
       const options = resolveBridgeOptions({
         bus: picked ? addressOf(values) : undefined,
@@ -73,14 +73,19 @@ register('bridge', {
           keyFile: values['nats-key'] as string | undefined,
         },
       }, values.config as string | undefined);
-      options.bus ??= addressOf({});
+      try {
+        options.bus ??= addressOf({});
+      } catch (e) {
+        console.error(`fastbus bridge: ${(e as Error).message}`);
+        return 3;
+      }
       let bridge;
       try {
         bridge = await startBridge(options);
       } catch (e) {
         if (e instanceof TypeError) throw new UsageError(e.message);
-        console.error(`fastbus bridge: ${(e as Error).message}`);
-        return 3;
+        console.error(`fastbus ${(e as Error).message}`);
+        return e instanceof BridgeConnectError ? 3 : 1;
       }
       const stop = (): void => void bridge.drain();
       process.once('SIGINT', stop);
