@@ -1,0 +1,68 @@
+// A channel made by a third process for two others (the bus's direct-path
+// grants, docs/direct.md): the maker creates the segment, both doorbells and
+// a socketpair, and passes one set of fds to each end; each end opens its
+// side from them. The maker keeps nothing mapped or open afterwards.
+import { exposeBuffer } from '../cma/index.js';
+import { SOCK_SEQPACKET, check, efdOpen, fdClose, shmUnmap, sockPair } from '../native/native.js';
+import { Channel, type ChannelOptions } from './channel.js';
+import type { ChannelEnds } from './channel-ends.js';
+import { attachSegment, createSegment, SegmentHeader, type Segment } from './segment.js';
+
+/** The fds of a made channel: the segment and doorbells are shared, each side has its own socket end. */
+export interface GrantedFds {
+  memfd: number;
+  efd0: number;
+  efd1: number;
+  /** socks[side] is that side's end of the socketpair. */
+  socks: [number, number];
+}
+
+/** Makes the fds of a channel with rings of `ringBytes` (a power of two); the caller passes them on and closes them. */
+export function makeGrantedFds(ringBytes: number): GrantedFds {
+  const segment = createSegment(ringBytes);
+  shmUnmap(segment.buffer);
+  const fds: number[] = [segment.fd];
+  try {
+    fds.push(check(efdOpen(0), 'eventfd'), check(efdOpen(0), 'eventfd'));
+    const pair = new Int32Array(2);
+    check(sockPair(SOCK_SEQPACKET, pair), 'socketpair');
+    fds.push(pair[0], pair[1]);
+  } catch (e) {
+    for (const fd of fds) fdClose(fd);
+    throw e;
+  }
+  return { memfd: fds[0], efd0: fds[1], efd1: fds[2], socks: [fds[3], fds[4]] };
+}
+
+/** One side's fds, as received. */
+export interface GrantedSide {
+  side: 0 | 1;
+  memfd: number;
+  efd0: number;
+  efd1: number;
+  sock: number;
+}
+
+/**
+ * Opens `side` of a channel from fds a maker passed (the segment is checked:
+ * magic, layout version, sizes); `peerPid` is the other end's pid as the maker
+ * vouches for it. Takes ownership of the fds, closing them on failure.
+ */
+export function openGranted(fds: GrantedSide, peerPid: number, options: ChannelOptions = {}): Channel {
+  let segment: Segment;
+  try {
+    segment = attachSegment(fds.memfd);
+  } catch (e) {
+    for (const fd of [fds.memfd, fds.efd0, fds.efd1, fds.sock]) fdClose(fd);
+    throw e;
+  }
+  const probe = exposeBuffer(new Uint8Array(64).fill(0x5a));
+  new SegmentHeader(segment.buffer).publish(fds.side, process.pid, probe.address);
+  const ends: ChannelEnds = {
+    side: fds.side, segment, sock: fds.sock,
+    selfEfd: fds.side === 0 ? fds.efd0 : fds.efd1,
+    peerEfd: fds.side === 0 ? fds.efd1 : fds.efd0,
+    peerPid, probeExposure: probe,
+  };
+  return new Channel(ends, options);
+}
