@@ -2,6 +2,7 @@
 // authenticate how, its limits (dbus-daemon's `<limit>` names, per connection
 // and per user), policy and activation hooks. Read by every part of the bus.
 import type { BusPolicy } from './bus-policy.js';
+import type { DirectSettings } from './direct-grants.js';
 
 /** Per-connection and per-user limits (dbus-daemon's `<limit>` names in comments). */
 export interface BrokerLimits {
@@ -70,4 +71,6 @@ export interface BrokerSettings {
   messagePolicy?: () => BusPolicy | undefined;
   /** The same for copies to eavesdroppers (undefined when every copy may pass). */
   eavesdropPolicy?: () => BusPolicy | undefined;
+  /** When the direct path grants channels (docs/direct.md). */
+  direct?: Partial<DirectSettings>;
 }

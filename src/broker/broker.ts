@@ -17,6 +17,7 @@ import { ActivationQueue } from './activation-queue.js';
 import type { BrokerSettings } from './broker-settings.js';
 import { BusErrors } from './bus-error.js';
 import { Connection } from './connection.js';
+import { DEFAULT_DIRECT, DIRECT_INTERFACE, DirectGrants } from './direct-grants.js';
 import { Driver } from './driver.js';
 import { DRIVER_INTERFACE, DRIVER_NAME } from './driver-names.js';
 import { FanOut } from './fan-out.js';
@@ -39,6 +40,7 @@ export class Broker {
   readonly fanOut: FanOut;
   readonly monitors: Monitors;
   readonly driver: Driver;
+  readonly direct: DirectGrants;
   readonly startedAt = Date.now();
   listeners: Listener[] = [];
   /** The address clients use (all listeners, with guid). */
@@ -58,6 +60,18 @@ export class Broker {
     this.monitors = new Monitors(this);
     this.activationQueue = new ActivationQueue(this);
     this.driver = new Driver(this);
+    this.direct = new DirectGrants({
+      sendFromBus: (target, m, fds) => this.router.sendFromBus(target, m, fds),
+      replyError: (conn, call, name, text) => this.router.replyError(conn, call, name, text),
+      reply: (conn, call, signature, body) => this.router.reply(conn, call, signature, body),
+      lookup: (name) => this.lookup(name),
+      namesOf: (conn) => this.names.namesOf(conn),
+      maxQueuedBytes: () => this.settings.limits.maxQueuedBytes,
+      forgetCall: (callee, caller, serial) => void this.replies.answered(callee, caller, serial),
+      grantRefusal: () => (this.monitors.size > 0 ? 'a monitor is attached' : this.fanOut.eavesdropping ? 'an eavesdropper is attached'
+        : this.settings.messagePolicy?.() !== undefined ? 'send/receive rules apply' : undefined),
+      log: (line) => this.log(line),
+    }, { ...DEFAULT_DIRECT, ...settings.direct });
   }
 
   /** Starts listening on every address; resolves once all listen. */
@@ -164,6 +178,8 @@ export class Broker {
   disconnect(conn: Connection, error?: Error): void {
     if (conn.closed) return;
     conn.closed = true;
+    // Its direct peers hear first, so that they read its channel before any news of its leaving.
+    this.direct.disconnected(conn);
     if (error) this.log(`dropped ${conn.describe()}: ${error instanceof ProtocolError ? `${error.code}: ` : ''}${error.message}`);
     conn.stream.close();
     if (!this.connections.delete(conn)) return;
@@ -207,6 +223,7 @@ export class Broker {
   announce(change: OwnerChange<Connection>, notifyOld = true): void {
     const { name, from, to } = change;
     const router = this.router;
+    this.direct.ownerChanged(name, from, to);
     if (from && notifyOld) router.signal('NameLost', 's', [name], from);
     router.signal('NameOwnerChanged', 'sss', [name, from?.uniqueName ?? '', to?.uniqueName ?? '']);
     if (to) {
@@ -276,6 +293,11 @@ export class Broker {
     if (msg.type < 1 || msg.type > 4) return; // unknown types are ignored
     const dest = msg.destination;
     if (dest === DRIVER_NAME) {
+      if (msg.interface === DIRECT_INTERFACE && msg.type === MessageType.METHOD_CALL && conn.helloDone) {
+        bodyOf(r);
+        this.direct.call(conn, msg);
+        return;
+      }
       this.monitors.copy(r);
       this.fanOut.toEavesdroppers(r, undefined);
       if (msg.type === MessageType.METHOD_CALL) {

@@ -80,6 +80,8 @@ export class FanOut {
       const o = e.owner;
       if (o.mark === mark || o.dying !== undefined || o.closed) return;
       o.mark = mark;
+      // A direct peer gets its sender's signals on their channel.
+      if (r.from !== undefined && this.bus.direct.skips(r.from, o)) return;
       if (r.fds && !o.unixFd) return;
       // Replies reach a fan-out only as eavesdropped copies of requested ones.
       if (policy && !router.policyAllows(policy, (pm ??= policyMessage(r)), r.from, o, eavesdrop)) return;

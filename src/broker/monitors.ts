@@ -21,6 +21,7 @@ export class Monitors {
   become(conn: Connection, rules: MatchRule[]): void {
     const bus = this.bus;
     const unique = conn.uniqueName!;
+    bus.direct.disconnected(conn);
     for (const change of bus.names.removeOwner(conn)) bus.announce(change, true);
     bus.fanOut.removeAllMatches(conn);
     // Like dbus-daemon, the monitor hears it lost its unique name (busctl waits for this).

@@ -70,6 +70,7 @@ export class Router {
     }
     this.deliver(target, bytes, r.fds, r, isCall);
     bus.fanOut.toEavesdroppers(r, target);
+    if (bus.direct.capableCount > 1) bus.direct.observe(from, target);
   }
 
   /**

@@ -1,0 +1,288 @@
+// The bus's side of the direct path (docs/direct.md): the org.fastbus.Direct1
+// extension. Connections that asked (Enable) and talk to each other through
+// the bus get a channel (segment, doorbells, socketpair) with each other's
+// identity (Grant); once both ends opened it (Accept), each is told Go, sends
+// its marker (Switched) through the bus and uses the channel for that peer,
+// and the other end is told (PeerSwitched). Grants are made only while no
+// monitor or eavesdropper is attached and no send/receive rule is configured.
+import { makeGrantedFds } from '../channel/granted-ends.js';
+import { fdClose } from '../native/native.js';
+import { MessageType, type DecodedMessage, type Message } from '../wire/index.js';
+import { BusErrors } from './bus-error.js';
+import type { Connection } from './connection.js';
+import { SharedFds } from './shared-fds.js';
+
+/** The extension's interface name (docs/broker.md). */
+export const DIRECT_INTERFACE = 'org.fastbus.Direct1';
+const DRIVER_PATH = '/org/freedesktop/DBus';
+/** The extension's version, Enable's answer. */
+const DIRECT_VERSION = 1;
+
+/** When and how the bus grants channels. */
+export interface DirectSettings {
+  /** Messages the bus routes between two capable connections before it grants them a channel (0: never). */
+  afterMessages: number;
+  /** Bytes of each ring of a granted channel (a power of two). */
+  ringBytes: number;
+  /** Channels one connection may hold at once. */
+  maxPeers: number;
+}
+
+export const DEFAULT_DIRECT: DirectSettings = { afterMessages: 4, ringBytes: 1 << 20, maxPeers: 64 };
+
+/** What grants need from the bus. */
+export interface GrantsHost {
+  sendFromBus(target: Connection, m: Message, fds?: SharedFds): void;
+  replyError(conn: Connection, call: DecodedMessage, errorName: string, text: string): void;
+  reply(conn: Connection, call: DecodedMessage, signature: string, body: unknown[]): void;
+  lookup(name: string): Connection | undefined;
+  /** The well-known names a connection owns now. */
+  namesOf(conn: Connection): string[];
+  /** max_outgoing_bytes, which bounds a channel's queued calls too. */
+  maxQueuedBytes(): number;
+  /** `callee` answered `caller`'s call `serial` on a channel: the bus stops waiting for it. */
+  forgetCall(callee: Connection, caller: Connection, serial: number): void;
+  /** Why no grant may be made now (a monitor, an eavesdropper, send/receive rules), or undefined. */
+  grantRefusal(): string | undefined;
+  log(line: string): void;
+}
+
+type PairState = 'counting' | 'offered' | 'live' | 'closed';
+
+/** Two connections, from the first message the bus routed between them. `a` is side 0 of its channel. */
+interface Pair {
+  a: Connection;
+  b: Connection;
+  state: PairState;
+  count: number;
+  /** Bit 1: a accepted / switched; bit 2: b. */
+  accepted: number;
+  switched: number;
+}
+
+/** Counters for Debug.Stats and fastbus status. */
+export interface DirectStats {
+  grants: number;
+  refusals: number;
+}
+
+/** The direct-path grants of one bus. */
+export class DirectGrants {
+  readonly stats: DirectStats = { grants: 0, refusals: 0 };
+  private readonly capable = new Set<Connection>();
+  private readonly pairs = new Map<Connection, Map<Connection, Pair>>();
+  /** Pairs with at least one switched side: fan-outs look up pairs only when nonzero. */
+  private switchedPairs = 0;
+
+  constructor(private readonly host: GrantsHost, readonly settings: DirectSettings = DEFAULT_DIRECT) {}
+
+  /** How many connections asked for the direct path. */
+  get capableCount(): number {
+    return this.capable.size;
+  }
+
+  /** Pairs with a channel (offered or live), for status. */
+  livePairs(): { a: Connection; b: Connection; state: PairState; switched: number }[] {
+    const out: { a: Connection; b: Connection; state: PairState; switched: number }[] = [];
+    for (const [c, m] of this.pairs) {
+      for (const p of m.values()) if (p.a === c && (p.state === 'offered' || p.state === 'live')) out.push({ a: p.a, b: p.b, state: p.state, switched: p.switched });
+    }
+    return out;
+  }
+
+  /** Whether `from` sends to `to` on a channel now (the bus leaves `to` out of `from`'s fan-out). */
+  skips(from: Connection, to: Connection): boolean {
+    if (this.switchedPairs === 0) return false;
+    const p = this.pairs.get(from)?.get(to);
+    return p !== undefined && (p.switched & bit(p, from)) !== 0;
+  }
+
+  /** A unicast message the bus routed from `from` to `to`: may grant the pair a channel. */
+  observe(from: Connection, to: Connection): void {
+    if (from === to || !this.capable.has(from) || !this.capable.has(to)) return;
+    let p = this.pairs.get(from)?.get(to);
+    if (p === undefined) {
+      p = { a: from, b: to, state: 'counting', count: 0, accepted: 0, switched: 0 };
+      this.pairsOf(from).set(to, p);
+      this.pairsOf(to).set(from, p);
+    }
+    if (p.state !== 'counting' || ++p.count < this.settings.afterMessages || this.settings.afterMessages === 0) return;
+    const refusal = this.host.grantRefusal() ?? (this.channelsOf(from) >= this.settings.maxPeers || this.channelsOf(to) >= this.settings.maxPeers ? 'too many channels' : undefined);
+    if (refusal !== undefined) {
+      // Checked again after as many messages more.
+      p.count = 0;
+      this.stats.refusals++;
+      return;
+    }
+    this.grant(p);
+  }
+
+  /** Handles a call to org.fastbus.Direct1 (addressed to the bus). */
+  call(conn: Connection, msg: DecodedMessage): void {
+    const sig = msg.signature ?? '';
+    const body = msg.body;
+    const expect = (s: string): boolean => {
+      if (sig === s) return true;
+      this.host.replyError(conn, msg, BusErrors.InvalidArgs, `Call to ${msg.member} has wrong args (${sig}, expected ${s})`);
+      return false;
+    };
+    switch (msg.member) {
+      case 'Enable':
+        if (!expect('')) return;
+        if (!conn.unixFd || conn.credentials === undefined || conn.stream.kind !== 'unix') {
+          this.host.replyError(conn, msg, BusErrors.NotSupported, 'The direct path needs a unix socket that passes fds');
+          return;
+        }
+        this.capable.add(conn);
+        this.host.reply(conn, msg, 'u', [DIRECT_VERSION]);
+        return;
+      case 'Accept':
+        if (expect('s')) this.accept(conn, body[0] as string);
+        return;
+      case 'Decline':
+        if (expect('ss')) this.decline(conn, body[0] as string, body[1] as string);
+        return;
+      case 'Switched':
+        if (expect('s')) this.switched(conn, body[0] as string);
+        return;
+      case 'Unswitched':
+        if (expect('s')) this.unswitched(conn, body[0] as string);
+        return;
+      case 'Answered': {
+        if (!expect('su')) return;
+        const caller = this.host.lookup(body[0] as string);
+        if (caller !== undefined) this.host.forgetCall(conn, caller, body[1] as number);
+        return;
+      }
+      default:
+        this.host.replyError(conn, msg, BusErrors.UnknownMethod, `${DIRECT_INTERFACE} does not understand message ${msg.member}`);
+    }
+  }
+
+  /**
+   * A connection leaves the bus as a peer (disconnect, BecomeMonitor): its
+   * channel peers hear it first, before any NameOwnerChanged about it, so
+   * that they read what it sent on the channel before they hear it left.
+   */
+  disconnected(conn: Connection): void {
+    this.capable.delete(conn);
+    const mine = this.pairs.get(conn);
+    if (mine === undefined) return;
+    this.pairs.delete(conn);
+    for (const [other, p] of mine) {
+      this.pairs.get(other)?.delete(conn);
+      if (p.switched !== 0) this.switchedPairs--;
+      if (p.state === 'offered' || p.state === 'live') this.notify(other, 'PeerGone', 's', [conn.uniqueName!]);
+      p.state = 'closed';
+    }
+  }
+
+  /** A well-known name changed owner: peers with a channel to the old or new owner hear it. */
+  ownerChanged(name: string, from: Connection | undefined, to: Connection | undefined): void {
+    const told = new Set<Connection>();
+    for (const c of [from, to]) {
+      const m = c === undefined ? undefined : this.pairs.get(c);
+      if (m === undefined) continue;
+      for (const [other, p] of m) {
+        if ((p.state !== 'offered' && p.state !== 'live') || told.has(other)) continue;
+        told.add(other);
+        this.notify(other, 'OwnerChanged', 'ss', [name, to?.uniqueName ?? '']);
+      }
+    }
+  }
+
+  private pairsOf(c: Connection): Map<Connection, Pair> {
+    let m = this.pairs.get(c);
+    if (m === undefined) this.pairs.set(c, (m = new Map()));
+    return m;
+  }
+
+  private channelsOf(c: Connection): number {
+    let n = 0;
+    for (const p of this.pairs.get(c)?.values() ?? []) if (p.state === 'offered' || p.state === 'live') n++;
+    return n;
+  }
+
+  private pairWith(conn: Connection, peer: string): Pair | undefined {
+    const other = this.host.lookup(peer);
+    return other === undefined ? undefined : this.pairs.get(conn)?.get(other);
+  }
+
+  private grant(p: Pair): void {
+    let fds;
+    try {
+      fds = makeGrantedFds(this.settings.ringBytes);
+    } catch (e) {
+      this.host.log(`cannot make a direct channel for ${p.a.uniqueName} and ${p.b.uniqueName}: ${(e as Error).message}`);
+      p.state = 'closed';
+      return;
+    }
+    p.state = 'offered';
+    this.stats.grants++;
+    const common = [fds.memfd, fds.efd0, fds.efd1];
+    let holders = 2;
+    const releaseCommon = (): void => {
+      if (--holders === 0) for (const fd of common) fdClose(fd);
+    };
+    const maxQueued = this.host.maxQueuedBytes();
+    for (const side of [0, 1] as const) {
+      const self = side === 0 ? p.a : p.b;
+      const other = side === 0 ? p.b : p.a;
+      const sock = fds.socks[side];
+      const shared = new SharedFds([...common, sock], () => {
+        fdClose(sock);
+        releaseCommon();
+      });
+      const creds = other.credentials!;
+      // h values index the fds: memfd, efd0, efd1, this side's socket.
+      this.notify(self, 'Grant', 'suuasuuhhhh', [other.uniqueName!, creds.uid, creds.pid, this.host.namesOf(other), side, maxQueued, 0, 1, 2, 3], shared);
+      shared.release();
+    }
+  }
+
+  private accept(conn: Connection, peer: string): void {
+    const p = this.pairWith(conn, peer);
+    if (p === undefined || p.state !== 'offered') return;
+    p.accepted |= bit(p, conn);
+    if (p.accepted !== 3) return;
+    p.state = 'live';
+    this.notify(p.a, 'Go', 's', [p.b.uniqueName!]);
+    this.notify(p.b, 'Go', 's', [p.a.uniqueName!]);
+  }
+
+  private decline(conn: Connection, peer: string, reason: string): void {
+    const p = this.pairWith(conn, peer);
+    if (p === undefined || (p.state !== 'offered' && p.state !== 'counting')) return;
+    // The decliner closed its end: the other end sees the channel hang up and stays on the bus.
+    p.state = 'closed';
+    this.host.log(`${conn.uniqueName} declined a direct channel to ${peer}: ${reason}`);
+  }
+
+  private switched(conn: Connection, peer: string): void {
+    const p = this.pairWith(conn, peer);
+    if (p === undefined || p.state !== 'live' || (p.switched & bit(p, conn)) !== 0) return;
+    if (p.switched === 0) this.switchedPairs++;
+    p.switched |= bit(p, conn);
+    const other = p.a === conn ? p.b : p.a;
+    // The marker: everything `conn` sent `other` through the bus is queued before it.
+    this.notify(other, 'PeerSwitched', 's', [conn.uniqueName!]);
+  }
+
+  private unswitched(conn: Connection, peer: string): void {
+    const p = this.pairWith(conn, peer);
+    if (p === undefined) return;
+    if ((p.switched & bit(p, conn)) !== 0) {
+      p.switched &= ~bit(p, conn);
+      if (p.switched === 0) this.switchedPairs--;
+    }
+    p.state = 'closed';
+  }
+
+  private notify(target: Connection, member: string, signature: string, body: unknown[], fds?: SharedFds): void {
+    this.host.sendFromBus(target, { type: MessageType.SIGNAL, flags: 0, serial: 0, path: DRIVER_PATH, interface: DIRECT_INTERFACE, member, signature, body }, fds);
+  }
+}
+
+function bit(p: Pair, c: Connection): number {
+  return p.a === c ? 1 : 2;
+}
