@@ -17,6 +17,8 @@ import { formatSignalRule, matchable, signalMatches, signalRule, type SignalFilt
 import type { MatchableMessage, MatchRule } from '../match/index.js';
 import { ProxyObject } from './proxy.js';
 import { parseIntrospection, type NodeInfo } from './introspection.js';
+import { DirectPeers, DIRECT_INTERFACE } from './direct-peers.js';
+import type { DirectPeer } from './direct-peer.js';
 
 /** Published when a message is sent: `{ connection, message }`. */
 export const sendChannel = diagnostics.channel('fastbus:client:send');
@@ -50,6 +52,26 @@ export interface ConnectionOptions {
   dictAsObject?: boolean;
   /** Skip Hello: for a peer-to-peer connection (no bus). */
   peer?: boolean;
+  /**
+   * The direct path (docs/direct.md): 'auto' lets a fastbus bus grant this
+   * connection channels to other fastbus peers; 'off' (the default for now) keeps all traffic on the bus.
+   */
+  direct?: 'auto' | 'off';
+  /** Direct channels poll instead of sleeping (one core per channel end; lowest latency). */
+  directBusy?: boolean;
+}
+
+/** A peer this connection talks to over a direct channel, with what travelled it. */
+export interface DirectPeerInfo {
+  uniqueName: string;
+  uid: number;
+  pid: number;
+  /** Whether our traffic to it uses the channel now (else: granted, not yet switched). */
+  switched: boolean;
+  /** Whether its traffic to us uses the channel now. */
+  peerSwitched: boolean;
+  sent: number;
+  received: number;
 }
 
 /** A message to send: serial is assigned; flags default to 0. */
@@ -89,6 +111,8 @@ interface Pending {
   onAbort: (() => void) | undefined;
   message: Message;
   startMs: number;
+  /** The direct peer the call went to on a channel (undefined: through the bus). */
+  via: string | undefined;
 }
 
 interface Subscription {
@@ -146,6 +170,13 @@ export class Connection extends EventEmitter {
   private readonly objects: ObjectTable;
   private readonly introspectionCache = new Map<string, Promise<NodeInfo>>();
   private closedError: Error | undefined;
+  /** The direct path, once the bus accepted it (connect() with direct: 'auto'). */
+  private direct: DirectPeers | undefined;
+  /** The direct peer the last send() went to (undefined: the bus). */
+  private lastVia: string | undefined;
+  /** Messages from the bus waiting while a departed direct peer's channel drains, and how many such waits run. */
+  private heldInput: Message[] | undefined;
+  private holds = 0;
   private closing = false;
   private isClosed = false;
 
@@ -191,6 +222,10 @@ export class Connection extends EventEmitter {
     }
     const bytes = encodeMessage(msg);
     if (sendChannel.hasSubscribers) sendChannel.publish({ connection: this, message: msg });
+    if (this.direct !== undefined) {
+      this.lastVia = this.direct.route(msg, bytes, fds);
+      if (this.lastVia !== undefined) return serial;
+    }
     this.stream.send(bytes, fds);
     return serial;
   }
@@ -228,7 +263,7 @@ export class Connection extends EventEmitter {
     }
     return new Promise<unknown>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-      const p: Pending = { resolve, pick, reject, timer: undefined, deadline: 0, signal, onAbort: undefined, message: msg as Message, startMs: 0 };
+      const p: Pending = { resolve, pick, reject, timer: undefined, deadline: 0, signal, onAbort: undefined, message: msg as Message, startMs: 0, via: this.direct !== undefined ? this.lastVia : undefined };
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
         if (timeoutMs === this.timeoutMs) {
           p.deadline = performance.now() + timeoutMs;
@@ -484,7 +519,79 @@ export class Connection extends EventEmitter {
   /** Closes the connection: pending calls reject with DisconnectedError, iterators end. */
   close(): void {
     this.closing = true;
+    this.direct?.close();
     this.stream.close();
+  }
+
+  /**
+   * @internal Asks the bus for the direct path (org.fastbus.Direct1.Enable);
+   * resolves with whether it agreed (a bus without the extension answers an error: nothing changes).
+   */
+  async enableDirect(busy: boolean): Promise<boolean> {
+    const direct = new DirectPeers(this.directHost(), { busy });
+    // Set before asking: the bus's first grant may follow its reply in the same read.
+    this.direct = direct;
+    try {
+      await this.callMethod({ destination: DBUS, path: DBUS_PATH, interface: DIRECT_INTERFACE, member: 'Enable' });
+      return true;
+    } catch {
+      if (this.direct === direct) this.direct = undefined;
+      return false;
+    }
+  }
+
+  /** Whether the bus granted the direct path to this connection. */
+  get directEnabled(): boolean {
+    return this.direct !== undefined;
+  }
+
+  /** The peers this connection has a direct channel with (for diagnostics and tests). */
+  directPeers(): DirectPeerInfo[] {
+    return (this.direct?.list() ?? []).map((p) => ({
+      uniqueName: p.uniqueName, uid: p.uid, pid: p.pid, switched: p.out === 'direct', peerSwitched: p.in === 'open', sent: p.sent, received: p.received,
+    }));
+  }
+
+  /** Whether traffic to `uniqueName` travels a direct channel now. */
+  isDirect(uniqueName: string): boolean {
+    return this.direct?.peer(uniqueName)?.out === 'direct';
+  }
+
+  private directHost(): ConstructorParameters<typeof DirectPeers>[0] {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      get uniqueName() { return self.uniqueName; },
+      busSend: (bytes) => this.stream.send(bytes),
+      tellBus: (member, signature, body) => {
+        if (this.isClosed) return;
+        this.send({ type: MessageType.METHOD_CALL, flags: MessageFlags.NO_REPLY_EXPECTED, destination: DBUS, path: DBUS_PATH, interface: DIRECT_INTERFACE, member, signature, body });
+      },
+      decode: (bytes) => decodeMessage(bytes, this.decodeOptions) as unknown as Message,
+      dispatchDirect: (msg, peer) => this.dispatch(msg, peer),
+      failCallsTo: (peer) => {
+        for (const [serial, p] of this.pending) {
+          if (p.via === peer) this.settle(serial, undefined, new DBusError(ErrorNames.NoReply, 'Message recipient disconnected from message bus without replying'));
+        }
+      },
+      callRerouted: (serial) => {
+        const p = this.pending.get(serial);
+        if (p) p.via = undefined;
+      },
+      holdInput: (hold) => {
+        if (hold) {
+          this.holds++;
+          this.heldInput ??= [];
+          return;
+        }
+        if (--this.holds > 0) return;
+        const held = this.heldInput ?? [];
+        this.heldInput = undefined;
+        // A new hold started while these are handled queues the rest behind it, in order.
+        for (const m of held) this.handle(m);
+      },
+      log: (line) => console.warn(line),
+    };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -527,10 +634,30 @@ export class Connection extends EventEmitter {
       this.stream.close(e instanceof ProtocolError ? e : new ProtocolError('BAD_MESSAGE', (e as Error).message));
       return;
     }
+    this.handle(msg);
+  }
+
+  /** One message from the bus, in order. */
+  private handle(msg: Message): void {
+    if (this.heldInput !== undefined) {
+      this.heldInput.push(msg);
+      return;
+    }
+    if (this.direct !== undefined && this.direct.fromBus(msg)) return;
+    this.dispatch(msg, undefined);
+  }
+
+  /** Handles a message from the bus, or from the direct peer `from` (whose replies settle only calls it may answer). */
+  private dispatch(msg: Message, from: DirectPeer | undefined): void {
     if (receiveChannel.hasSubscribers) receiveChannel.publish({ connection: this, message: msg });
     if (this.monitorHandler !== undefined && !(msg.replySerial !== undefined && msg.type !== MessageType.METHOD_CALL && msg.type !== MessageType.SIGNAL && this.pending.has(msg.replySerial) && msg.destination === this.uniqueName)) {
       this.monitorHandler(msg);
       return;
+    }
+    if (from !== undefined && (msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR)) {
+      // On a channel nobody checks for us that the reply answers a call made to this peer.
+      const p = msg.replySerial === undefined ? undefined : this.pending.get(msg.replySerial);
+      if (p === undefined || !(p.via === from.uniqueName || (p.via === undefined && from.answersFor(p.message.destination)))) return;
     }
     switch (msg.type) {
       case MessageType.METHOD_RETURN:
@@ -644,6 +771,7 @@ export async function connect(address: string, options: ConnectionOptions = {}):
   try {
     const [name] = await connection.callMethod({ destination: DBUS, path: DBUS_PATH, interface: DBUS, member: 'Hello' }, { timeoutMs });
     connection.uniqueName = name as string;
+    if (options.direct === 'auto' && unixFd) await connection.enableDirect(options.directBusy === true);
   } catch (e) {
     connection.close();
     throw e;

@@ -57,6 +57,8 @@ export interface InterfaceDefinition<S extends InterfaceSpec = InterfaceSpec> {
 export interface Invocation {
   /** The caller's unique name. */
   sender: string | undefined;
+  /** The name the call was sent to (a unique or well-known name). */
+  destination: string | undefined;
   path: string;
   interface: string;
   member: string;

@@ -217,7 +217,7 @@ export class ObjectTable {
     if (!m) throw new DBusError(ErrorNames.UnknownMethod, `interface '${d.name}' has no method '${member}'`);
     if (sig !== m.in) throw new DBusError(ErrorNames.InvalidArgs, `${d.name}.${member} takes signature '${m.in}', got '${sig}'`);
     const fn = entry.implementation[member] as (...a: unknown[]) => unknown;
-    const invocation: Invocation = { sender: msg.sender, path: msg.path ?? '/', interface: d.name, member, fds: msg.fds };
+    const invocation: Invocation = { sender: msg.sender, destination: msg.destination, path: msg.path ?? '/', interface: d.name, member, fds: msg.fds };
     // The decoded body is ours: it becomes the argument list.
     const args = msg.body;
     args.push(invocation);

@@ -1,0 +1,278 @@
+// The client's side of the direct path (docs/direct.md): takes the channels
+// the bus grants (org.fastbus.Direct1), sends traffic for a switched peer on
+// its channel, stamps `sender` of what arrives there from the identity the
+// bus vouched for, sends back what reached us under a name we no longer own,
+// and falls back to the bus when a channel fails. Invariant: for each peer,
+// nothing we sent through the bus before our marker arrives after anything we
+// sent on the channel (the marker passes through the bus, and the peer reads
+// the channel only once it has it).
+import { openGranted } from '../channel/granted-ends.js';
+import { fdClose } from '../native/native.js';
+import { MessageFlags, MessageType, type Message } from '../wire/index.js';
+import { DirectPeer } from './direct-peer.js';
+import { DBusError, ErrorNames } from './errors.js';
+
+/** The bus extension's interface (documented in docs/broker.md and docs/direct.md). */
+export const DIRECT_INTERFACE = 'org.fastbus.Direct1';
+const DBUS = 'org.freedesktop.DBus';
+/** How long input from the bus waits for a dead peer's channel to report its end (a frozen peer process cannot hold us). */
+const GONE_WAIT_MS = 2000;
+
+/** What DirectPeers needs from its connection. */
+export interface DirectHost {
+  readonly uniqueName: string;
+  /** Queues a message's bytes on the bus socket. */
+  busSend(bytes: Uint8Array): void;
+  /** Tells the bus something: a Direct1 call that expects no reply. */
+  tellBus(member: string, signature: string, body: unknown[]): void;
+  decode(bytes: Uint8Array): Message;
+  /** Handles a message that arrived on a channel (sender already stamped). */
+  dispatchDirect(msg: Message, peer: DirectPeer): void;
+  /** Rejects the calls sent on the channel to `peer` with the bus's NoReply. */
+  failCallsTo(peer: string): void;
+  /** A call sent on a channel was sent again through the bus. */
+  callRerouted(serial: number): void;
+  /** Holds (true) or releases (false) input from the bus. */
+  holdInput(hold: boolean): void;
+  log(line: string): void;
+}
+
+/** Options of the direct path. */
+export interface DirectOptions {
+  /** Channels poll instead of sleeping (one core per channel end, lowest latency). */
+  busy?: boolean;
+}
+
+/** Every direct peer of one connection. */
+export class DirectPeers {
+  /** The bus's max_outgoing_bytes: calls waiting for ring room beyond it fail with LimitsExceeded. */
+  maxQueuedBytes = 256 * 1024 * 1024;
+  private readonly peers = new Map<string, DirectPeer>();
+  /** Well-known names owned by granted peers, as the bus pushes them. */
+  private readonly owners = new Map<string, DirectPeer>();
+  /** Well-known names this connection owns, as NameAcquired/NameLost said. */
+  private readonly ownNames = new Set<string>();
+  /** Calls that reached us through the bus and wait for our reply, by caller. */
+  private readonly busCalls = new Map<string, Set<number>>();
+  private closed = false;
+
+  constructor(private readonly host: DirectHost, private readonly options: DirectOptions = {}) {}
+
+  /** The peers with a channel, for status and tests. */
+  list(): DirectPeer[] {
+    return [...this.peers.values()];
+  }
+
+  /** The peer `name` (unique) if traffic to it travels a channel now. */
+  peer(name: string): DirectPeer | undefined {
+    return this.peers.get(name);
+  }
+
+  /**
+   * Looks at a message from the bus before it is handled; true when it was
+   * the extension's and is consumed.
+   */
+  fromBus(msg: Message): boolean {
+    const sender = msg.sender;
+    if (sender === DBUS) {
+      if (msg.interface === DIRECT_INTERFACE && msg.type === MessageType.SIGNAL) {
+        this.control(msg);
+        return true;
+      }
+      if (msg.interface === DBUS && msg.destination === this.host.uniqueName) {
+        if (msg.member === 'NameAcquired') this.ownNames.add(msg.body[0] as string);
+        else if (msg.member === 'NameLost') this.ownNames.delete(msg.body[0] as string);
+      }
+      return false;
+    }
+    if (msg.type === MessageType.METHOD_CALL && !(msg.flags & MessageFlags.NO_REPLY_EXPECTED) && sender !== undefined && sender.charCodeAt(0) === 58) {
+      let set = this.busCalls.get(sender);
+      if (!set) this.busCalls.set(sender, (set = new Set()));
+      set.add(msg.serial);
+    }
+    return false;
+  }
+
+  /**
+   * Sends `msg` (encoded as `bytes`) on a channel when its destination is a
+   * switched peer; returns that peer's unique name, or undefined when the
+   * message must go through the bus. A broadcast signal is also copied to
+   * every switched peer (the bus leaves them out of its fan-out).
+   * Throws DBusError LimitsExceeded for a call the peer's queue cannot take.
+   */
+  route(msg: Message, bytes: Uint8Array, fds: readonly number[] | undefined): string | undefined {
+    const dest = msg.destination;
+    if (dest === undefined) {
+      if (msg.type === MessageType.SIGNAL && this.peers.size > 0) {
+        for (const p of this.peers.values()) if (p.out === 'direct') this.write(p, bytes, false);
+      }
+      return undefined;
+    }
+    const isReply = msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR;
+    let answered = false;
+    if (isReply && this.busCalls.size > 0) {
+      const set = this.busCalls.get(dest);
+      if (set?.delete(msg.replySerial!)) {
+        answered = true;
+        if (set.size === 0) this.busCalls.delete(dest);
+      }
+    }
+    const p = dest.charCodeAt(0) === 58 ? this.peers.get(dest) : this.owners.get(dest);
+    // TODO(#12): unix fds travel the bus until channels pass fds; such a message may overtake earlier channel traffic.
+    if (p === undefined || p.out !== 'direct' || (fds !== undefined && fds.length > 0)) return undefined;
+    if (!this.write(p, bytes, msg.type === MessageType.METHOD_CALL)) return undefined;
+    // The bus still counts this call as waiting for us: tell it the answer went on the channel.
+    if (answered) this.host.tellBus('Answered', 'su', [dest, msg.replySerial]);
+    return p.uniqueName;
+  }
+
+  /** Writes bytes on a peer's channel; false when the channel is closed (the caller uses the bus). */
+  private write(p: DirectPeer, bytes: Uint8Array, isCall: boolean): boolean {
+    const ch = p.channel;
+    if (!ch.isOpen) return false;
+    if (!ch.trySend(bytes)) {
+      const n = bytes.byteLength;
+      if (isCall && p.queuedBytes + n > this.maxQueuedBytes) {
+        throw new DBusError(ErrorNames.LimitsExceeded, `The destination ${p.uniqueName} has a full message queue`);
+      }
+      p.queuedBytes += n;
+      ch.send(bytes).then(() => { p.queuedBytes -= n; }, () => { p.queuedBytes -= n; });
+    }
+    p.sent++;
+    return true;
+  }
+
+  private control(msg: Message): void {
+    const name = msg.body[0] as string;
+    if (msg.member === 'Grant') return this.grant(msg);
+    if (msg.member === 'OwnerChanged') return this.ownerChanged(name, msg.body[1] as string);
+    const p = this.peers.get(name);
+    if (p === undefined) return;
+    switch (msg.member) {
+      case 'Go':
+        // The marker: it passes through the bus after everything we sent there before.
+        this.host.tellBus('Switched', 's', [name]);
+        p.out = 'direct';
+        return;
+      case 'PeerSwitched':
+        p.in = 'open';
+        p.channel.resume();
+        return;
+      case 'PeerGone':
+        this.peerGone(p);
+        return;
+      default:
+        return; // a later version's notice
+    }
+  }
+
+  private grant(msg: Message): void {
+    const [peerName, uid, pid, names, side, maxQueuedBytes, memfd, efd0, efd1, sock] = msg.body as
+      [string, number, number, string[], number, number, number, number, number, number];
+    const fds = msg.fds ?? [];
+    const decline = (reason: string): void => {
+      for (const fd of fds) fdClose(fd);
+      this.host.tellBus('Decline', 'ss', [peerName, reason]);
+    };
+    if (this.closed || this.peers.has(peerName) || fds.length !== 4 || (side !== 0 && side !== 1)) return decline('unusable grant');
+    let channel;
+    try {
+      channel = openGranted({ side, memfd: fds[memfd], efd0: fds[efd0], efd1: fds[efd1], sock: fds[sock] }, pid, {
+        views: true, busy: this.options.busy === true, log: (line) => this.host.log(line),
+      });
+    } catch (e) {
+      this.host.tellBus('Decline', 'ss', [peerName, (e as Error).message]);
+      return;
+    }
+    // Nothing from the peer is read before its marker arrives through the bus.
+    channel.pause();
+    channel.unref();
+    const p = new DirectPeer(peerName, uid, pid, channel);
+    this.maxQueuedBytes = maxQueuedBytes;
+    for (const n of names) this.ownerChanged(n, peerName, p);
+    this.peers.set(peerName, p);
+    channel.on('message', (data: unknown) => this.fromChannel(p, data));
+    channel.on('close', (reason: string, error?: Error) => this.channelClosed(p, reason, error));
+    this.host.tellBus('Accept', 's', [peerName]);
+  }
+
+  private ownerChanged(name: string, owner: string, p = this.peers.get(owner)): void {
+    const prev = this.owners.get(name);
+    if (prev !== undefined) {
+      prev.names.delete(name);
+      this.owners.delete(name);
+    }
+    if (p === undefined) return;
+    p.names.add(name);
+    p.everNames.add(name);
+    this.owners.set(name, p);
+  }
+
+  private fromChannel(p: DirectPeer, data: unknown): void {
+    if (!(data instanceof Uint8Array)) {
+      if ((data as { t?: unknown } | null)?.t === 'bounce') p.bouncing = true;
+      return;
+    }
+    if (p.bouncing) {
+      // One of ours, sent to a name the peer had lost: through the bus it reaches the owner now.
+      p.bouncing = false;
+      const bytes = data.slice();
+      this.host.busSend(bytes);
+      this.host.callRerouted(new DataView(bytes.buffer, bytes.byteOffset, 12).getUint32(8, bytes[0] === 0x6c));
+      return;
+    }
+    let msg: Message;
+    try {
+      msg = this.host.decode(data);
+    } catch (e) {
+      this.host.log(`fastbus: direct peer ${p.uniqueName} sent a message that does not decode (${(e as Error).message}); using the bus`);
+      void p.channel.close();
+      return;
+    }
+    p.received++;
+    // Identity comes from the bus's grant, never from the header.
+    msg.sender = p.uniqueName;
+    if (msg.unknownFields !== undefined) delete msg.unknownFields;
+    const dest = msg.destination;
+    if (dest !== undefined && dest.charCodeAt(0) !== 58 && !this.ownNames.has(dest)) {
+      if (p.out === 'direct' && p.channel.isOpen) {
+        void p.channel.send({ t: 'bounce' }).catch(() => undefined);
+        void p.channel.send(data.slice()).catch(() => undefined);
+      }
+      return;
+    }
+    this.host.dispatchDirect(msg, p);
+  }
+
+  private peerGone(p: DirectPeer): void {
+    if (!p.channel.isOpen) return;
+    // Input from the bus (NameOwnerChanged, NoReply) waits until the channel
+    // has delivered what the peer sent before it went away.
+    p.gone = true;
+    this.host.holdInput(true);
+    p.channel.resume();
+    setTimeout(() => void p.channel.close(), GONE_WAIT_MS).unref();
+  }
+
+  private channelClosed(p: DirectPeer, reason: string, error: Error | undefined): void {
+    if (this.peers.get(p.uniqueName) === p) this.peers.delete(p.uniqueName);
+    for (const n of p.names) if (this.owners.get(n) === p) this.owners.delete(n);
+    const wasDirect = p.out === 'direct';
+    p.out = 'closed';
+    p.in = 'closed';
+    this.host.failCallsTo(p.uniqueName);
+    if (p.gone) {
+      this.host.holdInput(false);
+      return;
+    }
+    if (reason === 'error') this.host.log(`fastbus: direct channel to ${p.uniqueName} failed (${error?.message ?? 'unknown error'}); using the bus`);
+    // The bus puts the peer back in our signals' fan-out.
+    if (!this.closed && wasDirect) this.host.tellBus('Unswitched', 's', [p.uniqueName]);
+  }
+
+  /** Closes every channel (the connection is closing). */
+  close(): void {
+    this.closed = true;
+    for (const p of this.peers.values()) void p.channel.close();
+  }
+}
