@@ -1,10 +1,12 @@
 // The importing side of a bridge: owns well-known names on the local bus and
 // carries the calls made to them over NATS (request/reply on
-// `PREFIX.call.NAME`); the reply comes back as message bytes and is sent to
-// the caller under a new header (its serial, the caller as destination).
+// `PREFIX.call.NAME`, replies to one inbox subscription, a token per call, one
+// timer for all: no promise or timer per call); the reply comes back as
+// message bytes and is sent to the caller under a new header (its serial, the
+// caller as destination).
 // Signals published on `PREFIX.signal.NAME` are re-emitted on the bus, where
 // the bus delivers them to the local match rules with sender NAME.
-import { ErrorCode, type NatsConnection, type NatsError, type Subscription } from 'nats';
+import { createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { checkMessage, MessageFlags, MessageType, type MessageHeader } from '../wire/index.js';
 import { ErrorNames, RequestNameReply } from '../client/index.js';
 import type { BusLink } from './bus-link.js';
@@ -12,12 +14,26 @@ import { reheader } from './reheader.js';
 import { callSubject, signalSubject } from './subjects.js';
 
 const DO_NOT_QUEUE = 4;
+/** The status a server sends to a request's reply subject when the subject has no subscriber. */
+const NO_RESPONDERS = 503;
+
+interface Waiting {
+  call: MessageHeader;
+  name: string;
+  deadline: number;
+}
 
 /** A bridge's imported names: local calls out to NATS, replies and signals in. */
 export class Importer {
   private readonly subscriptions: Subscription[] = [];
   private readonly nameSet: ReadonlySet<string>;
   private readonly subjects = new Map<string, string>();
+  /** Replies arrive on `inbox.TOKEN`. */
+  private readonly inbox = createInbox();
+  private nextToken = 0;
+  /** Calls sent, by token, in the order sent (so in the order of their deadlines). */
+  private readonly waiting = new Map<string, Waiting>();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -33,6 +49,11 @@ export class Importer {
 
   /** Subscribes to the names' signals, then takes the names on the bus (refusing to queue behind another owner). */
   async start(): Promise<void> {
+    this.subscriptions.push(this.nc.subscribe(`${this.inbox}.*`, {
+      callback: (error, msg) => {
+        if (!error) this.reply(msg);
+      },
+    }));
     for (const name of this.names) {
       this.subscriptions.push(this.nc.subscribe(signalSubject(this.prefix, name), {
         callback: (error, msg) => {
@@ -76,16 +97,43 @@ export class Importer {
       this.nc.publish(subject, bytes);
       return true;
     }
-    this.nc.request(subject, bytes, { timeout: this.timeoutMs }).then(
-      (reply) => this.replied(header, name, reply.data),
-      (error: NatsError) => this.failed(header, name, error),
-    );
+    const token = (this.nextToken++).toString(36);
+    this.waiting.set(token, { call: header, name, deadline: performance.now() + this.timeoutMs });
+    this.nc.publish(subject, bytes, { reply: `${this.inbox}.${token}` });
+    this.sweepTimer ??= setTimeout(this.sweep, this.timeoutMs);
     return true;
   }
 
   close(): void {
     for (const s of this.subscriptions) s.unsubscribe();
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.waiting.clear();
   }
+
+  private reply(msg: Msg): void {
+    const token = msg.subject.slice(this.inbox.length + 1);
+    const w = this.waiting.get(token);
+    if (w === undefined) return; // late (after NoReply) or not ours
+    this.waiting.delete(token);
+    if (msg.data.length === 0 && msg.headers?.code === NO_RESPONDERS) {
+      this.bus.replyError(w.call, ErrorNames.ServiceUnknown, `The name ${w.name} is not exported by any bridge on NATS (no responder on ${this.subjects.get(w.name)})`);
+    } else this.replied(w.call, w.name, msg.data);
+  }
+
+  /** Ends the calls whose deadline passed with NoReply, then waits for the oldest left. */
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined;
+    const now = performance.now();
+    for (const [token, w] of this.waiting) {
+      if (w.deadline > now) {
+        this.sweepTimer = setTimeout(this.sweep, Math.max(1, Math.ceil(w.deadline - now)));
+        return;
+      }
+      this.waiting.delete(token);
+      this.bus.replyError(w.call, ErrorNames.NoReply, `fastbus bridge: no reply from ${w.name} over NATS within ${this.timeoutMs} ms`);
+    }
+  };
 
   private replied(call: MessageHeader, name: string, data: Uint8Array): void {
     if (this.bus.closed || call.sender === undefined) return;
@@ -103,16 +151,6 @@ export class Importer {
       type: h.type, flags: h.flags, serial: this.bus.nextSerial(), replySerial: call.serial, destination: call.sender,
       errorName: h.errorName, signature: h.signature,
     }));
-  }
-
-  private failed(call: MessageHeader, name: string, error: NatsError): void {
-    if (error.code === ErrorCode.NoResponders) {
-      this.bus.replyError(call, ErrorNames.ServiceUnknown, `The name ${name} is not exported by any bridge on NATS (no responder on ${this.subjects.get(name)})`);
-    } else if (error.code === ErrorCode.Timeout) {
-      this.bus.replyError(call, ErrorNames.NoReply, `fastbus bridge: no reply from ${name} over NATS within ${this.timeoutMs} ms`);
-    } else {
-      this.bus.replyError(call, ErrorNames.Failed, `fastbus bridge: the call to ${name} over NATS failed: ${error.message}`);
-    }
   }
 
   private signal(name: string, data: Uint8Array): void {
