@@ -4,11 +4,13 @@
 // at start with exit code 3; SIGTERM ends it with 0.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type Connection } from '../src/client/index.js';
 import { CLI, startBus, type TestBus } from './fixtures/bus.js';
+import { dbusBrokerAvailable, startDbusBroker } from './fixtures/dbus-broker.js';
 import { startNats, type NatsCluster } from './fixtures/nats.js';
 import { spawnBridge, startLocalBus, startService, untilServed, type BridgeProcess, type LocalBus, type TestService } from './fixtures/bridge.js';
 
@@ -49,6 +51,24 @@ describe('fastbus bridge, the command', { timeout: 60000 }, () => {
     await untilServed(caller, NAME);
     assert.deepEqual(await caller.callMethod({ destination: NAME, path: '/com/example/Echo', interface: 'com.example.Echo', member: 'Echo', signature: 's', body: ['cli'] }), ['echo cli']);
     assert.equal(await importer.kill('SIGTERM'), 0, 'SIGTERM stops the bridge with exit code 0');
+  });
+
+  test('imports into dbus-broker, where gdbus calls the service exported from dbus-daemon', { skip: !dbusBrokerAvailable() && 'dbus-broker cannot be started here' }, async () => {
+    const broker = await startDbusBroker();
+    try {
+      bridges.push(await spawnBridge(['--address', busB.address, '--export', NAME], { ...process.env, NATS_URL: nats.urls[0], NATS_USER: 'fleet', NATS_PASSWORD: 's3cret' }));
+      bridges.push(await spawnBridge(['--address', broker.address, '--import', NAME, '--nats', nats.urls[0], '--nats-user', 'fleet', '--nats-password', 's3cret']));
+      const onBroker = await connect(broker.address);
+      try {
+        await untilServed(onBroker, NAME);
+      } finally {
+        onBroker.close();
+      }
+      const { stdout } = await promisify(execFile)('gdbus', ['call', '--session', '--dest', NAME, '--object-path', '/com/example/Echo', '--method', 'com.example.Echo.Echo', 'gdbus'], { env: broker.env, timeout: 20000 });
+      assert.equal(stdout.trim(), "('echo gdbus',)");
+    } finally {
+      await broker.stop();
+    }
   });
 
   test('a wrong NATS password is refused at start with exit code 3 and the server\'s reason', async () => {
