@@ -51,10 +51,11 @@ describe('the bridge when an exporter or a NATS node goes away', { timeout: 9000
     for (const b of [busA, busB1, busB2]) b?.close();
   });
 
-  async function setUp(exporterCount: number, timeoutMs: number): Promise<void> {
+  /** A cluster, an exporting bridge on bus B1 (then B2) connected to each node of `exporterNodes`, the importing bridge on node 0. */
+  async function setUp(exporterNodes: number[], timeoutMs: number): Promise<void> {
     cluster = await startNatsCluster(3);
-    for (let i = 0; i < exporterCount; i++) {
-      exporters.push(await spawnBridge(['--address', [busB1, busB2][i].address, '--nats', cluster.urls[i + 1], '--export', NAME]));
+    for (const [i, node] of exporterNodes.entries()) {
+      exporters.push(await spawnBridge(['--address', [busB1, busB2][i].address, '--nats', cluster.urls[node], '--export', NAME]));
     }
     importer = await startBridge({ bus: busA.address, nats: { servers: [cluster.urls[0]] }, imports: [NAME], timeoutMs, log: () => undefined });
     caller = await connect(busA.address);
@@ -68,7 +69,10 @@ describe('the bridge when an exporter or a NATS node goes away', { timeout: 9000
   }
 
   test('two exporters of one name share the calls; one stopped mid-flood loses no call and none is answered twice', async () => {
-    await setUp(2, 30000);
+    // The stopping exporter shares the importer's node, which picks the queue member of every
+    // call: a call on its way between two servers when an exporter leaves could be lost (NATS
+    // delivers at most once), and this test claims no loss at all.
+    await setUp([0, 2], 30000);
     // Both exporters must be in the queue group before the flood: call until each has answered once.
     while (svc1.taken.length === 0 || svc2.taken.length === 0) await caller!.callMethod({ destination: NAME, path: '/com/example/Echo', interface: 'com.example.Echo', member: 'Take', signature: 'u', body: [1e6 + svc1.taken.length + svc2.taken.length] });
     svc1.taken.length = svc2.taken.length = 0;
@@ -89,7 +93,7 @@ describe('the bridge when an exporter or a NATS node goes away', { timeout: 9000
   });
 
   test('an exporting bridge killed mid-flood: every call ends with an answer or an error, and the other exporter goes on', async () => {
-    await setUp(2, 3000);
+    await setUp([1, 2], 3000);
     while (svc1.taken.length === 0 || svc2.taken.length === 0) await caller!.callMethod({ destination: NAME, path: '/com/example/Echo', interface: 'com.example.Echo', member: 'Take', signature: 'u', body: [1e6 + svc1.taken.length + svc2.taken.length] });
     svc1.taken.length = svc2.taken.length = 0;
     const killed = new Promise<number | string>((resolve) => {
@@ -113,7 +117,7 @@ describe('the bridge when an exporter or a NATS node goes away', { timeout: 9000
   });
 
   test('the only exporting bridge killed mid-flood: callers get errors, never a hang, then ServiceUnknown', async () => {
-    await setUp(1, 3000);
+    await setUp([1], 3000);
     const killed = new Promise<number | string>((resolve) => {
       svc1.onTake = () => {
         if (svc1.taken.length === 50) resolve(exporters[0].kill('SIGKILL'));
@@ -136,7 +140,7 @@ describe('the bridge when an exporter or a NATS node goes away', { timeout: 9000
   });
 
   test('a NATS node killed under the importing bridge mid-flood: calls go on after it reconnects', async () => {
-    await setUp(1, 3000);
+    await setUp([1], 3000);
     const reconnected = new Promise<void>((resolve) => {
       void (async () => {
         for await (const s of importer!.nats.status()) if (s.type === 'reconnect') return resolve();

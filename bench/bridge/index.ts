@@ -7,6 +7,7 @@
 // the same client measurement (bench/client/peer-common.ts): round trips one
 // at a time, then pipelined calls with 128 outstanding; they take turns.
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, type BenchContext, type GroupResult, type Row } from '../harness.js';
@@ -57,6 +58,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const node = process.execPath;
   const rounds = ctx.quick ? 500 : 1000;
   const calls = ctx.quick ? 5000 : 10000;
+  const load = os.loadavg()[0];
   const children: ChildProcess[] = [];
   const buses: TestBus[] = [];
   let nats: NatsCluster | undefined;
@@ -108,8 +110,8 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       notes: [
         `Round trip across the bridge over its floor (raw NATS request/reply + two local bus hops, per repetition): median ${median(rttOverFloor).toFixed(2)}x (${rttOverFloor.map((x) => x.toFixed(2)).join(', ')}); the target is <= 2x. Bridge ${m(bridgeR, (r) => r.p50).toFixed(0)} µs; floor ${(m(natsR, (r) => r.p50) + 2 * m(hopR, (r) => r.p50)).toFixed(0)} µs (NATS ${m(natsR, (r) => r.p50).toFixed(0)} µs + 2 x ${m(hopR, (r) => r.p50).toFixed(0)} µs).`,
         `Pipelined calls/s across the bridge over raw NATS requests/s (per repetition): median ${median(rateOverNats).toFixed(2)}x (${rateOverNats.map((x) => x.toFixed(2)).join(', ')}); the target is >= 0.5x.`,
-        `Processes: one nats-server 2.9 (loopback), two \`fastbus daemon\` buses (default options), two \`fastbus bridge\` processes, the service on bus B and the client on bus A (fastbus client, Echo(s) of a 16-byte string); the raw NATS pair sends the same call's D-Bus bytes (${'same size'}) and echoes them. ${rounds} round trips and ${calls} pipelined calls per sample after ${WARMUP_CALLS} untimed calls.`,
-        'On two vCPUs the bridged call keeps seven processes busy (client, bus A, bridge A, nats-server, bridge B, bus B, service) against three for raw NATS, so its pipelined rate is bound by CPU, not by the network.',
+        `Processes: one nats-server 2.9 (loopback), two \`fastbus daemon\` buses (default options), two \`fastbus bridge\` processes, the service on bus B and the client on bus A (fastbus client, Echo(s) of a 16-byte string); the raw NATS pair sends the bytes of the same D-Bus call as its payload and echoes them. ${rounds} round trips and ${calls} pipelined calls per sample after ${WARMUP_CALLS} untimed calls.`,
+        `On two vCPUs the bridged call keeps seven processes busy (client, bus A, bridge A, nats-server, bridge B, bus B, service) against three for raw NATS. Load average when the run began: ${load.toFixed(1)} (other work on the machine makes absolute figures noisy; compare rows of one run).`,
       ],
     };
   } finally {
