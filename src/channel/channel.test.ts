@@ -7,6 +7,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { exposedCount } from '../cma/index.js';
+import { NOBODY, peerAsUid } from '../../test/channel-peers/other-uid.js';
 import { Channel, ChannelClosedError, connect, fork, listen, type ChannelOptions, type ForkOptions } from './index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -176,9 +177,17 @@ describe('channel', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('falls back to a memfd when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000, skip: process.getuid?.() !== 0 ? 'needs root to start a child as nobody' : false }, async () => {
+  it('falls back to a memfd when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000 }, async (t) => {
+    const other = peerAsUid(NOBODY);
+    if ('skip' in other) return t.skip(other.skip);
+    cleanups.push(other.remove);
     const lines: string[] = [];
-    const { channel } = forkPeer('echo', [], { uid: 65534, gid: 65534, largeThresholdBytes: 1024, arenaMaxBytes: 1 << 20, log: (l) => lines.push(l) }, { largeThresholdBytes: 1024 });
+    const forked = fork(other.peer, ['echo'], {
+      uid: NOBODY, gid: NOBODY, cwd: other.cwd, largeThresholdBytes: 1024, arenaMaxBytes: 1 << 20, log: (l) => lines.push(l),
+      env: { ...process.env, PEER_OPTIONS: JSON.stringify({ largeThresholdBytes: 1024 }) },
+    });
+    cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });
+    const { channel } = forked;
     await channel.ready;
     const reply = nextMessage(channel);
     await channel.send(pattern(3 << 20, 6));

@@ -5,11 +5,13 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fdClose, memfdOpen, memfdTruncate, sockSend } from '../native/native.js';
+import { NOBODY, peerAsUid } from '../../test/channel-peers/other-uid.js';
 import { ChannelClosedError, connect, fork, listen, type Channel, type ChannelOptions, type ForkOptions } from './index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -50,6 +52,18 @@ function collect(ch: Channel, n: number): Promise<unknown[]> {
       }
     };
     ch.on('message', on);
+  });
+}
+
+/** Collects the next `n` messages as they arrive (no copy); rejects if the channel closes first. */
+function collectOrClose(ch: Channel, n: number): Promise<unknown[]> {
+  const got: unknown[] = [];
+  return new Promise((resolve, reject) => {
+    ch.on('message', (m: unknown) => {
+      got.push(m);
+      if (got.length === n) resolve(got);
+    });
+    ch.once('close', (reason: string, error?: Error) => reject(new Error(`channel closed (${reason}${error ? `: ${error.message}` : ''}) after ${got.length} of ${n} messages`)));
   });
 }
 
@@ -278,6 +292,28 @@ describe('channel large payloads', () => {
     assert.equal(lines.length, 2, 'one line per refusal');
     assert.match(lines[0], /cannot make a shared payload buffer \(memfd_create failed: ENOMEM.*chunks through the ring/);
     assert.match(lines[1], /cannot use cross-memory attach \(EPERM: refused for this test\); large payloads go by chunks through the ring/);
+  });
+
+  it('moves 64 MiB payloads in chunks through the ring, in order and unaltered, to a peer of another uid when CMA and the arena are both refused', { timeout: 120_000 }, async (t) => {
+    const other = peerAsUid(NOBODY);
+    if ('skip' in other) return t.skip(other.skip);
+    cleanups.push(other.remove);
+    const lines: string[] = [];
+    // The peer runs as nobody: it may not read this (root) process, so CMA is refused; no memfd can be made here, so no arena.
+    const forked = fork(other.peer, ['digest'], { uid: NOBODY, gid: NOBODY, cwd: other.cwd, refuseMemfd: true, log: (l) => lines.push(l), env: { ...process.env, PEER_OPTIONS: '{}' } });
+    cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });
+    const { channel } = forked;
+    const payloads: Array<Uint8Array | string> = [randomBytes(1 << 20), 'between', randomBytes(64 << 20), 'and', randomBytes(64 << 20)];
+    const replies = collectOrClose(channel, payloads.length);
+    await Promise.all(payloads.map((p) => channel.send(p)));
+    const got = await replies;
+    assert.deepEqual(got, payloads.map((p) => (typeof p === 'string' ? p : { bytes: p.length, sha256: createHash('sha256').update(p).digest('hex') })));
+    assert.equal(channel.stats.chunkedTransfers, 3, 'the three payloads went in chunks through the ring');
+    assert.equal(channel.stats.arenaTransfers + channel.stats.cmaTransfers + channel.stats.memfdTransfers, 0);
+    assert.equal(lines.length, 2, 'one line per refusal');
+    assert.ok(lines.some((l) => /cannot make a shared payload buffer \(memfd_create failed: ENOMEM/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => new RegExp(`peer ${forked.child.pid} cannot use cross-memory attach \\(EPERM`).test(l)), lines.join('\n'));
+    await channel.close();
   });
 
   it('keeps one order across small, arena and CMA messages', { timeout: 30_000 }, async () => {

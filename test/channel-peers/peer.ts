@@ -1,5 +1,6 @@
 // A child process for the channel tests, driven by argv[2]:
 //   echo        sends every message back; 'close' closes, 'exit' exits
+//   digest      answers bytes with { bytes, sha256 } of what arrived, values with themselves
 //   connect     connects to the listener at argv[3], then echoes
 //   stall       never listens for messages, so its ring fills up
 //   flood       sends argv[3] messages of random sizes up to argv[4] bytes
@@ -11,6 +12,7 @@
 //   grandchild  starts a program that lists its own open fds and sends that list back
 import { createHook } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { connect, parentChannel, type Channel, type ChannelOptions } from '../../src/channel/index.js';
 
 const mode = process.argv[2];
@@ -37,6 +39,16 @@ function echo(ch: Channel): void {
 
 async function main(): Promise<void> {
   if (mode === 'echo') return echo(parentChannel(options));
+  if (mode === 'digest') {
+    // Answers each message with what it got: bytes as { bytes, sha256 }, values as they are.
+    const ch = parentChannel(options);
+    ch.on('message', (m) => {
+      const reply = m instanceof Uint8Array ? { bytes: m.length, sha256: createHash('sha256').update(m).digest('hex') } : m;
+      ch.send(reply).catch(() => {});
+    });
+    ch.on('close', () => process.exit(0));
+    return;
+  }
   if (mode === 'connect') return echo(await connect(process.argv[3], options));
   if (mode === 'late') {
     process.once('SIGUSR2', () => echo(ch));
