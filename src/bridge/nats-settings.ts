@@ -16,7 +16,7 @@ export interface NatsSettings {
   nkeyFile?: string;
   /** A credentials file (JWT and nkey seed), as `nsc` makes them. */
   credsFile?: string;
-  /** Require TLS (also implied by any of the files below or a `tls://` URL). */
+  /** Require TLS (also implied by any of the files below). */
   tls?: boolean;
   /** CA certificates to verify the server with (PEM). */
   caFile?: string;
