@@ -57,10 +57,16 @@ export interface BrokerSettings {
   log: (line: string) => void;
   /** The config's `<type>` (a system bus refuses UpdateActivationEnvironment). */
   busType?: string;
-  /** Activation: returns true when it started (or is starting) a service for `name`. */
+  /** Activation: starts the service for `name`; resolves once the name has an owner. */
   activate?: (name: string) => Promise<void>;
-  /** Names activation could start. */
+  /** Names activation could start (ListActivatableNames). */
   activatableNames?: () => string[];
+  /** Whether activation can start `name` (reads the service directories again if it does not know it). */
+  activatable?: (name: string) => boolean;
+  /** --systemd-activation (listed in the Features property). */
+  systemdActivation?: boolean;
+  /** org.freedesktop.systemd1 sent ActivationFailure(unit, error name, message). */
+  systemdFailed?: (unit: string, errorName: string, message: string) => void;
   /** ReloadConfig. */
   reload?: () => Promise<void>;
   /** Told when a name gets a primary owner (activation waits on it). */

@@ -4,7 +4,7 @@
 // user, group; allow/deny), limit, and the few elements we accept and ignore
 // (type, fork, keep_umask, syslog, pidfile, user, apparmor, selinux). Anything
 // else is an error naming the file and element: nothing is silently ignored.
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { readXml, XmlError, type XmlElement } from '../util/xml-reader.js';
 
@@ -39,6 +39,14 @@ export interface BusConfig {
   auth: string[];
   allowAnonymous: boolean;
   serviceDirs: string[];
+  /**
+   * The subset of serviceDirs that holds transient services
+   * ($XDG_RUNTIME_DIR/dbus-1/services): not watched, and a file there is read
+   * only when named after its service (`NAME.service`), as in dbus-daemon.
+   */
+  transientServiceDirs: string[];
+  /** Problems that did not stop the configuration, for the log. */
+  warnings: string[];
   policies: PolicyBlock[];
   /** `<limit name=...>` values as numbers. */
   limits: Record<string, number>;
@@ -85,13 +93,45 @@ const UNAPPLIED_LIMITS = new Set([
 function sessionServiceDirs(): string[] {
   const dataHome = process.env.XDG_DATA_HOME || path.join(process.env.HOME ?? '/root', '.local/share');
   const dataDirs = (process.env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':');
-  const dirs = [path.join(dataHome, 'dbus-1/services'), ...dataDirs.map((d) => path.join(d, 'dbus-1/services'))];
-  if (process.env.XDG_RUNTIME_DIR) dirs.unshift(path.join(process.env.XDG_RUNTIME_DIR, 'dbus-1/services'));
-  return dirs;
+  return [path.join(dataHome, 'dbus-1/services'), ...dataDirs.map((d) => path.join(d, 'dbus-1/services'))];
+}
+
+/**
+ * The transient service directory, $XDG_RUNTIME_DIR/dbus-1/services, made
+ * (0700) when missing, as dbus-daemon does while reading the configuration:
+ * it and its parents must be ours and writable by nobody else. Returns the
+ * directory, undefined without XDG_RUNTIME_DIR, or why it cannot be used.
+ */
+function transientServiceDir(): string | { problem: string } | undefined {
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  if (!runtime) return undefined;
+  const uid = process.geteuid?.() ?? 0;
+  const check = (dir: string, label: string, create: boolean): string | undefined => {
+    try {
+      if (create) mkdirSync(dir, { mode: 0o700, recursive: false });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return `${label} "${dir}" not available: ${(e as Error).message}`;
+    }
+    let st;
+    try {
+      st = statSync(dir);
+    } catch (e) {
+      return `${label} "${dir}" not available: ${(e as Error).message}`;
+    }
+    if (!st.isDirectory()) return `${label} "${dir}" is not a directory`;
+    if (st.uid !== uid) return `${label} "${dir}" is owned by uid ${st.uid}, not our uid ${uid}`;
+    if (st.mode & 0o022) return `${label} "${dir}" can be written by others (mode 0${(st.mode & 0o7777).toString(8)})`;
+    return undefined;
+  };
+  const dbus1 = path.join(runtime, 'dbus-1');
+  const services = path.join(dbus1, 'services');
+  const problem = check(runtime, 'XDG_RUNTIME_DIR', false) ?? check(dbus1, 'XDG_RUNTIME_DIR subdirectory', true)
+    ?? check(services, 'XDG_RUNTIME_DIR subdirectory', true);
+  return problem === undefined ? services : { problem };
 }
 
 function emptyConfig(): BusConfig {
-  return { type: undefined, listen: [], auth: [], allowAnonymous: false, serviceDirs: [], policies: [], limits: {}, ignored: [], pidfile: undefined, syslog: false };
+  return { type: undefined, listen: [], auth: [], allowAnonymous: false, serviceDirs: [], transientServiceDirs: [], warnings: [], policies: [], limits: {}, ignored: [], pidfile: undefined, syslog: false };
 }
 
 function apply(config: BusConfig, el: XmlElement, file: string, depth: number): void {
@@ -106,7 +146,15 @@ function apply(config: BusConfig, el: XmlElement, file: string, depth: number): 
       case 'auth': config.auth.push(text); break;
       case 'allow_anonymous': config.allowAnonymous = true; break;
       case 'servicedir': config.serviceDirs.push(resolve(text)); break;
-      case 'standard_session_servicedirs': config.serviceDirs.push(...sessionServiceDirs()); break;
+      case 'standard_session_servicedirs': {
+        const transient = transientServiceDir();
+        if (typeof transient === 'string') {
+          config.serviceDirs.push(transient);
+          config.transientServiceDirs.push(transient);
+        } else if (transient) config.warnings.push(`Unable to set up transient service directory: ${transient.problem}`);
+        config.serviceDirs.push(...sessionServiceDirs());
+        break;
+      }
       case 'standard_system_servicedirs':
         config.serviceDirs.push('/usr/local/share/dbus-1/system-services', '/usr/share/dbus-1/system-services', '/lib/dbus-1/system-services');
         break;

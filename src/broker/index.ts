@@ -11,12 +11,13 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Activator } from './activation.js';
+import { Activator, SYSTEMD_NAME, type ServiceDirs } from './activation.js';
 import { Broker } from './broker.js';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker-settings.js';
 import { readBusConfig, type BusConfig } from './bus-config.js';
 import { BusPolicy } from './bus-policy.js';
 import * as native from '../native/native.js';
+import { MessageType } from '../wire/index.js';
 
 export { Broker } from './broker.js';
 export { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker-settings.js';
@@ -40,6 +41,12 @@ export interface BrokerOptions {
   log?: (line: string) => void;
   /** Also take sockets passed by systemd (LISTEN_FDS). */
   socketActivation?: boolean;
+  /**
+   * systemd activation (dbus-daemon's --systemd-activation): a service whose
+   * file names a SystemdService= is started by asking org.freedesktop.systemd1
+   * (ActivationRequest), which is never spawned itself.
+   */
+  systemdActivation?: boolean;
   /**
    * After handling a message, keep polling the sockets for up to this many
    * microseconds before sleeping (adaptive; 0 turns it off). It is
@@ -101,18 +108,36 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const listen = options.address !== undefined
     ? (Array.isArray(options.address) ? options.address : [options.address])
     : activated ? [] : config?.listen.length ? config.listen : [defaultAddress()];
+  for (const w of config?.warnings ?? []) log(w);
   let broker: Broker | undefined;
-  const activator = new Activator(
-    [...(config?.serviceDirs ?? []), ...(options.serviceDirs ?? [])],
-    () => ({
+  const serviceDirs = (c: BusConfig | undefined): ServiceDirs => ({
+    dirs: [...(c?.serviceDirs ?? []), ...(options.serviceDirs ?? [])],
+    transient: c?.transientServiceDirs ?? [],
+  });
+  const startTimeoutMs = (c: BusConfig | undefined): number => c?.limits.service_start_timeout ?? 25000;
+  let reload: () => Promise<void> = async () => undefined;
+  const activator = new Activator(serviceDirs(config), {
+    environment: () => ({
       ...Object.fromEntries(broker?.activationEnvironment ?? []),
       DBUS_STARTER_ADDRESS: broker?.address ?? '',
       DBUS_STARTER_BUS_TYPE: config?.type ?? 'session',
-      ...(config?.type === 'system' ? {} : { DBUS_SESSION_BUS_ADDRESS: broker?.address ?? '' }),
+      ...(config?.type === 'system' ? { DBUS_SYSTEM_BUS_ADDRESS: broker?.address ?? '' } : { DBUS_SESSION_BUS_ADDRESS: broker?.address ?? '' }),
     }),
-    config?.limits.service_start_timeout ?? 25000,
+    requestUnit: (unit) => {
+      const systemd = broker?.lookup(SYSTEMD_NAME);
+      if (!systemd) return false;
+      // As dbus-daemon: addressed to systemd's well-known name.
+      broker!.router.sendFromBus(systemd, {
+        type: MessageType.SIGNAL, flags: 0, serial: 0, destination: SYSTEMD_NAME, path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.systemd1.Activator', member: 'ActivationRequest', signature: 's', body: [unit],
+      });
+      return true;
+    },
+    directoryChanged: () => {
+      reload().catch((e: unknown) => log(`Unable to reload configuration: ${(e as Error).message}`));
+    },
     log,
-  );
+  }, { systemd: options.systemdActivation ?? false, timeoutMs: startTimeoutMs(config) });
   // A configuration without <policy> denies every message, as in dbus-daemon; no configuration allows all.
   const policyOf = (c: BusConfig | undefined) => (c ? new BusPolicy(c.policies) : undefined);
   let policy = policyOf(config);
@@ -128,21 +153,27 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     busType: config?.type,
     activate: (name) => activator.start(name),
     activatableNames: () => activator.names(),
+    activatable: (name) => activator.activatable(name),
+    systemdActivation: activator.systemd,
+    systemdFailed: (unit, errorName, message) => activator.systemdFailed(unit, errorName, message),
     onNameAcquired: (name) => activator.acquired(name),
     canOwn: (uid, name) => policy?.canOwn(uid, name) ?? true,
     messagePolicy: () => (policy && !policy.open ? policy : undefined),
     eavesdropPolicy: () => (policy && !policy.openToEavesdropping ? policy : undefined),
   };
-  const reload = async (): Promise<void> => {
+  reload = async (): Promise<void> => {
     if (options.configFile) {
       config = readBusConfig(options.configFile);
+      for (const w of config.warnings) log(w);
       policy = policyOf(config);
       settings.limits = limitsFrom(config, options.limits);
       settings.busType = config.type;
-      activator.reload([...config.serviceDirs, ...(options.serviceDirs ?? [])]);
+      activator.reload(serviceDirs(config), startTimeoutMs(config));
     } else {
       activator.reload();
     }
+    // As dbus-daemon: every reload may change what is activatable, and says so (before ReloadConfig's reply).
+    broker?.router.signal('ActivatableServicesChanged', '', []);
   };
   settings.reload = reload;
   // Polling is per thread: the bus that turned it on turns it off when it stops.
@@ -151,6 +182,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   try {
     broker = await Broker.start(settings);
   } catch (e) {
+    activator.close();
     if (polling) native.loopSpin(0);
     throw e;
   }
@@ -158,6 +190,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   return {
     address: b.address, broker: b, reload,
     close: () => {
+      activator.close();
       b.close();
       if (polling) native.loopSpin(0);
     },

@@ -33,13 +33,14 @@ interface DaemonArgs {
   fork: boolean;
   nopidfile: boolean;
   socketActivation: boolean;
+  systemdActivation: boolean;
   allowAnonymous: boolean;
   busyPollUs: number;
 }
 
 /** Parses dbus-daemon's options (both `--opt=value` and `--opt value`). */
 export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' | 'version' {
-  const a: DaemonArgs = { fork: false, nopidfile: false, socketActivation: false, allowAnonymous: false, busyPollUs: DEFAULT_BUSY_POLL_US };
+  const a: DaemonArgs = { fork: false, nopidfile: false, socketActivation: false, systemdActivation: false, allowAnonymous: false, busyPollUs: DEFAULT_BUSY_POLL_US };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf('=');
@@ -72,7 +73,8 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' | 'version'
       case '--fork': a.fork = true; break;
       case '--nopidfile': a.nopidfile = true; break;
       case '--syslog': case '--nosyslog': case '--syslog-only': case '--introspect': break;
-      case '--systemd-activation': a.socketActivation = true; break;
+      // As dbus-daemon: systemd activation of services; and the sockets systemd passes are taken.
+      case '--systemd-activation': a.socketActivation = true; a.systemdActivation = true; break;
       case '--allow-anonymous': a.allowAnonymous = true; break;
       case '--busy-poll-us': {
         const v = value();
@@ -137,6 +139,7 @@ async function runDaemon(argv: string[]): Promise<number> {
   if (parsed.configFile) options.configFile = parsed.configFile;
   if (parsed.address) options.address = parsed.address;
   if (parsed.allowAnonymous) options.allowAnonymous = true;
+  if (parsed.systemdActivation) options.systemdActivation = true;
   const bus = await startBroker(options);
   // Like dbus-daemon: print the address when asked, and by default when no config chose a pid file.
   if (parsed.printAddress !== undefined || parsed.printPid === undefined) writeTo(parsed.printAddress ?? 1, `${bus.address}\n`);
