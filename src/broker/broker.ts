@@ -27,6 +27,7 @@ import { ReplyTracker } from './reply-tracker.js';
 import { bodyOf, type Routed } from './routed.js';
 import { Router } from './router.js';
 import { SharedFds } from './shared-fds.js';
+import { answerUndirected } from './undirected-call.js';
 
 /** The message bus. Create with Broker.start(). */
 export class Broker {
@@ -292,6 +293,10 @@ export class Broker {
     }
     if (msg.type < 1 || msg.type > 4) return; // unknown types are ignored
     const dest = msg.destination;
+    if (dest === undefined && msg.type === MessageType.METHOD_CALL) {
+      answerUndirected(this, conn, msg);
+      return;
+    }
     if (dest === DRIVER_NAME) {
       if (msg.interface === DIRECT_INTERFACE && msg.type === MessageType.METHOD_CALL && conn.helloDone) {
         bodyOf(r);
@@ -300,10 +305,11 @@ export class Broker {
       }
       this.monitors.copy(r);
       this.fanOut.toEavesdroppers(r, undefined);
-      if (msg.type === MessageType.METHOD_CALL) {
+      if (msg.type === MessageType.METHOD_CALL || msg.type === MessageType.SIGNAL) {
         if (conn.helloDone && !this.router.driverCallAllowed(conn, r)) return;
         bodyOf(r);
-        this.driver.call(conn, msg);
+        if (msg.type === MessageType.METHOD_CALL) this.driver.call(conn, msg);
+        else this.driver.signal(conn, msg);
       }
       return;
     }
@@ -313,16 +319,16 @@ export class Broker {
       return;
     }
     const target = this.lookup(dest);
-    this.monitors.copy(r);
+    this.monitors.copy(r, target);
     if (!target || target.dying !== undefined) {
-      if (msg.type === MessageType.METHOD_CALL) {
-        const activatable = !dest.startsWith(':') && this.settings.activatableNames?.().includes(dest);
-        if (activatable && !(msg.flags & MessageFlags.NO_AUTO_START) && this.settings.activate) {
-          this.activationQueue.add(dest, r);
-          return;
-        }
-        this.router.replyError(conn, msg, BusErrors.ServiceUnknown, `The name ${dest} was not provided by any .service files`);
+      if (msg.type === MessageType.METHOD_CALL && !(msg.flags & MessageFlags.NO_AUTO_START) && this.settings.activate
+        && !dest.startsWith(':') && this.settings.activatable?.(dest) === true) {
+        // As dbus-daemon: a call the policy would refuse starts nothing.
+        if (this.router.activationAllowed(conn, r, dest)) this.activationQueue.add(dest, r);
+        return;
       }
+      // As dbus-daemon, whatever the message (a signal, a reply, a call that wants none).
+      this.router.replyError(conn, msg, BusErrors.ServiceUnknown, `The name ${dest} was not provided by any .service files`);
       return;
     }
     this.router.routeUnicast(r, target);

@@ -9,3 +9,12 @@ export const STATS = 'org.freedesktop.DBus.Debug.Stats';
 export const PEER = 'org.freedesktop.DBus.Peer';
 export const INTROSPECTABLE = 'org.freedesktop.DBus.Introspectable';
 export const PROPERTIES = 'org.freedesktop.DBus.Properties';
+
+/** The driver's interfaces in the order dbus-daemon looks methods up and lists them. */
+export const INTERFACE_ORDER: readonly string[] = [DRIVER_INTERFACE, PROPERTIES, INTROSPECTABLE, MONITORING, STATS, PEER];
+
+/**
+ * The interfaces available at every object path (the older ones, kept so for
+ * compatibility, and the two every object has); the others only at DRIVER_PATH.
+ */
+export const ANY_PATH_INTERFACES: ReadonlySet<string> = new Set([DRIVER_INTERFACE, INTROSPECTABLE, PEER]);

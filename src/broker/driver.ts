@@ -4,7 +4,7 @@
 // specification 0.26 answer on any path; the newer ones only on the bus path.
 // Credentials, stats and introspection have files of their own (driver-*.ts).
 import { readFileSync } from 'node:fs';
-import { isValidBusName, isValidUniqueName, isValidWellKnownName } from '../names/index.js';
+import { isValidBusName, isValidErrorName, isValidUniqueName, isValidWellKnownName } from '../names/index.js';
 import { formatMatchRule, MatchRuleError, parseMatchRule, type MatchRule } from '../match/index.js';
 import { Variant, type DecodedMessage } from '../wire/index.js';
 import type { Broker } from './broker.js';
@@ -12,7 +12,8 @@ import { BusError, BusErrors } from './bus-error.js';
 import type { Connection } from './connection.js';
 import { defineCredentialMethods } from './driver-credentials.js';
 import { introspectDriver } from './driver-introspection.js';
-import { DRIVER_INTERFACE, DRIVER_NAME, DRIVER_PATH, INTROSPECTABLE, MONITORING, PEER, PROPERTIES, STATS } from './driver-names.js';
+import { SYSTEMD_NAME } from './activation.js';
+import { ANY_PATH_INTERFACES, DRIVER_INTERFACE, DRIVER_NAME, DRIVER_PATH, INTERFACE_ORDER, INTROSPECTABLE, MONITORING, PEER, PROPERTIES, STATS } from './driver-names.js';
 import { defineStatsMethods } from './driver-stats.js';
 
 type Result = [string, unknown[]] | 'handled';
@@ -23,10 +24,12 @@ export interface DriverMethod {
   member: string;
   in: string;
   out: string;
-  /** Argument names for introspection: in then out. */
+  /** Argument names, in then out (documentation: dbus-daemon's introspection, which ours follows, names none). */
   args: string[];
   /** Answers on any object path (methods older than specification 0.26). */
   anyPath: boolean;
+  /** Only for root and the bus's own user (checked before the path and the arguments). */
+  privileged?: boolean;
   run(conn: Connection, msg: DecodedMessage): Result;
 }
 
@@ -71,50 +74,80 @@ export class Driver {
     }
   }
 
-  /** Handles one method call to the driver, answering with a return or an error. */
+  /**
+   * Handles one method call to the driver, answering with a return or an
+   * error, as dbus-daemon looks a method up: the interfaces available at the
+   * call's path, in order (or only the one named); a privileged method checks
+   * the caller first, then the path, then the arguments.
+   */
   call(conn: Connection, msg: DecodedMessage): void {
     const member = msg.member!;
-    const candidates = this.byMember.get(member) ?? [];
+    const canonical = msg.path === DRIVER_PATH;
+    let foundInterface = false;
     let method: DriverMethod | undefined;
-    if (msg.interface === undefined) method = candidates[0];
-    else {
-      method = candidates.find((m) => m.iface === msg.interface);
-      if (!method && !this.methods.some((m) => m.iface === msg.interface)) {
-        this.bus.router.replyError(conn, msg, BusErrors.UnknownInterface, `org.freedesktop.DBus does not understand interface ${msg.interface}`);
-        return;
-      }
+    for (const iface of INTERFACE_ORDER) {
+      if (!canonical && !ANY_PATH_INTERFACES.has(iface)) continue;
+      if (msg.interface !== undefined && msg.interface !== iface) continue;
+      foundInterface = true;
+      method = this.byMember.get(member)?.find((m) => m.iface === iface);
+      if (method) break;
     }
+    const router = this.bus.router;
     if (!method) {
-      this.bus.router.replyError(conn, msg, BusErrors.UnknownMethod,
-        `org.freedesktop.DBus does not understand message ${member}`);
-      return;
-    }
-    if (!method.anyPath && msg.path !== DRIVER_PATH) {
-      this.bus.router.replyError(conn, msg, BusErrors.UnknownObject, `Method '${member}' is only available at the canonical object path '${DRIVER_PATH}'`);
-      return;
-    }
-    if ((msg.signature ?? '') !== method.in) {
-      this.bus.router.replyError(conn, msg, BusErrors.InvalidArgs,
-        `Call to ${member} has wrong args (${msg.signature ?? ''}, expected ${method.in})`);
+      router.replyError(conn, msg, foundInterface ? BusErrors.UnknownMethod : BusErrors.UnknownInterface, `${DRIVER_NAME} does not understand message ${member}`);
       return;
     }
     if (member !== 'Hello' && !conn.helloDone) return;
     let result: Result;
     try {
+      if (method.privileged) this.checkPrivileged(conn, member);
+      if (!canonical && !method.anyPath) {
+        throw new BusError(BusErrors.AccessDenied, `Method '${member}' is only available at the canonical object path '${DRIVER_PATH}'`);
+      }
+      if ((msg.signature ?? '') !== method.in) {
+        throw new BusError(BusErrors.InvalidArgs, `Call to ${member} has wrong args (${msg.signature ?? ''}, expected ${method.in})\n`);
+      }
       result = method.run(conn, msg);
     } catch (e) {
       if (e instanceof BusError) {
-        this.bus.router.replyError(conn, msg, e.errorName, e.message);
+        router.replyError(conn, msg, e.errorName, e.message);
         return;
       }
       throw e;
     }
-    if (result !== 'handled') this.bus.router.reply(conn, msg, result[0], result[1]);
+    if (result !== 'handled') router.reply(conn, msg, result[0], result[1]);
+  }
+
+  /**
+   * A signal to the bus: only systemd's ActivationFailure means something
+   * (systemd activation), and only from the owner of org.freedesktop.systemd1
+   * running as root or as the bus's user, as in dbus-daemon.
+   */
+  signal(conn: Connection, msg: DecodedMessage): void {
+    if (msg.interface !== 'org.freedesktop.systemd1.Activator' || msg.member !== 'ActivationFailure') return;
+    try {
+      this.checkPrivileged(conn, 'ActivationFailure');
+    } catch (e) {
+      this.bus.router.replyError(conn, msg, (e as BusError).errorName, (e as BusError).message);
+      return;
+    }
+    if (this.bus.lookup(SYSTEMD_NAME) !== conn) {
+      this.bus.log(`Ignoring forged ActivationFailure message from connection ${conn.uniqueName}`);
+      return;
+    }
+    if (msg.signature !== 'sss') return;
+    const [unit, errorName, text] = msg.body as [string, string, string];
+    this.bus.settings.systemdFailed?.(unit, isValidErrorName(errorName) ? errorName : BusErrors.Failed, text);
+  }
+
+  /** The machine id Peer.GetMachineId answers. */
+  machineId(): string {
+    return (this.machineIdCache ??= machineId());
   }
 
   /** Defines a method (the driver-*.ts files add theirs through it). */
-  add(iface: string, member: string, sig: string, out: string, args: string[], anyPath: boolean, run: DriverMethod['run']): void {
-    this.methods.push({ iface, member, in: sig, out, args, anyPath, run });
+  add(iface: string, member: string, sig: string, out: string, args: string[], anyPath: boolean, run: DriverMethod['run'], privileged = false): void {
+    this.methods.push({ iface, member, in: sig, out, args, anyPath, privileged, run });
   }
 
   /** As dbus-daemon: some methods are only for root and the bus's own user (not for ANONYMOUS connections). */
@@ -156,10 +189,10 @@ export class Driver {
       if (bus.names.countOf(conn) + 1 >= bus.settings.limits.maxNames) {
         throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to own more services (increase limits in configuration file if required; max_names_per_connection=${bus.settings.limits.maxNames})`);
       }
+      // As dbus-daemon: NameLost, NameOwnerChanged and NameAcquired go out before the reply.
       const r = bus.names.request(name, conn, flags);
-      bus.router.reply(conn, msg, 'u', [r.reply]);
       if (r.change) bus.announce(r.change);
-      return 'handled';
+      return ['u', [r.reply]];
     });
     this.add(D, 'ReleaseName', 's', 'u', ['name', 'result'], true, (conn, msg) => {
       const [name] = msg.body as [string];
@@ -167,9 +200,8 @@ export class Driver {
       if (isValidUniqueName(name)) invalidArgs(`Cannot release a service starting with ':' such as "${name}"`);
       if (name === DRIVER_NAME) invalidArgs(`Cannot release the service "${DRIVER_NAME}" because it is owned by the bus`);
       const r = bus.names.release(name, conn);
-      bus.router.reply(conn, msg, 'u', [r.reply]);
       if (r.change) bus.announce(r.change);
-      return 'handled';
+      return ['u', [r.reply]];
     });
     this.add(D, 'ListQueuedOwners', 's', 'as', ['name', 'queued_owners'], true, (_conn, msg) => {
       const [name] = msg.body as [string];
@@ -194,7 +226,7 @@ export class Driver {
       const [name] = msg.body as [string, number];
       if (!isValidWellKnownName(name)) invalidArgs(`"${name}" is not a valid well-known name`);
       if (bus.lookup(name)) return ['u', [2]];
-      if (!(bus.settings.activatableNames?.() ?? []).includes(name) || !bus.settings.activate) {
+      if (!bus.settings.activatable?.(name) || !bus.settings.activate) {
         throw new BusError(BusErrors.ServiceUnknown, `The name ${name} was not provided by any .service files`);
       }
       bus.settings.activate(name).then(
@@ -206,13 +238,12 @@ export class Driver {
       );
       return 'handled';
     });
-    this.add(D, 'UpdateActivationEnvironment', 'a{ss}', '', ['environment'], false, (conn, msg) => {
-      this.checkPrivileged(conn, 'UpdateActivationEnvironment');
+    this.add(D, 'UpdateActivationEnvironment', 'a{ss}', '', ['environment'], false, (_conn, msg) => {
       if (bus.settings.busType === 'system') throw new BusError(BusErrors.AccessDenied, 'Cannot change activation environment on a system bus.');
       const env = msg.body[0] as Map<string, string>;
       for (const [k, v] of env) bus.activationEnvironment.set(k, v);
       return ['', []];
-    });
+    }, true);
     this.add(D, 'GetNameOwner', 's', 's', ['name', 'unique_name'], true, (_conn, msg) => {
       const [name] = msg.body as [string];
       if (name === DRIVER_NAME) return ['s', [DRIVER_NAME]];
@@ -246,7 +277,6 @@ export class Driver {
     });
     this.add(MONITORING, 'BecomeMonitor', 'asu', '', ['rule', 'flags'], false, (conn, msg) => {
       const [texts, flags] = msg.body as [string[], number];
-      this.checkPrivileged(conn, 'BecomeMonitor');
       if (flags !== 0) invalidArgs('BecomeMonitor flags must be 0');
       const rules: MatchRule[] = [];
       for (const t of texts) {
@@ -260,10 +290,10 @@ export class Driver {
       bus.router.reply(conn, msg, '', []);
       bus.monitors.become(conn, rules);
       return 'handled';
-    });
+    }, true);
     defineStatsMethods(this, bus);
     this.add(PEER, 'Ping', '', '', [], true, () => ['', []]);
-    this.add(PEER, 'GetMachineId', '', 's', ['machine_uuid'], true, () => ['s', [(this.machineIdCache ??= machineId())]]);
+    this.add(PEER, 'GetMachineId', '', 's', ['machine_uuid'], true, () => ['s', [this.machineId()]]);
     this.add(INTROSPECTABLE, 'Introspect', '', 's', ['xml_data'], true, (_conn, msg) => ['s', [this.introspect(msg.path!)]]);
     this.add(PROPERTIES, 'Get', 'ss', 'v', ['interface_name', 'property_name', 'value'], false, (_conn, msg) => {
       const [iface, prop] = msg.body as [string, string];
@@ -288,7 +318,7 @@ export class Driver {
       if (this.methods.some((x) => x.iface === iface)) throw new BusError(BusErrors.UnknownProperty, `Interface "${iface}" has no property "${prop}"`);
       throw new BusError(BusErrors.UnknownInterface, `Interface "${iface}" does not exist`);
     }
-    if (prop === 'Features') return new Variant('as', ['HeaderFiltering']);
+    if (prop === 'Features') return new Variant('as', ['ActivatableServicesChanged', 'HeaderFiltering', ...(this.bus.settings.systemdActivation ? ['SystemdActivation'] : [])]);
     if (prop === 'Interfaces') return new Variant('as', [MONITORING, STATS]);
     throw new BusError(BusErrors.UnknownProperty, `Property "${prop}" does not exist`);
   }

@@ -65,18 +65,18 @@ export class FanOut {
     if (this.eavesdropRules === 0) return;
     const mark = ++this.generation;
     if (target) target.mark = mark;
-    this.fanOut(r, mark, this.bus.settings.eavesdropPolicy?.(), true);
+    this.fanOut(r, mark, this.bus.settings.eavesdropPolicy?.(), true, target);
   }
 
   /**
    * Delivers `r` once to each owner of a matching rule not yet marked with
    * `mark` (eavesdropping rules only, when `eavesdrop`), under `policy` if any.
    */
-  private fanOut(r: Routed, mark: number, policy: BusPolicy | undefined, eavesdrop: boolean): void {
+  private fanOut(r: Routed, mark: number, policy: BusPolicy | undefined, eavesdrop: boolean, recipient?: Connection): void {
     const router = this.bus.router;
     // What the policy sees of the message is the same for every recipient: made once, on first use.
     let pm: PolicyMessage | undefined;
-    this.matches.forEachMatch(matchable(r), (e) => {
+    this.matches.forEachMatch(matchable(r, recipient), (e) => {
       const o = e.owner;
       if (o.mark === mark || o.dying !== undefined || o.closed) return;
       o.mark = mark;

@@ -17,19 +17,23 @@ export class Monitors {
     return this.all.size;
   }
 
-  /** Turns a connection into a monitor: it loses its names and rules, and everyone hears its unique name go. */
+  /**
+   * Turns a connection into a monitor. As dbus-daemon: it first gives up its
+   * names, its unique name first (NameLost to it, NameOwnerChanged to the
+   * rules that ask, its own included), then loses its rules and becomes a
+   * monitor, so it does not get copies of those signals as a monitor.
+   */
   become(conn: Connection, rules: MatchRule[]): void {
     const bus = this.bus;
     const unique = conn.uniqueName!;
     bus.direct.disconnected(conn);
-    for (const change of bus.names.removeOwner(conn)) bus.announce(change, true);
-    bus.fanOut.removeAllMatches(conn);
-    // Like dbus-daemon, the monitor hears it lost its unique name (busctl waits for this).
     bus.router.signal('NameLost', 's', [unique], conn);
-    conn.monitorRules = rules;
-    this.all.add(conn);
     bus.router.signal('NameOwnerChanged', 'sss', [unique, unique, '']);
     bus.uniques.delete(unique);
+    for (const change of bus.names.removeOwner(conn)) bus.announce(change, true);
+    bus.fanOut.removeAllMatches(conn);
+    conn.monitorRules = rules;
+    this.all.add(conn);
   }
 
   /** At disconnect. */
@@ -37,8 +41,8 @@ export class Monitors {
     this.all.delete(conn);
   }
 
-  /** Copies of `r` to monitors (they see everything their rules match). */
-  copy(r: Routed): void {
+  /** Copies of `r` to monitors (they see everything their rules match); `recipient`: the connection it goes to, if any. */
+  copy(r: Routed, recipient?: Connection): void {
     if (this.all.size === 0) return;
     let m: MatchableMessage | undefined;
     const ownerCheck = this.bus.fanOut.ownerCheck;
@@ -46,7 +50,7 @@ export class Monitors {
       if (mon.dying !== undefined) continue;
       const rules = mon.monitorRules!;
       if (rules.length > 0) {
-        m ??= matchable(r);
+        m ??= matchable(r, recipient);
         const mm = m;
         if (!rules.some((rule) => matchesRule(rule, mm, ownerCheck))) continue;
       }

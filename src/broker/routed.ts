@@ -80,8 +80,8 @@ export function policyMessage(r: Routed): PolicyMessage {
   return { ...r.msg, unixFds: r.fds?.fds.length ?? 0, requestedReply: type === MessageType.METHOD_RETURN || type === MessageType.ERROR };
 }
 
-/** What match rules see of a routed message. */
-export function matchable(r: Routed): MatchableMessage {
+/** What match rules see of a routed message; `recipient`: the connection it goes to (undefined: the bus, or nobody yet). */
+export function matchable(r: Routed, recipient?: Connection): MatchableMessage {
   const msg = r.msg;
   let types: readonly { code: string }[] | undefined;
   return {
@@ -91,6 +91,7 @@ export function matchable(r: Routed): MatchableMessage {
     member: msg.member,
     path: msg.path,
     destination: msg.destination,
+    recipient: recipient?.uniqueName,
     arg(i) {
       types ??= msg.signature ? parseSignature(msg.signature) : [];
       const t = types[i];

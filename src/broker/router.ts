@@ -133,18 +133,30 @@ export class Router {
     return false;
   }
 
+  /**
+   * Before a call starts a service for `name`: the caller's send rules let it
+   * go to that name (as dbus-daemon checks before activating; the receiver's
+   * rules wait for the receiver). Else the caller gets AccessDenied.
+   */
+  activationAllowed(conn: Connection, r: Routed, name: string): boolean {
+    const policy = this.bus.settings.messagePolicy?.();
+    if (!policy || policy.checkMessage('send', conn.uid, policyMessage(r), [name])) return true;
+    this.replyError(conn, r.msg, BusErrors.AccessDenied, sendDeniedText(r.msg, conn));
+    return false;
+  }
+
   // ---- messages from the bus itself -------------------------------------------
 
   /**
    * Sends a message from org.freedesktop.DBus to one connection (and monitors), with `fds` if given (`h` values index them).
-   * `m` must be the caller's own new object: its serial, sender, destination and unixFds are filled in place (no copies).
+   * `m` must be the caller's own new object: its serial, sender, destination (unless set: a name of `target`) and unixFds are filled in place (no copies).
    */
   sendFromBus(target: Connection, m: Message, fds?: SharedFds): void {
     if (target.closed || target.dying !== undefined) return;
     m.unixFds = fds?.fds.length;
     m.serial = ++this.serial;
     m.sender = DRIVER_NAME;
-    m.destination = target.uniqueName;
+    m.destination ??= target.uniqueName;
     const bytes = encodeMessage(m);
     const r: Routed = { msg: m as DecodedMessage, bytes, frame: bytes, fds, from: undefined };
     const policy = this.bus.settings.messagePolicy?.();
@@ -152,7 +164,7 @@ export class Router {
       this.bus.log(`policy refused ${target.describe()} a ${TYPE_NAMES[m.type]} from the bus (${m.interface ?? ''} ${m.member ?? m.errorName ?? ''})`);
       return;
     }
-    this.bus.monitors.copy(r);
+    this.bus.monitors.copy(r, target);
     this.deliver(target, bytes, fds);
     this.bus.fanOut.toEavesdroppers(r, target);
   }
@@ -172,12 +184,26 @@ export class Router {
     this.bus.fanOut.broadcast(r);
   }
 
-  /** Answers a method call with an error (unless it expects no reply). */
+  /**
+   * Answers a message the bus refuses or fails with an error. As dbus-daemon
+   * does, whatever the message: a call that expects no reply and a signal get
+   * it too (and monitors see it).
+   */
   replyError(conn: Connection, call: DecodedMessage, errorName: string, text: string): void {
-    if (call.type !== MessageType.METHOD_CALL || call.flags & MessageFlags.NO_REPLY_EXPECTED) return;
     this.sendFromBus(conn, {
       type: MessageType.ERROR, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, replySerial: call.serial, errorName, signature: 's', body: [text],
     });
+  }
+
+  /**
+   * Sends `m` from the bus's end of the connection rather than from
+   * org.freedesktop.DBus, as libdbus in dbus-daemon answers a call that has no
+   * destination: no sender, no destination, no policy, no monitors.
+   */
+  sendDirect(target: Connection, m: Message): void {
+    if (target.closed || target.dying !== undefined) return;
+    m.serial = ++this.serial;
+    this.deliver(target, encodeMessage(m), undefined);
   }
 
   /** Answers a method call with a return (unless it expects no reply), carrying `fds` if given. */

@@ -195,6 +195,8 @@ export interface MatchableMessage {
   member?: string;
   path?: string;
   destination?: string;
+  /** The unique name of the connection the message goes to; undefined when it goes to the bus itself or to nobody yet. */
+  recipient?: string;
   /**
    * Top-level argument `index` when it is a string ('s') or object path
    * ('o'), else undefined. Called only for rules with arg keys, so a
@@ -212,6 +214,19 @@ function pathMatches(arg: string, value: string): boolean {
   return arg.endsWith('/') && value.startsWith(arg);
 }
 
+/**
+ * `destination=` matches when the message's recipient is `name` or its primary
+ * owner, whichever of its names the sender wrote (as dbus-daemon); with no
+ * known recipient (the bus itself, or nobody yet), when DESTINATION is `name`.
+ */
+function destinationMatches(name: string, m: MatchableMessage, ownerOf?: OwnerCheck): boolean {
+  if (m.destination === undefined) return false;
+  const to = m.recipient;
+  if (to === undefined) return name === m.destination;
+  if (name === to) return true;
+  return !name.startsWith(':') && ownerOf?.(name, to) === true;
+}
+
 /** Tests everything in the rule except eavesdrop/destination policy, which the bus applies. */
 export function matchesRule(rule: MatchRule, m: MatchableMessage, ownerOf?: OwnerCheck): boolean {
   if (rule.type !== undefined && rule.type !== m.type) return false;
@@ -224,7 +239,7 @@ export function matchesRule(rule: MatchRule, m: MatchableMessage, ownerOf?: Owne
     const ns = rule.pathNamespace;
     if (!(ns === '/' || p === ns || p.startsWith(ns + '/'))) return false;
   }
-  if (rule.destination !== undefined && rule.destination !== m.destination) return false;
+  if (rule.destination !== undefined && !destinationMatches(rule.destination, m, ownerOf)) return false;
   if (rule.sender !== undefined && rule.sender !== m.sender) {
     if (rule.sender.startsWith(':') || m.sender === undefined || !ownerOf?.(rule.sender, m.sender)) return false;
   }
