@@ -186,7 +186,9 @@ export class DirectPeers {
     }
     // Nothing from the peer is read before its marker arrives through the bus.
     channel.pause();
-    channel.unref();
+    // The bus socket keeps the process alive; a busy channel must stay referenced, or its polling
+    // (setImmediate) would only run when some other event wakes the loop.
+    if (this.options.busy !== true) channel.unref();
     const p = new DirectPeer(peerName, uid, pid, channel);
     this.maxQueuedBytes = maxQueuedBytes;
     for (const n of names) this.ownerChanged(n, peerName, p);
