@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine, renderSvg, renderTable, updateDocs, type BenchContext, type Group } from './harness.js';
 
-const GROUPS = ['cma', 'wire', 'channel', 'broker', 'client', 'bridge'];
+const GROUPS = ['cma', 'wire', 'channel', 'broker', 'client', 'bridge', 'direct'];
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');

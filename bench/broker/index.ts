@@ -14,11 +14,11 @@ import { median, type BenchContext, type GroupResult, type Row, type Table } fro
 import { connectBus, type MessageStream } from '../../src/transport/index.js';
 import { encodeMessage, MessageType } from '../../src/wire/index.js';
 
-type BusName = 'fastbus' | 'fastbus --busy-poll-us=0' | 'dbus-daemon' | 'dbus-broker';
+export type BusName = 'fastbus' | 'fastbus --busy-poll-us=0' | 'dbus-daemon' | 'dbus-broker';
 /** The second fastbus is the same daemon with busy polling off: what polling adds, in the same run. */
 const BUSES: BusName[] = ['fastbus', 'fastbus --busy-poll-us=0', 'dbus-daemon', 'dbus-broker'];
 
-interface Bus {
+export interface Bus {
   name: BusName;
   address: string;
   child: ChildProcess;
@@ -28,7 +28,7 @@ interface Bus {
 }
 
 /** Waits for text on a child's stdout (or another of its pipes), which it keeps draining. */
-function lines(child: ChildProcess, stream: Readable = child.stdout!): { next(re: RegExp): Promise<string> } {
+export function lines(child: ChildProcess, stream: Readable = child.stdout!): { next(re: RegExp): Promise<string> } {
   let out = '';
   let waiters: Array<() => void> = [];
   // The end of the pipe, not the process's exit: 'exit' can come before the last output is read.
@@ -56,7 +56,7 @@ function lines(child: ChildProcess, stream: Readable = child.stdout!): { next(re
   };
 }
 
-function runToEnd(argv: string[]): Promise<string> {
+export function runToEnd(argv: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -83,7 +83,7 @@ function comm(pid: number): string {
 }
 
 /** CPU time a process has run so far, in µs (schedstat: ns precision, unlike the tick-based times). */
-function cpuUs(pid: number): number {
+export function cpuUs(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
 }
 
@@ -94,7 +94,7 @@ function memoryKiB(pid: number): { rss: number; hwm: number; file: number } {
   return { rss: get('VmRSS'), hwm: get('VmHWM'), file: get('RssFile') };
 }
 
-async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> {
+export async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> {
   const sock = path.join(dir, `${name.replace(/\W+/g, '-')}.sock`);
   let child: ChildProcess;
   let brokerPid: () => number;
@@ -134,7 +134,7 @@ async function startBus(name: BusName, dir: string, peer: string): Promise<Bus> 
   return { name, address, child, brokerPid, service };
 }
 
-async function stopBus(bus: Bus): Promise<void> {
+export async function stopBus(bus: Bus): Promise<void> {
   bus.service.kill();
   const exited = new Promise((r) => bus.child.once('exit', r));
   if (bus.name === 'dbus-broker') process.kill(-bus.child.pid!, 'SIGTERM');
