@@ -129,8 +129,9 @@ switch (mode) {
       };
       burst();
     });
-    // The subscribers close when they have all; leave once the writes are out.
-    setTimeout(() => bus.close(), 1000);
+    // A call behind the signals (same path, same order) returns once a subscriber has them all, or it has left.
+    await Promise.all(names.map((name) => ping(bus, name).catch(() => undefined)));
+    bus.close();
     break;
   }
   default:
