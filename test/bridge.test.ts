@@ -36,8 +36,8 @@ describe('the bridge between buses on a three-node NATS cluster', { timeout: 600
     echo = await startService(busB.address, ['com.example.Echo']);
     other = await startService(busB.address, ['com.example.Other', 'com.example.Slow'], '/com/example/Other');
     const common = { log: (l: string) => log.push(l) };
-    bridges.push(await startBridge({ ...common, bus: busB.address, nats: { servers: [cluster.urls[1]] }, exports: ['com.example.Echo', 'com.example.Other', 'com.example.Slow'] }));
-    bridges.push(await startBridge({ ...common, bus: busA.address, nats: { servers: [cluster.urls[0]] }, imports: ['com.example.Echo', 'com.example.Nobody'] }));
+    bridges.push(await startBridge({ ...common, bus: busB.address, nats: { servers: [cluster.urls[1]] }, exports: ['com.example.Echo', 'com.example.Other', 'com.example.Slow', 'com.example.Late'] }));
+    bridges.push(await startBridge({ ...common, bus: busA.address, nats: { servers: [cluster.urls[0]] }, imports: ['com.example.Echo', 'com.example.Nobody', 'com.example.Late'] }));
     bridges.push(await startBridge({ ...common, bus: busC.address, nats: { servers: [cluster.urls[2]] }, imports: ['com.example.Other', 'com.example.Slow'], timeoutMs: 300 }));
     onA = await connect(busA.address);
     onC = await connect(busC.address);
@@ -82,6 +82,21 @@ describe('the bridge between buses on a three-node NATS cluster', { timeout: 600
   test('a call to an imported name that no bridge exports fails with ServiceUnknown', async () => {
     await assert.rejects(onA.callMethod({ destination: 'com.example.Nobody', path: '/', member: 'Anything' }),
       (e: unknown) => e instanceof DBusError && e.name === ErrorNames.ServiceUnknown && /com\.example\.Nobody/.test(e.message));
+  });
+
+  test('an exporting bridge serves a name only while it has an owner on its bus', async () => {
+    const ping = (): Promise<unknown> => onA.callMethod({ destination: 'com.example.Late', path: '/', interface: 'org.freedesktop.DBus.Peer', member: 'Ping' }).then(() => undefined, (e: unknown) => e);
+    const notExported = (e: unknown): boolean => e instanceof DBusError && e.name === ErrorNames.ServiceUnknown && /not exported by any bridge/.test(e.message);
+    assert.ok(notExported(await ping()), 'no owner on bus B: the exporter is not in the queue group');
+    const late = await startService(busB.address, ['com.example.Late'], '/com/example/Late');
+    try {
+      await untilServed(onA, 'com.example.Late');
+      await late.connection.releaseName('com.example.Late');
+      // The bus's own ServiceUnknown may answer while the bridge leaves the group; then the bridge's.
+      for (let e = await ping(); !notExported(e); e = await ping()) assert.ok(e instanceof DBusError && e.name === ErrorNames.ServiceUnknown, String(e));
+    } finally {
+      late.close();
+    }
   });
 
   test('a call that gets no answer in time fails with NoReply', async () => {

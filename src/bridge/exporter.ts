@@ -2,7 +2,9 @@
 // NATS. A call arriving on `PREFIX.call.NAME` (in the exporters' queue group)
 // is checked, given a serial of the bridge's connection and sent to NAME on the
 // bus; the reply or error goes back to the NATS reply subject as the bus gave
-// it. NAME's broadcast signals are published on `PREFIX.signal.NAME`.
+// it. NAME's broadcast signals are published on `PREFIX.signal.NAME`. The
+// bridge is in NAME's queue group only while NAME has an owner on its bus, so
+// calls go to the machines where the service runs.
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { checkMessage, decodeMessage, encodeMessage, MessageType, type MessageHeader } from '../wire/index.js';
 import { ErrorNames, formatSignalRule } from '../client/index.js';
@@ -16,7 +18,9 @@ interface Waiting {
 
 /** A bridge's exported names: calls in from NATS, replies and signals out. */
 export class Exporter {
-  private readonly subscriptions: Subscription[] = [];
+  /** The queue subscription of each exported name that has an owner on the bus. */
+  private readonly subscriptions = new Map<string, Subscription>();
+  private leaving = false;
   /** Calls sent on the bus, by the serial the bridge gave them. */
   private readonly waiting = new Map<number, Waiting>();
   /** Exported names by their current owner's unique name. */
@@ -34,21 +38,14 @@ export class Exporter {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Follows the owners of the names, asks the bus for their signals and joins the queue groups. */
+  /** Follows the owners of the names, asks the bus for their signals and joins the queue groups of those owned. */
   async start(): Promise<void> {
     for (const name of this.names) {
       await this.bus.callDriver('AddMatch', 's', [formatSignalRule({ sender: 'org.freedesktop.DBus', interface: 'org.freedesktop.DBus', member: 'NameOwnerChanged', args: { 0: name } })]);
       await this.bus.callDriver('AddMatch', 's', [formatSignalRule({ sender: name })]);
+      // Asked after the rule is in place, so that no change is missed in between.
       const owner = await this.bus.callDriver('GetNameOwner', 's', [name]).then(([o]) => o as string, () => '');
       if (!this.ownerOf.has(name)) this.setOwner(name, owner);
-    }
-    for (const name of this.names) {
-      this.subscriptions.push(this.nc.subscribe(callSubject(this.prefix, name), {
-        queue: EXPORT_QUEUE,
-        callback: (error, msg) => {
-          if (!error) this.forward(name, msg);
-        },
-      }));
     }
     await this.nc.flush();
   }
@@ -86,7 +83,9 @@ export class Exporter {
 
   /** Leaves the queue groups (new calls go to the other exporters), then waits for the calls in progress. */
   async drain(): Promise<void> {
-    await Promise.all(this.subscriptions.map((s) => s.drain().catch(() => undefined)));
+    this.leaving = true;
+    await Promise.all([...this.subscriptions.values()].map((s) => s.drain().catch(() => undefined)));
+    this.subscriptions.clear();
     if (this.waiting.size > 0 && !this.bus.closed) await new Promise<void>((resolve) => (this.draining = resolve));
     await this.nc.flush().catch(() => undefined);
   }
@@ -147,6 +146,23 @@ export class Exporter {
     msg.respond(encodeMessage({ type: MessageType.ERROR, flags: 0, serial: 1, replySerial: 1, errorName, signature: 's', body: [text] }));
   }
 
+  /** Joins or leaves NAME's queue group. */
+  private serve(name: string, on: boolean): void {
+    const sub = this.subscriptions.get(name);
+    if (on && sub === undefined && !this.leaving) {
+      this.subscriptions.set(name, this.nc.subscribe(callSubject(this.prefix, name), {
+        queue: EXPORT_QUEUE,
+        callback: (error, msg) => {
+          if (!error) this.forward(name, msg);
+        },
+      }));
+    } else if (!on && sub !== undefined) {
+      this.subscriptions.delete(name);
+      // Calls already delivered still go to the bus, which answers them (ServiceUnknown, or the new owner).
+      void sub.drain().catch(() => undefined);
+    }
+  }
+
   private ownerChanged(bytes: Uint8Array): void {
     // NameOwnerChanged(sss): small, from the bus itself; decoded for its names.
     let name: string;
@@ -161,6 +177,7 @@ export class Exporter {
   }
 
   private setOwner(name: string, owner: string): void {
+    this.serve(name, owner !== '');
     const old = this.ownerOf.get(name);
     if (old !== undefined) {
       const set = this.owned.get(old);
