@@ -1,7 +1,9 @@
 // `npm run bench -- channel`: fastbus channels against child_process IPC,
 // Node `net` over a unix socket, and the limits C programs reach (eventfd
 // and busy-poll ping-pong across two CPUs, process_vm_readv bandwidth):
-// (1) one-way 64-byte messages/s, (2) round trip, default and busy mode,
+// (1) one-way 64-byte messages/s, (2) round trip: default options, no
+// polling, spinUs and busy mode, beside C ping-pongs (blocking on an eventfd,
+// and waiting in epoll as Node's loop does) and a bare Node eventfd poller,
 // (3) GB/s for 1 MiB and 64 MiB payloads. Parent on CPU 0, peer on CPU 1.
 import { execFileSync, fork as cpFork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,6 +14,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { fork, type Channel, type ChannelOptions } from '../../src/channel/index.js';
+import * as native from '../../src/native/native.js';
 import { buildC } from '../c-program.js';
 import { median, percentile, type BenchContext, type GroupResult, type Row, type Table } from '../harness.js';
 
@@ -176,6 +179,25 @@ async function channelRoundTrip(n: number, options: ChannelOptions): Promise<[nu
   return r;
 }
 
+/** The same ping-pong with no channel: two Node processes, each a libuv poller on an eventfd (the floor under the default mode). */
+async function eventfdNodeRoundTrip(n: number): Promise<[number, number]> {
+  const ping = native.check(native.efdOpen(0), 'eventfd');
+  const pong = native.check(native.efdOpen(0), 'eventfd');
+  const child = cpFork(PEER, ['efd-echo'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', ping, pong] });
+  await once(child, 'spawn');
+  pin(child.pid!, 1);
+  let reply: () => void = () => {};
+  const poller = native.pollOpen(pong, native.POLL_READABLE, () => {
+    native.efdDrain(pong);
+    reply();
+  });
+  const r = await pingPong(n, () => { native.efdSignal(ping, 1); }, (cb) => { reply = cb; });
+  native.pollClose(poller);
+  await stop(child);
+  for (const fd of [ping, pong]) native.fdClose(fd);
+  return r;
+}
+
 async function ipcRoundTrip(n: number): Promise<[number, number]> {
   const child = cpFork(PEER, ['ipc-echo'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await once(child, 'spawn');
@@ -251,7 +273,10 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
   const nSleep = q ? 2000 : 10_000, nBusy = q ? 20_000 : 100_000;
   const rtt = {
     cEventfd: row('C eventfd ping-pong (blocking)', 'µs', false),
-    chDefault: row('fastbus channel, default mode (eventfd doorbell)', 'µs', false),
+    cEpoll: row('C eventfd ping-pong, waiting in epoll as Node does', 'µs', false),
+    nodeEventfd: row('Node eventfd ping-pong, a bare libuv poller (no channel)', 'µs', false),
+    chDefault: row('fastbus channel, default options (polls up to 50 µs after a wake-up)', 'µs', false),
+    chNoPoll: row('fastbus channel, pollUs: 0 (sleeps at once)', 'µs', false),
     chSpin: row('fastbus channel, spinUs: 50', 'µs', false),
     ipc: row('child_process IPC (json)', 'µs', false),
     net: row('Node net, unix socket', 'µs', false),
@@ -268,7 +293,10 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
   for (let r = 0; r < ctx.repeat; r++) {
     ctx.progress(`channel: round trips, repetition ${r + 1}/${ctx.repeat}`);
     rtt.cEventfd.samples.push(keep(rtt.cEventfd.label, cPingPong(pingpong, 'eventfd', nSleep)));
+    rtt.cEpoll.samples.push(keep(rtt.cEpoll.label, cPingPong(pingpong, 'epoll', nSleep)));
+    rtt.nodeEventfd.samples.push(keep(rtt.nodeEventfd.label, await eventfdNodeRoundTrip(nSleep)));
     rtt.chDefault.samples.push(keep(rtt.chDefault.label, await channelRoundTrip(nSleep, {})));
+    rtt.chNoPoll.samples.push(keep(rtt.chNoPoll.label, await channelRoundTrip(nSleep, { pollUs: 0 })));
     rtt.chSpin.samples.push(keep(rtt.chSpin.label, await channelRoundTrip(nSleep, { spinUs: 50 })));
     rtt.ipc.samples.push(keep(rtt.ipc.label, await ipcRoundTrip(nSleep)));
     rtt.net.samples.push(keep(rtt.net.label, await netRoundTrip(nSleep)));

@@ -1,12 +1,14 @@
 // The other process of the channel benchmarks, driven by argv[2]:
 //   ch-send N SIZE [json]   on 'go' over its fastbus channel, sends N messages of SIZE bytes ('warm': one)
 //   ch-echo                 echoes every channel message
+//   efd-echo                rings the eventfd at fd 5 each time the one at fd 4 is rung (no channel)
 //   ipc-send N              on 'go' over child_process IPC, sends N 64-character strings
 //   ipc-echo                echoes every IPC message
 //   net-send PATH N SIZE    connects to PATH; on a byte from it, writes N length-prefixed frames
 //   net-echo PATH           connects to PATH and echoes each frame
 import net from 'node:net';
 import { parentChannel, type ChannelOptions } from '../../src/channel/index.js';
+import * as native from '../../src/native/native.js';
 
 const [mode, a, b, c] = process.argv.slice(2);
 const options = JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as ChannelOptions;
@@ -56,6 +58,15 @@ function main(): void {
   switch (mode) {
     case 'ch-send': return void chSend(Number(a), Number(b), c === 'json');
     case 'ch-echo': return chEcho();
+    case 'efd-echo': {
+      native.pollOpen(4, native.POLL_READABLE, () => {
+        native.efdDrain(4);
+        native.efdSignal(5, 1);
+      });
+      // Ends with the parent (the poller alone would keep it running).
+      process.on('disconnect', () => process.exit(0));
+      return;
+    }
     case 'ipc-send': {
       const msg = 'x'.repeat(64);
       const n = Number(a);

@@ -8,6 +8,9 @@ const DEFAULT_ARENA_BYTES = 8 * MiB;
 /** 'auto' puts a payload in the arena when the arenas can hold it within this, else uses CMA (see docs/channel.md). */
 const DEFAULT_ARENA_MAX_BYTES = 64 * MiB;
 
+/** The default longest polling window after a wake-up: covers a peer's reply on a VM where one wake-up costs about 10 µs (docs/channel.md). */
+const DEFAULT_POLL_US = 50;
+
 /** How large payloads travel (see ChannelOptions.largePayload). */
 export type LargePayloadMode = 'auto' | 'arena' | 'cma' | 'memfd' | 'ring';
 const LARGE_MODES: readonly string[] = ['auto', 'arena', 'cma', 'memfd', 'ring'];
@@ -16,7 +19,13 @@ const LARGE_MODES: readonly string[] = ['auto', 'arena', 'cma', 'memfd', 'ring']
 export interface ChannelOptions {
   /** How non-byte values travel: 'json' (default, as child_process) or 'advanced' (v8 structured clone). */
   serialization?: 'json' | 'advanced';
-  /** Microseconds to keep polling the ring after it runs dry, before sleeping on the doorbell (default 0). */
+  /**
+   * Longest window, in microseconds, of the event loop's polling after a wake-up by the doorbell
+   * (default 50; 0: sleep at once). The window adapts: it grows while messages keep coming
+   * within it and shrinks when they do not, so an idle channel does not poll. See docs/channel.md.
+   */
+  pollUs?: number;
+  /** Microseconds to keep polling the ring after it runs dry, before sleeping on the doorbell (default 0); blocks the event loop meanwhile. */
   spinUs?: number;
   /** Never sleep: poll the ring continuously (one core at 100%), for the lowest latency. */
   busy?: boolean;
@@ -52,6 +61,7 @@ export interface ChannelOptions {
 /** ChannelOptions checked, with their defaults filled in. */
 export interface ChannelSettings {
   json: boolean;
+  pollUs: number;
   spinMs: number;
   busy: boolean;
   /** Payloads above this many bytes are large. */
@@ -71,6 +81,8 @@ export interface ChannelSettings {
 export function settingsFrom(options: ChannelOptions, ringBytes: number): ChannelSettings {
   const serialization = options.serialization ?? 'json';
   if (serialization !== 'json' && serialization !== 'advanced') throw new TypeError(`serialization must be 'json' or 'advanced', got '${String(serialization)}'`);
+  const pollUs = options.pollUs ?? DEFAULT_POLL_US;
+  if (!Number.isInteger(pollUs) || pollUs < 0 || pollUs > 1e6) throw new RangeError(`pollUs must be an integer between 0 and 1000000, got ${pollUs}`);
   const spinUs = options.spinUs ?? 0;
   if (!(spinUs >= 0 && spinUs <= 1e6)) throw new RangeError(`spinUs must be between 0 and 1000000, got ${spinUs}`);
   const threshold = options.largeThresholdBytes ?? 64 * 1024;
@@ -85,6 +97,7 @@ export function settingsFrom(options: ChannelOptions, ringBytes: number): Channe
   }
   return {
     json: serialization === 'json',
+    pollUs,
     spinMs: spinUs / 1000,
     busy: options.busy === true,
     threshold: Math.min(threshold, ringBytes / 4),

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { exposedCount } from '../cma/index.js';
 import { NOBODY, peerAsUid } from '../../test/channel-peers/other-uid.js';
 import { Channel, ChannelClosedError, connect, fork, listen, type ChannelOptions, type ForkOptions } from './index.js';
+import { settingsFrom } from './channel-options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PEER = path.resolve(here, '../../test/channel-peers/peer.js');
@@ -285,8 +286,8 @@ describe('channel', () => {
 
   // Two ends that never sleep share the machine's cores with everything else: on a loaded 2-core
   // machine one round trip can take a scheduler slice, hence few of them and a generous watchdog.
-  it('round-trips in busy mode and with a spin before sleeping', { timeout: 90_000 }, async () => {
-    for (const options of [{ busy: true }, { spinUs: 50 }] as ChannelOptions[]) {
+  it('round-trips with the default polling window, with none, in busy mode and with a spin before sleeping', { timeout: 90_000 }, async () => {
+    for (const options of [{}, { pollUs: 0 }, { busy: true }, { spinUs: 50 }] as ChannelOptions[]) {
       const { channel } = forkPeer('echo', [], options, options);
       for (let i = 0; i < 100; i++) {
         const reply = nextMessage(channel);
@@ -295,6 +296,11 @@ describe('channel', () => {
       }
       await channel.close();
     }
+  });
+
+  it('refuses a polling window that is not a whole number of microseconds up to one second', () => {
+    for (const bad of [-1, 1.5, 1_000_001, Number.NaN]) assert.throws(() => settingsFrom({ pollUs: bad }, 1 << 20), RangeError);
+    assert.equal(settingsFrom({}, 1 << 20).pollUs, 50);
   });
 
   it('yields messages by async iteration in order, ending at close', { timeout: 20_000 }, async () => {

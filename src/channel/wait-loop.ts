@@ -1,8 +1,11 @@
 // How a channel end waits for work: by default it sleeps on its eventfd
 // doorbell (polled by libuv), which the peer rings only when this side said
-// it sleeps; with spinUs it first polls the ring that long; busy mode never
-// sleeps and polls in 1 ms slices between event-loop turns. Each wake-up
-// drains the inbound ring, then writes what waits to go out.
+// it sleeps; after a wake-up the loop keeps polling (an adaptive window of the
+// doorbell's own, up to pollUs, see src/native/loop-spin.c) so that a reply
+// that comes soon needs no wake-up; with spinUs it first polls the ring that
+// long; busy mode never sleeps and polls in 1 ms slices between event-loop
+// turns. Each wake-up drains the inbound ring, then writes what waits to go
+// out; the doorbell is reset after that (off the path of a reply), before sleeping.
 import { performance } from 'node:perf_hooks';
 import { POLL_READABLE, efdDrain, pollClose, pollOpen, pollRef, type PollHandle } from '../native/native.js';
 import type { ChannelCore } from './channel-core.js';
@@ -25,6 +28,8 @@ export class WaitLoop {
   private readonly spinMs: number;
   private readonly busy: boolean;
   private doorbell: PollHandle | null = null;
+  /** The doorbell fired and its eventfd is not reset yet. */
+  private rung = false;
   private running = false;
   private busyTimer: NodeJS.Immediate | null = null;
   private refed = true;
@@ -43,9 +48,11 @@ export class WaitLoop {
   start(): void {
     if (!this.busy) {
       this.doorbell = pollOpen(this.core.selfEfd, POLL_READABLE, () => {
-        efdDrain(this.core.selfEfd);
+        this.rung = true;
         this.runOnce();
-      });
+        // Not going to sleep (paused, nobody listening, closed): still reset it, or libuv calls again at once.
+        this.resetDoorbell();
+      }, this.core.settings.pollUs);
     }
     setImmediate(() => (this.busy ? this.busyLoop() : this.runOnce()));
   }
@@ -72,6 +79,8 @@ export class WaitLoop {
         // Paused, or nobody listening: stay awake-but-idle (no doorbell); resume() or a new listener restarts us.
         if (core.paused || !core.hasListener()) return;
         if (this.spinMs > 0 && this.spin()) continue;
+        // Reset before saying we sleep: a ring after this is for frames sleep() has not seen.
+        this.resetDoorbell();
         if (!core.reader.sleep()) return;
       }
     } catch (e) {
@@ -79,6 +88,13 @@ export class WaitLoop {
     } finally {
       this.running = false;
     }
+  }
+
+  /** Reads the doorbell's counter back to zero if it fired (level-triggered: else libuv calls again). */
+  private resetDoorbell(): void {
+    if (!this.rung) return;
+    this.rung = false;
+    efdDrain(this.core.selfEfd);
   }
 
   private spin(): boolean {

@@ -3,7 +3,9 @@
  * message arriving within the window needs no wake-up of this thread. The
  * window adapts as guest halt-polling does, by the gap from the end of one
  * callback to the next event: past the window but within the maximum (a
- * longer window would have caught it), it doubles; past the maximum, it halves. */
+ * longer window would have caught it), it doubles; past the maximum, it halves.
+ * One state per thread (loop_spin, shared by its pollers), or one of a
+ * poller's own (loop_spin_new: a channel's doorbell adapts to its own peer). */
 #include "napi-util.h"
 #include "loop-spin.h"
 #include <errno.h>
@@ -100,11 +102,7 @@ static void on_closed(uv_handle_t *h) {
 }
 
 static void on_env_cleanup(void *arg) {
-  loop_spin_t *s = arg;
-  /* No poller event may start the closing handle again. */
-  s->max_ns = 0;
-  s->polling = 0;
-  uv_close((uv_handle_t *)&s->idle, on_closed);
+  loop_spin_close(arg);
 }
 
 /* loop_spin(maxUs) -> 0 or -errno: the longest window; 0 turns polling off */
@@ -129,23 +127,43 @@ static napi_value loop_spin_stats(napi_env env, napi_callback_info info) {
   }
   loop_spin_t *s = loop_spin_of(env);
   if (!s) return fb_int(env, -ENOMEM);
-  out[0] = (double)s->window_ns / 1000.0;
-  out[1] = s->caught;
-  out[2] = s->woken;
+  loop_spin_read(s, out);
   return fb_int(env, 0);
 }
 
-void loop_spin_init(napi_env env, napi_value exports) {
+loop_spin_t *loop_spin_new(uv_loop_t *loop, uint64_t max_ns) {
   loop_spin_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  if (uv_idle_init(loop, &s->idle) != 0) {
+    free(s);
+    return NULL;
+  }
+  s->idle.data = s;
+  s->max_ns = max_ns;
+  /* Polling never keeps Node running by itself. */
+  uv_unref((uv_handle_t *)&s->idle);
+  return s;
+}
+
+void loop_spin_close(loop_spin_t *s) {
+  /* No poller event may start the closing handle again. */
+  s->max_ns = 0;
+  s->polling = 0;
+  uv_close((uv_handle_t *)&s->idle, on_closed);
+}
+
+void loop_spin_read(const loop_spin_t *s, double out[3]) {
+  out[0] = (double)s->window_ns / 1000.0;
+  out[1] = s->caught;
+  out[2] = s->woken;
+}
+
+void loop_spin_init(napi_env env, napi_value exports) {
   uv_loop_t *loop;
-  if (s && napi_get_uv_event_loop(env, &loop) == napi_ok && uv_idle_init(loop, &s->idle) == 0) {
-    s->idle.data = s;
-    /* Polling never keeps Node running by itself. */
-    uv_unref((uv_handle_t *)&s->idle);
+  loop_spin_t *s = napi_get_uv_event_loop(env, &loop) == napi_ok ? loop_spin_new(loop, 0) : NULL;
+  if (s) {
     napi_set_instance_data(env, s, NULL, NULL);
     napi_add_env_cleanup_hook(env, on_env_cleanup, s);
-  } else {
-    free(s);
   }
   fb_export(env, exports, "loop_spin", loop_spin);
   fb_export(env, exports, "loop_spin_stats", loop_spin_stats);

@@ -147,6 +147,40 @@ describe('native', () => {
     assert.equal(after.windowUs, grown / 2 < 10 ? 0 : grown / 2);
   });
 
+  it('gives a poller opened with a maximum a polling window of its own, and leaves the thread\'s alone', async () => {
+    n.loopSpin(0);
+    const thread = n.loopSpinStats();
+    const efd = n.check(n.efdOpen(0), 'eventfd');
+    let left = 50;
+    let own = { windowUs: 0, caught: 0, woken: 0 };
+    // Each event follows the previous callback at once, well within the maximum of 1 s:
+    // the window grows, and later events arrive while the loop polls for this poller.
+    await new Promise<void>((resolve) => {
+      const h = n.pollOpen(efd, n.POLL_READABLE, () => {
+        n.efdDrain(efd);
+        if (--left > 0) return void n.efdSignal(efd, 1);
+        own = n.pollSpinStats(h);
+        n.pollClose(h);
+        resolve();
+      }, 1_000_000);
+      n.efdSignal(efd, 1);
+    });
+    n.fdClose(efd);
+    assert.ok(own.windowUs > 0, `window ${own.windowUs} µs`);
+    assert.ok(own.caught > 0, 'no event arrived while polling');
+    assert.equal(own.caught + own.woken, 50);
+    assert.deepEqual(n.loopSpinStats(), thread);
+  });
+
+  it('refuses a poller window out of range, and the stats of a poller that has none of its own', () => {
+    const efd = n.check(n.efdOpen(0), 'eventfd');
+    for (const bad of [-1, 1.5, 1_000_001]) assert.throws(() => n.pollOpen(efd, n.POLL_READABLE, () => {}, bad), RangeError);
+    const h = n.pollOpen(efd, n.POLL_READABLE, () => {});
+    assert.throws(() => n.pollSpinStats(h), (e: unknown) => e instanceof SystemError && e.code === 'EINVAL');
+    n.pollClose(h);
+    n.fdClose(efd);
+  });
+
   it('gives the address of a view', () => {
     const buf = new Uint8Array(new ArrayBuffer(64), 16, 8);
     const base = n.addressOf(new Uint8Array(buf.buffer));

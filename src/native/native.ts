@@ -21,7 +21,8 @@ interface Addon {
   efd_open(initial: number): number;
   efd_signal(fd: number, n: number): number;
   efd_drain(fd: number): number;
-  poll_open(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle | number;
+  poll_open(fd: number, events: number, callback: (status: number, events: number) => void, spinMaxUs: number): PollHandle | number;
+  poll_spin_stats(handle: PollHandle, out: Float64Array): number;
   poll_update(handle: PollHandle, events: number): number;
   poll_close(handle: PollHandle): number;
   poll_ref(handle: PollHandle, keepAlive: boolean): number;
@@ -178,9 +179,21 @@ export function loopSpinStats(): LoopSpinStats {
  * Watches fd readiness on Node's loop (one poller per fd); throws
  * SystemError('uv_poll_start') on failure. The callback gets a libuv status
  * (0 or -errno) and the ready events. Close the poller before the fd.
+ * With `spinMaxUs` > 0 the poller has an adaptive polling window of its own
+ * (as loopSpin's, up to that long, see pollSpinStats); otherwise its events
+ * open the thread's window (loopSpin).
  */
-export function pollOpen(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle {
-  const r = addon.poll_open(fd, events, callback);
+export function pollOpen(fd: number, events: number, callback: (status: number, events: number) => void, spinMaxUs = 0): PollHandle {
+  if (!Number.isInteger(spinMaxUs) || spinMaxUs < 0 || spinMaxUs > 1_000_000) throw new RangeError(`pollOpen: spinMaxUs must be an integer 0..1000000, got ${spinMaxUs}`);
+  const r = addon.poll_open(fd, events, callback, spinMaxUs);
   if (typeof r === 'number') throw new SystemError(-r, 'uv_poll_start');
   return r;
+}
+
+/** What the own polling window of a poller opened with `spinMaxUs` has done (as loopSpinStats). */
+export function pollSpinStats(handle: PollHandle): LoopSpinStats {
+  const out = new Float64Array(3);
+  const r = addon.poll_spin_stats(handle, out);
+  if (r < 0) throw new SystemError(-r, 'poll_spin_stats');
+  return { windowUs: out[0], caught: out[1], woken: out[2] };
 }

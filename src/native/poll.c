@@ -3,7 +3,9 @@
  * is stopped; its JS handle is an external whose finalizer stops a poller
  * that was forgotten. One poller per fd (libuv's rule). Node-API resources
  * are released when the close is requested (the env is alive then); the
- * uv close callback, which may run after the env is gone, only frees memory. */
+ * uv close callback, which may run after the env is gone, only frees memory.
+ * A poller polls the loop after its events through the thread's adaptive
+ * window (loop-spin.c), or through one of its own when opened with a maximum. */
 #include "napi-util.h"
 #include "loop-spin.h"
 #include <errno.h>
@@ -22,6 +24,7 @@ struct poller {
   napi_ref callback;
   napi_async_context context;
   loop_spin_t *spin;
+  int own_spin;    /* spin is this poller's own window, closed with it */
   poll_box_t *box; /* NULL once the JS handle is collected */
 };
 
@@ -42,6 +45,7 @@ static void poller_close(poller_t *p) {
   napi_async_destroy(p->env, p->context);
   p->callback = NULL;
   p->context = NULL;
+  if (p->own_spin) loop_spin_close(p->spin);
   uv_close((uv_handle_t *)&p->handle, poller_closed);
 }
 
@@ -85,9 +89,10 @@ static poller_t *unbox(napi_env env, napi_value v) {
   return box->p;
 }
 
-static void poller_setup(napi_env env, poller_t *p, napi_value callback) {
+static void poller_setup(napi_env env, poller_t *p, napi_value callback, loop_spin_t *own) {
   p->env = env;
-  p->spin = loop_spin_of(env);
+  p->spin = own ? own : loop_spin_of(env);
+  p->own_spin = own != NULL;
   loop_spin_hold(p->spin);
   p->handle.data = p;
   napi_create_reference(env, callback, 1, &p->callback);
@@ -96,18 +101,29 @@ static void poller_setup(napi_env env, poller_t *p, napi_value callback) {
   napi_async_init(env, NULL, name, &p->context);
 }
 
-/* poll_open(fd, events, callback(status, events)) -> handle or -errno */
+/* poll_open(fd, events, callback(status, events), spinMaxUs) -> handle or -errno.
+ * spinMaxUs > 0: the poller's own adaptive window, up to that long. */
 static napi_value poll_open(napi_env env, napi_callback_info info) {
   napi_value argv[FB_MAX_ARGS];
-  if (fb_args(env, info, argv) < 3) return fb_throw(env, "poll_open(fd, events, callback)");
+  if (fb_args(env, info, argv) < 4) return fb_throw(env, "poll_open(fd, events, callback, spinMaxUs)");
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
+  uint64_t spin_max_ns = (uint64_t)fb_u32(env, argv[3]) * 1000u;
   poller_t *p = calloc(1, sizeof *p);
   poll_box_t *box = calloc(1, sizeof *box);
-  if (!p || !box) { free(p); free(box); return fb_int(env, -ENOMEM); }
+  loop_spin_t *own = spin_max_ns ? loop_spin_new(loop, spin_max_ns) : NULL;
+  if (!p || !box || (spin_max_ns && !own)) {
+    free(p); free(box);
+    if (own) loop_spin_close(own);
+    return fb_int(env, -ENOMEM);
+  }
   int r = uv_poll_init(loop, &p->handle, fb_i32(env, argv[0]));
-  if (r != 0) { free(p); free(box); return fb_int(env, r); }
-  poller_setup(env, p, argv[2]);
+  if (r != 0) {
+    free(p); free(box);
+    if (own) loop_spin_close(own);
+    return fb_int(env, r);
+  }
+  poller_setup(env, p, argv[2], own);
   r = uv_poll_start(&p->handle, fb_i32(env, argv[1]), poller_event);
   if (r != 0) {
     /* initialised handles are freed only through uv_close */
@@ -158,7 +174,24 @@ static napi_value poll_ref(napi_env env, napi_callback_info info) {
   return fb_int(env, 0);
 }
 
+/* poll_spin_stats(handle, out: Float64Array(3)) -> 0 or -errno: the poller's own
+ * window in µs, events caught while polling, events after sleeping (-EINVAL: it has none) */
+static napi_value poll_spin_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[FB_MAX_ARGS];
+  double *out;
+  size_t length;
+  if (fb_args(env, info, argv) < 2 || fb_bytes(env, argv[1], (void **)&out, &length) != 0 || length < 3 * sizeof(double)) {
+    return fb_throw(env, "poll_spin_stats(handle, out: Float64Array(3))");
+  }
+  poller_t *p = unbox(env, argv[0]);
+  if (!p) return fb_int(env, -EBADF);
+  if (!p->own_spin) return fb_int(env, -EINVAL);
+  loop_spin_read(p->spin, out);
+  return fb_int(env, 0);
+}
+
 void poll_init(napi_env env, napi_value exports) {
+  fb_export(env, exports, "poll_spin_stats", poll_spin_stats);
   fb_export(env, exports, "poll_open", poll_open);
   fb_export(env, exports, "poll_update", poll_update);
   fb_export(env, exports, "poll_close", poll_close);
