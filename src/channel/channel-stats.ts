@@ -9,9 +9,12 @@ export interface ChannelStats {
   arenaTransfers: number;
   chunkedTransfers: number;
   doorbellsRung: number;
+  /** Fds (raw or under handles) passed with messages, and received with them. */
+  handlesSent: number;
+  handlesReceived: number;
 }
 
 /** All counters at zero. */
 export function emptyStats(): ChannelStats {
-  return { messagesSent: 0, messagesReceived: 0, cmaTransfers: 0, memfdTransfers: 0, arenaTransfers: 0, chunkedTransfers: 0, doorbellsRung: 0 };
+  return { messagesSent: 0, messagesReceived: 0, cmaTransfers: 0, memfdTransfers: 0, arenaTransfers: 0, chunkedTransfers: 0, doorbellsRung: 0, handlesSent: 0, handlesReceived: 0 };
 }

@@ -16,14 +16,17 @@ import { settingsFrom, type ChannelOptions } from './channel-options.js';
 import type { ChannelStats } from './channel-stats.js';
 import { ControlSocket } from './control-socket.js';
 import { KIND_ADVANCED, KIND_BYTES, KIND_JSON } from './frame-kinds.js';
+import { outgoingHandles, type SendHandle, type SendHandleOptions } from './handles.js';
 import { Inbound } from './inbound.js';
 import { LargePayloads } from './large-payloads.js';
 import { Outbound } from './outbound.js';
+import { PassedHandles } from './passed-handles.js';
 import { WaitLoop } from './wait-loop.js';
 
 export { ChannelClosedError, type CloseReason } from './channel-closed-error.js';
 export type { ChannelOptions, LargePayloadMode } from './channel-options.js';
 export type { ChannelStats } from './channel-stats.js';
+export type { SendHandle, SendHandleOptions } from './handles.js';
 
 const ITERATOR_HIGH_WATER = 1024;
 const RESOLVED = Promise.resolve();
@@ -34,8 +37,8 @@ function toBytes(view: ArrayBufferView): Uint8Array {
 }
 
 /**
- * One end of a channel. Events: 'message' (value), 'close' (reason, error?).
- * Async-iterable over messages.
+ * One end of a channel. Events: 'message' (value, handle?), 'close' (reason, error?).
+ * Async-iterable over messages (values only: handles go to 'message' listeners).
  */
 export class Channel extends EventEmitter {
   /** The peer's process id. */
@@ -51,6 +54,7 @@ export class Channel extends EventEmitter {
   private readonly inb: Inbound;
   private readonly socket: ControlSocket;
   private readonly large: LargePayloads;
+  private readonly handles: PassedHandles;
   private readonly loop: WaitLoop;
   private readonly sockWatch: SocketWatch;
   private readonly probeExposure: ExposedBuffer;
@@ -77,6 +81,9 @@ export class Channel extends EventEmitter {
     this.large = new LargePayloads({ core, out: this.out, inb: this.inb, socket: this.socket });
     this.out.large = this.large;
     this.inb.large = this.large;
+    this.handles = new PassedHandles(core, this.out, this.socket);
+    this.out.handles = this.handles;
+    this.inb.handles = this.handles;
     this.loop = new WaitLoop(core, this.out, this.inb, { peerGone: () => this.peerGone(), fail: (e) => this.fail(e) });
     this.out.schedule = () => { setImmediate(this.loop.run); };
     this.out.onAcked = () => this.settleIfClosing();
@@ -107,12 +114,16 @@ export class Channel extends EventEmitter {
    * (by JSON or structured clone). Resolves when the message is in the ring,
    * or for a large payload by CMA when the peer has pulled it: do not change
    * the bytes before then. Waits while the ring is full (never drops).
+   * `handle`: raw fds, a net.Socket or a net.Server (or an array of them) to
+   * pass with the message (see docs/channel.md, "Handles and fds").
    */
-  send(data: unknown): Promise<void> {
+  send(data: unknown, handle?: SendHandle | SendHandle[], options?: SendHandleOptions): Promise<void> {
     if (this.core.state !== 'open') return Promise.reject(new ChannelClosedError(this.closeReason, 'send'));
     const out = this.out;
     let kind: number, payload: Uint8Array | string;
+    let handles = null;
     try {
+      if (handle !== undefined) handles = outgoingHandles(handle, options);
       if (ArrayBuffer.isView(data)) {
         kind = KIND_BYTES;
         payload = toBytes(data);
@@ -121,7 +132,7 @@ export class Channel extends EventEmitter {
         payload = out.encodeValue(data);
       }
       if (out.queue.length === 0) {
-        const r = out.write(kind, payload, null);
+        const r = handles ? out.writeWithHandles(kind, payload, null, handles) : out.write(kind, payload, null);
         if (r === 1) return RESOLVED;
         if (typeof r === 'object') return r;
       }
@@ -129,16 +140,17 @@ export class Channel extends EventEmitter {
       return Promise.reject(e as Error);
     }
     return new Promise<void>((resolve, reject) => {
-      out.queue.push({ kind, payload, resolve, reject });
+      out.queue.push({ kind, payload, resolve, reject, handles });
       out.waitForRoom();
     });
   }
 
   /** Like send, but returns false (sending nothing) when the ring is full or sends are queued. */
-  trySend(data: unknown): boolean {
+  trySend(data: unknown, handle?: SendHandle | SendHandle[], options?: SendHandleOptions): boolean {
     if (this.core.state !== 'open') throw new ChannelClosedError(this.closeReason, 'trySend');
     const out = this.out;
     if (out.queue.length !== 0) return false;
+    const handles = handle === undefined ? null : outgoingHandles(handle, options);
     let kind: number, payload: Uint8Array | string;
     if (ArrayBuffer.isView(data)) {
       kind = KIND_BYTES;
@@ -147,11 +159,11 @@ export class Channel extends EventEmitter {
       kind = this.json ? KIND_JSON : KIND_ADVANCED;
       payload = out.encodeValue(data);
     }
-    const r = out.write(kind, payload, null);
+    const r = handles ? out.writeWithHandles(kind, payload, null, handles) : out.write(kind, payload, null);
     if (r === 0) {
-      if (!this.large.chunks.sending) return false;
-      // Part of a chunked payload is in the ring: the rest follows, in order, before anything else.
-      out.queue.push({ kind, payload, resolve: null, reject: null });
+      if (!this.large.chunks.sending && !handles?.passed) return false;
+      // Part of the message (its handles, part of a chunked payload) is in the ring: the rest follows, in order, before anything else.
+      out.queue.push({ kind, payload, resolve: null, reject: null, handles });
       out.waitForRoom();
       return true;
     }
@@ -304,6 +316,7 @@ export class Channel extends EventEmitter {
       this.out.forget();
       shmUnmap(core.segment.buffer);
       this.large.close();
+      this.handles.close();
       for (const fd of [core.sock, core.selfEfd, core.peerEfd, core.segment.fd]) if (fd >= 0) fdClose(fd);
       this.closedResolve();
       this.emit('close', this.closeReason, this.closeError);

@@ -1,6 +1,7 @@
 // The channel's unix socket, kept open beside the rings: the handshake (each
 // side probes the other with a real 64-byte process_vm_readv of the buffer it
-// published and sends its verdict), fds passed for large payloads, a `bye`
+// published and sends its verdict), fds passed for large payloads and with
+// messages, a `bye`
 // at close, and the hang-up when the peer dies.
 import { ProtocolError } from '../errors.js';
 import { EAGAIN, check, fdClose, sockRecv, sockSend } from '../native/native.js';
@@ -12,14 +13,21 @@ export class ControlSocket {
   /** Called once the peer's CMA verdict is known (core.peerCanReadMe is set). */
   onReady: () => void = () => {};
   private readonly buf = Buffer.alloc(4096);
-  private readonly recvState = new Int32Array(2 + 4);
+  /** Room for the most fds one message can carry (SCM_MAX_FD). */
+  private readonly recvState = new Int32Array(2 + 253);
   private readonly passedHandlers = new Map<number, (key: number, fd: number) => void>();
+  private readonly passedManyHandlers = new Map<number, (key: number, fds: Int32Array) => void>();
 
   constructor(private readonly core: ChannelCore) {}
 
   /** Routes binary messages [tag u32][key u32] + 1 fd to `handler`, which then owns the fd. */
   onPassed(tag: number, handler: (key: number, fd: number) => void): void {
     this.passedHandlers.set(tag, handler);
+  }
+
+  /** Routes binary messages [tag u32][key u32] + any number of fds to `handler`, which then owns the fds. */
+  onPassedMany(tag: number, handler: (key: number, fds: Int32Array) => void): void {
+    this.passedManyHandlers.set(tag, handler);
   }
 
   /** What the peer passed under `key` (an fd, an arena), reading the socket first if it is not there yet. */
@@ -67,6 +75,11 @@ export class ControlSocket {
       }
       if (n === 0) return true;
       const fds = this.recvState.slice(2, 2 + this.recvState[0]);
+      const many = n === 8 ? this.passedManyHandlers.get(this.buf.readUInt32LE(0)) : undefined;
+      if (many) {
+        many(this.buf.readUInt32LE(4), fds);
+        continue;
+      }
       if (n === 8 && fds.length === 1) {
         const handler = this.passedHandlers.get(this.buf.readUInt32LE(0));
         if (handler) {

@@ -15,11 +15,15 @@ export const KIND_LARGE_MEMFD = 5;
 export const KIND_LARGE_ARENA = 6;
 /** [inner kind u32][0 u32][total length f64][chunk bytes]; chunks of one payload are consecutive */
 export const KIND_CHUNK = 7;
+/** [seq u32][count u32][array u32][type u8 × count]: the handles of the next message; the fds come over the socket (passed-handles.ts) */
+export const KIND_HANDLES = 8;
 
 // Socket messages: JSON handshake text, or a binary fd handoff
-// [SOCK_PAYLOAD_FD u32][token u32] + 1 fd, or [SOCK_ARENA_FD u32][arena id u32] + 1 fd.
+// [SOCK_PAYLOAD_FD u32][token u32] + 1 fd, or [SOCK_ARENA_FD u32][arena id u32] + 1 fd,
+// or [SOCK_HANDLES u32][seq u32] + the fds of one message's handles.
 export const SOCK_PAYLOAD_FD = 1;
 export const SOCK_ARENA_FD = 2;
+export const SOCK_HANDLES = 3;
 
 /** A frame whose kind or size breaks the ring's rules. */
 export function corruptFrame(kind: number, length: number): ProtocolError {

@@ -1,12 +1,13 @@
 // The receiving side of a channel end: drains the inbound ring in batches,
 // decodes each frame (bytes, JSON, structured clone) and emits it as a
-// 'message', hands large-payload frames to their path, and gives room and
-// acknowledgements back to the sender.
+// 'message' (with the handles passed with it, if any), hands large-payload
+// frames to their path, and gives room and acknowledgements back to the sender.
 import v8 from 'node:v8';
 import { ProtocolError } from '../errors.js';
 import type { ChannelCore } from './channel-core.js';
-import { KIND_ADVANCED, KIND_BYTES, KIND_CHUNK, KIND_JSON } from './frame-kinds.js';
+import { KIND_ADVANCED, KIND_BYTES, KIND_CHUNK, KIND_HANDLES, KIND_JSON } from './frame-kinds.js';
 import type { LargePayloads } from './large-payloads.js';
+import type { PassedHandles } from './passed-handles.js';
 import type { RingReader } from './ring.js';
 
 /** A buffer of exactly `length` bytes, not zeroed, in memory of its own (never a pool slice). */
@@ -17,6 +18,8 @@ export function ownedBytes(length: number): Uint8Array {
 export class Inbound {
   /** The large-payload paths (set once made: they need this side). */
   large!: LargePayloads;
+  /** Handles passed with messages (set once made: it needs this side). */
+  handles!: PassedHandles;
   private scratch: Uint8Array = new Uint8Array(0);
   private readonly reader: RingReader;
   private readonly views: boolean;
@@ -56,18 +59,26 @@ export class Inbound {
     switch (kind) {
       case KIND_BYTES:
         core.stats.messagesReceived++;
-        core.events.emit('message', this.views ? new Uint8Array(core.segment.buffer, at, length) : core.u8.slice(at, at + length));
+        this.emit(this.views ? new Uint8Array(core.segment.buffer, at, length) : core.u8.slice(at, at + length));
         return;
       case KIND_JSON:
         core.stats.messagesReceived++;
-        core.events.emit('message', this.decodeJson(core.text.toString('utf8', at, at + length)));
+        this.emit(this.decodeJson(core.text.toString('utf8', at, at + length)));
         return;
       case KIND_ADVANCED:
         core.stats.messagesReceived++;
-        core.events.emit('message', this.decodeAdvanced(new Uint8Array(core.segment.buffer, at, length)));
+        this.emit(this.decodeAdvanced(new Uint8Array(core.segment.buffer, at, length)));
         return;
+      case KIND_HANDLES:
+        return this.handles.receive(at, length);
     }
     this.large.receive(kind, at, length);
+  }
+
+  /** Emits a message, with the handles passed with it as the second argument. */
+  private emit(value: unknown): void {
+    if (!this.handles.hasPending) this.core.events.emit('message', value);
+    else this.core.events.emit('message', value, this.handles.take());
   }
 
   private decodeJson(s: string): unknown {
@@ -101,9 +112,9 @@ export class Inbound {
   deliverLarge(kind: number, bytes: Uint8Array): void {
     const core = this.core;
     core.stats.messagesReceived++;
-    if (kind === KIND_BYTES) core.events.emit('message', bytes);
-    else if (kind === KIND_JSON) core.events.emit('message', this.decodeJson(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
-    else if (kind === KIND_ADVANCED) core.events.emit('message', this.decodeAdvanced(bytes));
+    if (kind === KIND_BYTES) this.emit(bytes);
+    else if (kind === KIND_JSON) this.emit(this.decodeJson(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
+    else if (kind === KIND_ADVANCED) this.emit(this.decodeAdvanced(bytes));
     else throw new ProtocolError('CORRUPT_SEGMENT', `large payload of unknown kind ${kind}`);
   }
 

@@ -6,7 +6,9 @@ import v8 from 'node:v8';
 import type { ExposedBuffer } from '../cma/index.js';
 import type { PayloadArena } from './arena.js';
 import type { ChannelCore } from './channel-core.js';
+import type { OutgoingHandles } from './handles.js';
 import type { LargePayloads } from './large-payloads.js';
+import type { PassedHandles } from './passed-handles.js';
 import { frameBytes, type RingWriter } from './ring.js';
 
 /** A send that waits for room, in order. */
@@ -15,6 +17,8 @@ export interface Queued {
   payload: Uint8Array | string;
   resolve: (() => void) | null;
   reject: ((e: Error) => void) | null;
+  /** The fds and handles the message carries. */
+  handles?: OutgoingHandles | null;
 }
 
 /** A large payload the peer has not acknowledged yet. */
@@ -55,6 +59,8 @@ export class Outbound {
   writableWaiters: Array<() => void> = [];
   /** The large-payload paths (set once made: they need this side). */
   large!: LargePayloads;
+  /** Handles passed with messages (set once made: it needs this side). */
+  handles!: PassedHandles;
   /** Called when acknowledgements were collected (a closing channel may finish). */
   onAcked: () => void = () => {};
   /** Runs the channel's loop soon (after a doorbell was armed that may already have been rung). */
@@ -88,6 +94,7 @@ export class Outbound {
   }
 
   write(kind: number, payload: Uint8Array | string, queued: Queued | null): WriteResult {
+    if (this.handles.dropOwed && !this.handles.writeDrop()) return this.full();
     let length: number;
     if (typeof payload === 'string') {
       length = payload.length * 3;
@@ -108,6 +115,22 @@ export class Outbound {
     this.u8.set(payload, at);
     this.commit(length, kind);
     return 1;
+  }
+
+  /**
+   * write() for a message that carries handles: their frame first (once: a
+   * retry after the ring was full writes only the message), then the message.
+   * A message that fails after its handles went owes the peer a frame that drops them.
+   */
+  writeWithHandles(kind: number, payload: Uint8Array | string, queued: Queued | null, handles: OutgoingHandles): WriteResult {
+    if (!handles.passed && !this.handles.send(handles)) return 0;
+    try {
+      return this.write(kind, payload, queued);
+    } catch (e) {
+      this.handles.dropOwed = true;
+      this.handles.writeDrop();
+      throw e;
+    }
   }
 
   /** The ring is full: what was appended must become visible, or the consumer never frees room. */
@@ -239,7 +262,7 @@ export class Outbound {
       const q = this.queue[0];
       let r: WriteResult;
       try {
-        r = this.write(q.kind, q.payload, q);
+        r = q.handles ? this.writeWithHandles(q.kind, q.payload, q, q.handles) : this.write(q.kind, q.payload, q);
       } catch (e) {
         this.queue.shift();
         q.reject?.(e as Error);

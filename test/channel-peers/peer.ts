@@ -10,10 +10,17 @@
 //               trySend/whenWritable, then a report of its waits
 //   late        echoes, but only after it gets SIGUSR2 (until then its rings and arenas fill up)
 //   grandchild  starts a program that lists its own open fds and sends that list back
+//   handles     uses what comes with each message: a net.Server (answers each connection with its pid),
+//               a net.Socket (answers each chunk with its pid and the chunk), raw fds (sends back their
+//               contents, then closes them); a message without handles is answered with 'none'
+//   send-fds    sends argv[3] messages, each with a new fd of /dev/null, then prints 'sent N' (N fds passed)
+//   fd-count    never listens; at close prints the fds it has that it did not have once its channel was open
 import { createHook } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { connect, parentChannel, type Channel, type ChannelOptions } from '../../src/channel/index.js';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import { connect, parentChannel, type Channel, type ChannelOptions, type SendHandle } from '../../src/channel/index.js';
 
 const mode = process.argv[2];
 const options: ChannelOptions = process.env.PEER_OPTIONS ? JSON.parse(process.env.PEER_OPTIONS) as ChannelOptions : {};
@@ -119,6 +126,51 @@ async function main(): Promise<void> {
     await ch.send({ waits, fruitless, immediates });
     ch.on('message', () => {});
     ch.on('close', () => process.exit(0));
+    return;
+  }
+  if (mode === 'handles') {
+    const ch = parentChannel(options);
+    ch.on('message', (m: unknown, handle?: SendHandle | SendHandle[]) => {
+      if (handle === undefined) return void ch.send({ got: m, handle: 'none' });
+      if (handle instanceof net.Server) {
+        handle.on('connection', (c) => c.end(`served by ${process.pid}`));
+        return void ch.send({ got: m, handle: 'server', listening: handle.listening });
+      }
+      if (handle instanceof net.Socket) {
+        handle.on('data', (d) => handle.write(`child ${process.pid}: ${String(d)}`));
+        return void ch.send({ got: m, handle: 'socket' });
+      }
+      const fds = Array.isArray(handle) ? handle as number[] : [handle];
+      const contents = fds.map((fd) => readFileSync(fd, 'utf8'));
+      for (const fd of fds) closeSync(fd);
+      ch.send({ got: m, handle: Array.isArray(handle) ? 'fds' : 'fd', contents }).catch(() => {});
+    });
+    ch.on('close', () => process.exit(0));
+    return;
+  }
+  if (mode === 'send-fds') {
+    const ch = parentChannel(options);
+    const n = Number(process.argv[3]);
+    for (let i = 0; i < n; i++) {
+      const fd = openSync('/dev/null', 'r');
+      await ch.send(i, fd);
+      closeSync(fd);
+    }
+    process.stdout.write(`sent ${ch.stats.handlesSent}\n`);
+    ch.on('close', () => process.exit(0));
+    return;
+  }
+  if (mode === 'fd-count') {
+    const fds = (): Set<string> => new Set(readdirSync('/proc/self/fd').map((fd) => {
+      try { return `${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`; } catch { return ''; } // the listing's own fd
+    }).filter((x) => x !== ''));
+    const ch = parentChannel(options);
+    const before = fds();
+    ch.on('close', () => {
+      const extra = [...fds()].filter((x) => !before.has(x));
+      process.stdout.write(`extra ${extra.length}${extra.length ? `: ${extra.join(', ')}` : ''}\n`);
+      process.exit(0);
+    });
     return;
   }
   if (mode === 'grandchild') {
