@@ -285,18 +285,24 @@ describe('channel', () => {
   });
 
   // Two ends that never sleep share the machine's cores with everything else: on a loaded 2-core
-  // machine one round trip can take a scheduler slice, hence few of them and a generous watchdog.
-  it('round-trips with the default polling window, with none, in busy mode and with a spin before sleeping', { timeout: 90_000 }, async () => {
-    for (const options of [{}, { pollUs: 0 }, { busy: true }, { spinUs: 50 }] as ChannelOptions[]) {
+  // machine one round trip can take a scheduler slice, hence few in busy mode and a generous watchdog.
+  const waits: Array<[string, ChannelOptions, number]> = [
+    ['with the default polling window after a wake-up', {}, 100],
+    ['sleeping at once (pollUs: 0)', { pollUs: 0 }, 100],
+    ['in busy mode', { busy: true }, 10],
+    ['with a spin before sleeping', { spinUs: 50 }, 100],
+  ];
+  for (const [how, options, count] of waits) {
+    it(`round-trips ${how}`, { timeout: 90_000 }, async () => {
       const { channel } = forkPeer('echo', [], options, options);
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < count; i++) {
         const reply = nextMessage(channel);
         await channel.send(i);
         assert.equal(await reply, i);
       }
       await channel.close();
-    }
-  });
+    });
+  }
 
   it('refuses a polling window that is not a whole number of microseconds up to one second', () => {
     for (const bad of [-1, 1.5, 1_000_001, Number.NaN]) assert.throws(() => settingsFrom({ pollUs: bad }, 1 << 20), RangeError);
