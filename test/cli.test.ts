@@ -183,7 +183,8 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the comman
     assert.deepEqual([ret.type, ret.data, ret.replySerial], ['method_return', [42], call.serial]);
   });
 
-  test('codegen output from a live service type-checks, and misuse of the generated types does not', { timeout: 60000 }, async () => {
+  // Its watchdog leaves room for two type-checks on a loaded 2-core machine (each took over 30 s there).
+  test('codegen output from a live service type-checks, and misuse of the generated types does not', { timeout: 240_000 }, async () => {
     const dir = path.join(root, 'dist', `codegen-check-${process.pid}`);
     mkdirSync(dir, { recursive: true });
     try {
