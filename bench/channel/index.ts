@@ -5,6 +5,7 @@
 // polling, spinUs and busy mode, beside C ping-pongs (blocking on an eventfd,
 // and waiting in epoll as Node's loop does) and a bare Node eventfd poller,
 // (3) GB/s for 1 MiB and 64 MiB payloads. Parent on CPU 0, peer on CPU 1.
+// FASTBUS_BENCH_CHANNEL=one-way,round-trip,bandwidth (any of them) runs only those parts.
 import { execFileSync, fork as cpFork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
@@ -248,6 +249,8 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
   const pingpong = buildC('channel/pingpong.c');
   const readvBw = buildC('c/vm-readv.c');
   const notes: string[] = [];
+  const parts = new Set((process.env.FASTBUS_BENCH_CHANNEL ?? 'one-way,round-trip,bandwidth').split(','));
+  const repeat = (part: string): number => (parts.has(part) ? ctx.repeat : 0);
 
   // (1) one-way 64-byte messages/s
   const nCh = q ? 500_000 : 2_000_000, nIpc = q ? 50_000 : 200_000, nNet = q ? 200_000 : 500_000;
@@ -259,7 +262,7 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     chCopy: row('fastbus channel, 64 bytes, copies', 'msgs/s', true),
     chJson: row('fastbus channel, 64-char string (json)', 'msgs/s', true),
   };
-  for (let r = 0; r < ctx.repeat; r++) {
+  for (let r = 0; r < repeat('one-way'); r++) {
     ctx.progress(`channel: one-way 64-byte messages, repetition ${r + 1}/${ctx.repeat}`);
     oneWay.ipcJson.samples.push(await ipcOneWay(nIpc, 'json'));
     oneWay.ipcAdv.samples.push(await ipcOneWay(nIpc, 'advanced'));
@@ -290,7 +293,7 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     (p99[label] ??= []).push(tail);
     return med;
   };
-  for (let r = 0; r < ctx.repeat; r++) {
+  for (let r = 0; r < repeat('round-trip'); r++) {
     ctx.progress(`channel: round trips, repetition ${r + 1}/${ctx.repeat}`);
     rtt.cEventfd.samples.push(keep(rtt.cEventfd.label, cPingPong(pingpong, 'eventfd', nSleep)));
     rtt.cEpoll.samples.push(keep(rtt.cEpoll.label, cPingPong(pingpong, 'epoll', nSleep)));
@@ -303,7 +306,7 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     busy.cBusy.samples.push(keep(busy.cBusy.label, cPingPong(pingpong, 'busy', nBusy)));
     busy.chBusy.samples.push(keep(busy.chBusy.label, await channelRoundTrip(nBusy, { busy: true })));
   }
-  notes.push(`Round-trip p99 (median over repetitions): ${Object.entries(p99).map(([k, v]) => `${k} ${median(v).toFixed(2)} µs`).join('; ')}.`);
+  if (parts.has('round-trip')) notes.push(`Round-trip p99 (median over repetitions): ${Object.entries(p99).map(([k, v]) => `${k} ${median(v).toFixed(2)} µs`).join('; ')}.`);
 
   // (3) bandwidth
   const k1 = q ? 200 : 1000, k64 = q ? 4 : 16;
@@ -323,7 +326,7 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     memfd: row('fastbus channel, memfd per payload', 'GB/s', true),
     ring: row('fastbus channel, chunks through the ring', 'GB/s', true),
   };
-  for (let r = 0; r < ctx.repeat; r++) {
+  for (let r = 0; r < repeat('bandwidth'); r++) {
     ctx.progress(`channel: bandwidth, repetition ${r + 1}/${ctx.repeat}`);
     bw1.net.samples.push((await netOneWay(k1, MiB)) * MiB / 1e9);
     bw1.arena.samples.push((await channelOneWay(k1, MiB, false, { views: true }, { largePayload: 'arena' })) * MiB / 1e9);
@@ -347,6 +350,6 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     { title: 'Bandwidth, 64 MiB payloads', rows: Object.values(bw64), baseline: bw64.c.label, note: `${k64} payloads per sample; receiver in views mode; the arena row raises arenaMaxBytes to 256 MiB (its arena is 128 MiB)` },
   ];
   notes.push('Parent pinned to CPU 0 and peer to CPU 1 (taskset), as the C programs pin themselves; the machine is shared, so compare ratios within a run.');
-  notes.push('CPU cost: default mode uses no CPU while idle (a sleeping consumer costs one eventfd write per wake-up); spinUs burns up to that long after each batch; busy mode keeps one core at 100% per busy end.');
-  return { tables, notes };
+  notes.push('CPU cost: default mode uses no CPU while idle (a sleeping consumer costs one eventfd write per wake-up); after a wake-up its loop polls for an adaptive window of up to pollUs (50 µs), one core per end while messages keep coming within it; spinUs burns up to that long after each batch, blocking the event loop; busy mode keeps one core at 100% per busy end.');
+  return { tables: tables.filter((t) => t.rows.every((r) => r.samples.length > 0)), notes };
 }
