@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { connect, type Connection, type Message } from '../src/client/index.js';
-import { FIXTURES, run, startBus, type TestBus } from './fixtures/bus.js';
+import { CLI, FIXTURES, run, startBus, type TestBus } from './fixtures/bus.js';
 
 const PEER = path.join(FIXTURES, '..', '..', 'dist', 'test', 'fixtures', 'direct-peer.js');
 const IFACE = 'org.fastbus.Test.Peer';
@@ -125,6 +125,26 @@ describe('the direct path on a fastbus bus', () => {
     }
     assert.deepEqual(await flood, [0, 2000]);
     assert.deepEqual(await a.call('IsDirect', 's', [b.name]), [true]);
+  });
+
+  it('counts a pair\'s channel traffic in Debug.Stats and lists the pair in fastbus status', { timeout: 60000 }, async () => {
+    const b = await peers.start('auto');
+    const a = await peers.start('auto');
+    assert.deepEqual(await a.call('Flood', 'suuu', [b.name, 100, 8, 0]), [0, 100]);
+    const stats = async (name: string): Promise<Record<string, number>> => {
+      const [m] = await driver.callMethod({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus.Debug.Stats', member: 'GetConnectionStats', signature: 's', body: [name] });
+      return Object.fromEntries(Object.entries(m as Record<string, { value: number }>).map(([k, v]) => [k, v.value]));
+    };
+    const sa = await stats(a.name);
+    const sb = await stats(b.name);
+    assert.equal(sa.DirectPeers, 1);
+    assert.ok(sa.DirectOutgoingBytes > 0, 'a sent on the channel');
+    assert.equal(sa.DirectOutgoingBytes, sb.DirectIncomingBytes);
+    assert.equal(sa.DirectIncomingBytes, sb.DirectOutgoingBytes);
+    const out = await run(bus, process.execPath, [CLI, 'status', '--address', bus.address]);
+    const line = out.split('\n').find((l) => l.startsWith('DirectPair=') && l.includes(a.name) && l.includes(b.name));
+    assert.ok(line, `fastbus status lists the pair:\n${out}`);
+    assert.match(line, / live \d+ \d+$/);
   });
 
   it('keeps a client with direct: \'off\' on the bus', { timeout: 60000 }, async () => {

@@ -5,7 +5,7 @@
 // its marker (Switched) through the bus and uses the channel for that peer,
 // and the other end is told (PeerSwitched). Grants are made only while no
 // monitor or eavesdropper is attached and no send/receive rule is configured.
-import { makeGrantedFds } from '../channel/granted-ends.js';
+import { GrantedTraffic, makeGrantedFds } from '../channel/granted-ends.js';
 import { fdClose } from '../native/native.js';
 import { MessageType, type DecodedMessage, type Message } from '../wire/index.js';
 import { BusErrors } from './bus-error.js';
@@ -58,6 +58,18 @@ interface Pair {
   /** Bit 1: a accepted / switched; bit 2: b. */
   accepted: number;
   switched: number;
+  /** The bytes each side has put on the channel, read from its segment. */
+  traffic: GrantedTraffic | undefined;
+}
+
+/** A pair with a channel, as Direct1.ListPairs and fastbus status show it. */
+export interface PairInfo {
+  a: Connection;
+  b: Connection;
+  state: 'offered' | 'live';
+  /** Bytes a sent b and b sent a on the channel (ring frames, mod 2^32). */
+  bytesAB: number;
+  bytesBA: number;
 }
 
 /** Counters for Debug.Stats and fastbus status. */
@@ -82,12 +94,28 @@ export class DirectGrants {
   }
 
   /** Pairs with a channel (offered or live), for status. */
-  livePairs(): { a: Connection; b: Connection; state: PairState; switched: number }[] {
-    const out: { a: Connection; b: Connection; state: PairState; switched: number }[] = [];
+  livePairs(): PairInfo[] {
+    const out: PairInfo[] = [];
     for (const [c, m] of this.pairs) {
-      for (const p of m.values()) if (p.a === c && (p.state === 'offered' || p.state === 'live')) out.push({ a: p.a, b: p.b, state: p.state, switched: p.switched });
+      for (const p of m.values()) {
+        if (p.a !== c || (p.state !== 'offered' && p.state !== 'live')) continue;
+        out.push({ a: p.a, b: p.b, state: p.state, bytesAB: p.traffic?.bytesFrom(0) ?? 0, bytesBA: p.traffic?.bytesFrom(1) ?? 0 });
+      }
     }
     return out;
+  }
+
+  /** One connection's channels and the bytes it sent and received on them (GetConnectionStats). */
+  statsOf(c: Connection): { peers: number; bytesOut: number; bytesIn: number } {
+    let peers = 0, bytesOut = 0, bytesIn = 0;
+    for (const p of this.pairs.get(c)?.values() ?? []) {
+      if (p.state !== 'offered' && p.state !== 'live') continue;
+      peers++;
+      const mine = p.a === c ? 0 : 1;
+      bytesOut += p.traffic?.bytesFrom(mine) ?? 0;
+      bytesIn += p.traffic?.bytesFrom(mine === 0 ? 1 : 0) ?? 0;
+    }
+    return { peers, bytesOut: bytesOut >>> 0, bytesIn: bytesIn >>> 0 };
   }
 
   /** Whether `from` sends to `to` on a channel now (the bus leaves `to` out of `from`'s fan-out). */
@@ -102,7 +130,7 @@ export class DirectGrants {
     if (from === to || !this.capable.has(from) || !this.capable.has(to)) return;
     let p = this.pairs.get(from)?.get(to);
     if (p === undefined) {
-      p = { a: from, b: to, state: 'counting', count: 0, accepted: 0, switched: 0 };
+      p = { a: from, b: to, state: 'counting', count: 0, accepted: 0, switched: 0, traffic: undefined };
       this.pairsOf(from).set(to, p);
       this.pairsOf(to).set(from, p);
     }
@@ -148,6 +176,10 @@ export class DirectGrants {
       case 'Unswitched':
         if (expect('s')) this.unswitched(conn, body[0] as string);
         return;
+      case 'ListPairs':
+        if (!expect('')) return;
+        this.host.reply(conn, msg, 'a(ssstt)', [this.livePairs().map((p) => [p.a.uniqueName!, p.b.uniqueName!, p.state, BigInt(p.bytesAB), BigInt(p.bytesBA)])]);
+        return;
       case 'Answered': {
         if (!expect('su')) return;
         const caller = this.host.lookup(body[0] as string);
@@ -173,7 +205,7 @@ export class DirectGrants {
       this.pairs.get(other)?.delete(conn);
       if (p.switched !== 0) this.switchedPairs--;
       if (p.state === 'offered' || p.state === 'live') this.notify(other, 'PeerGone', 's', [conn.uniqueName!]);
-      p.state = 'closed';
+      this.close(p);
     }
   }
 
@@ -219,6 +251,11 @@ export class DirectGrants {
     }
     p.state = 'offered';
     this.stats.grants++;
+    try {
+      p.traffic = new GrantedTraffic(fds.memfd, this.settings.ringBytes);
+    } catch {
+      // Only the counts are lost.
+    }
     const common = [fds.memfd, fds.efd0, fds.efd1];
     let holders = 2;
     const releaseCommon = (): void => {
@@ -254,7 +291,7 @@ export class DirectGrants {
     const p = this.pairWith(conn, peer);
     if (p === undefined || (p.state !== 'offered' && p.state !== 'counting')) return;
     // The decliner closed its end: the other end sees the channel hang up and stays on the bus.
-    p.state = 'closed';
+    this.close(p);
     this.host.log(`${conn.uniqueName} declined a direct channel to ${peer}: ${reason}`);
   }
 
@@ -275,7 +312,13 @@ export class DirectGrants {
       p.switched &= ~bit(p, conn);
       if (p.switched === 0) this.switchedPairs--;
     }
+    this.close(p);
+  }
+
+  private close(p: Pair): void {
     p.state = 'closed';
+    p.traffic?.close();
+    p.traffic = undefined;
   }
 
   private notify(target: Connection, member: string, signature: string, body: unknown[], fds?: SharedFds): void {

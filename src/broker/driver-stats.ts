@@ -15,11 +15,15 @@ export function defineStatsMethods(driver: Driver, bus: Broker): void {
       ['MatchRules', new Variant('u', bus.fanOut.matches.size)],
       ['PeakMatchRules', new Variant('u', bus.fanOut.peakMatchRules)],
       ['BusNames', new Variant('u', [...bus.names.ownedNames()].length)],
+      // The direct path (docs/direct.md): channels granted so far, and open now.
+      ['DirectGrants', new Variant('u', bus.direct.stats.grants)],
+      ['DirectChannels', new Variant('u', bus.direct.livePairs().length)],
     ]);
     return ['a{sv}', [m]];
   });
   driver.add(STATS, 'GetConnectionStats', 's', 'a{sv}', ['bus_name', 'stats'], false, (_conn, msg) => {
     const c = driver.connectionOf((msg.body as [string])[0]);
+    const direct = bus.direct.statsOf(c);
     const m = new Map<string, Variant>([
       ['UniqueName', new Variant('s', c.uniqueName ?? '')],
       ['IncomingMessages', new Variant('u', c.messagesIn)],
@@ -32,6 +36,10 @@ export function defineStatsMethods(driver: Driver, bus: Broker): void {
       ['OwnedNames', new Variant('u', bus.names.namesOf(c).length)],
       ['MatchRules', new Variant('u', bus.fanOut.matches.countOf(c))],
       ['PendingReplies', new Variant('u', c.pendingCalls)],
+      // What went on its direct channels, which the bus reads from their segments (bytes of ring frames, mod 2^32).
+      ['DirectPeers', new Variant('u', direct.peers)],
+      ['DirectOutgoingBytes', new Variant('u', direct.bytesOut)],
+      ['DirectIncomingBytes', new Variant('u', direct.bytesIn)],
     ]);
     return ['a{sv}', [m]];
   });

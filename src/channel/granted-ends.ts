@@ -3,10 +3,10 @@
 // a socketpair, and passes one set of fds to each end; each end opens its
 // side from them. The maker keeps nothing mapped or open afterwards.
 import { exposeBuffer } from '../cma/index.js';
-import { SOCK_SEQPACKET, check, efdOpen, fdClose, shmUnmap, sockPair } from '../native/native.js';
+import { SOCK_SEQPACKET, check, efdOpen, fdClose, shmMap, shmUnmap, sockPair } from '../native/native.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import type { ChannelEnds } from './channel-ends.js';
-import { attachSegment, createSegment, SegmentHeader, type Segment } from './segment.js';
+import { attachSegment, createSegment, DATA_OFFSET, ringControl, SegmentHeader, type Segment } from './segment.js';
 
 /** The fds of a made channel: the segment and doorbells are shared, each side has its own socket end. */
 export interface GrantedFds {
@@ -65,4 +65,35 @@ export function openGranted(fds: GrantedSide, peerPid: number, options: ChannelO
     peerPid, probeExposure: probe,
   };
   return new Channel(ends, options);
+}
+
+/**
+ * What the maker can see of a channel it made without taking part: the bytes
+ * each side has published (each ring's tail, a byte counter mod 2^32), read
+ * from a read-only mapping of the segment's control page. Nothing in the
+ * channel waits for or wakes the reader.
+ */
+export class GrantedTraffic {
+  private buffer: ArrayBuffer | undefined;
+  private readonly i32: Int32Array;
+  private readonly tails: [number, number];
+
+  /** Maps the control page of the segment `memfd` (the caller may close the fd afterwards). */
+  constructor(memfd: number, ringBytes: number) {
+    this.buffer = shmMap(memfd, DATA_OFFSET, false);
+    this.i32 = new Int32Array(this.buffer);
+    this.tails = [ringControl(0, ringBytes).tail >> 2, ringControl(1, ringBytes).tail >> 2];
+  }
+
+  /** Bytes (frames, mod 2^32) side `side` has published towards the other; 0 once closed. */
+  bytesFrom(side: 0 | 1): number {
+    // SYNC: pairs with the producer's Atomics.store of its tail (ring.ts publish).
+    return this.buffer === undefined ? 0 : Atomics.load(this.i32, this.tails[side]) >>> 0;
+  }
+
+  close(): void {
+    if (this.buffer === undefined) return;
+    shmUnmap(this.buffer);
+    this.buffer = undefined;
+  }
 }

@@ -69,7 +69,7 @@ export function segmentSizeBytes(ringBytes: number): number {
   return DATA_OFFSET + 2 * ringBytes;
 }
 
-function ringControl(index: 0 | 1, ringBytes: number): RingControl {
+export function ringControl(index: 0 | 1, ringBytes: number): RingControl {
   const base = LINE_BYTES + index * 5 * LINE_BYTES;
   return {
     tail: base,
