@@ -20,6 +20,14 @@ export interface BrokerLimits {
   maxPendingReplies: number;
   /** max_connections_per_user */
   maxConnectionsPerUser: number;
+  /** max_outgoing_bytes_per_user (fastbus's own): bytes waiting in queues charged to one user (see queue-charges.ts). */
+  maxQueuedBytesPerUser: number;
+  /** max_outgoing_unix_fds_per_user (fastbus's own): fds waiting in queues charged to one user. */
+  maxQueuedFdsPerUser: number;
+  /** max_match_rules_per_user (fastbus's own) */
+  maxMatchRulesPerUser: number;
+  /** max_names_per_user (fastbus's own): names owned or queued for by one user's connections. */
+  maxNamesPerUser: number;
   /** max_completed_connections */
   maxConnections: number;
   /** auth_timeout */
@@ -36,6 +44,10 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxNames: 50000,
   maxPendingReplies: 50000,
   maxConnectionsPerUser: 100000,
+  maxQueuedBytesPerUser: 64 * 1024 * 1024,
+  maxQueuedFdsPerUser: 4096,
+  maxMatchRulesPerUser: 50000,
+  maxNamesPerUser: 50000,
   maxConnections: 100000,
   authTimeoutMs: 30000,
   replyTimeoutMs: 0,

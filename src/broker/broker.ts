@@ -23,6 +23,7 @@ import { DRIVER_INTERFACE, DRIVER_NAME } from './driver-names.js';
 import { FanOut } from './fan-out.js';
 import { Monitors } from './monitors.js';
 import { NameRegistry, type OwnerChange } from './name-registry.js';
+import { UserAccounts, type UserAccount } from './user-accounts.js';
 import { ReplyTracker } from './reply-tracker.js';
 import { bodyOf, type Routed } from './routed.js';
 import { Router } from './router.js';
@@ -33,7 +34,10 @@ import { answerUndirected } from './undirected-call.js';
 export class Broker {
   readonly guid = randomBytes(16).toString('hex');
   settings: BrokerSettings;
-  readonly names = new NameRegistry<Connection>();
+  readonly names = new NameRegistry<Connection>((c, delta) => {
+    c.account.names += delta;
+  });
+  readonly accounts = new UserAccounts();
   readonly uniques = new Map<string, Connection>();
   readonly connections = new Set<Connection>();
   readonly router: Router;
@@ -48,7 +52,6 @@ export class Broker {
   address = '';
   private nextId = 1;
   private nextUnique = 1;
-  private perUser = new Map<number, number>();
   private readonly activationQueue: ActivationQueue;
   /** Variables added by UpdateActivationEnvironment. */
   readonly activationEnvironment = new Map<string, string>();
@@ -158,11 +161,14 @@ export class Broker {
       if (pidfd !== undefined) native.fdClose(pidfd);
       return;
     }
-    const conn = new Connection(this.nextId++, c.stream, c.credentials, uid, unixFd);
+    const conn = new Connection(this.nextId++, c.stream, c.credentials, uid, unixFd, this.accounts.open(uid));
     this.connections.add(conn);
     c.stream.onMessage = (frame) => this.receive(conn, frame);
     c.stream.onClose = (error) => this.disconnect(conn, error);
-    c.stream.onDrain = undefined;
+    // An empty queue: whoever paid for what waited in it is paid back.
+    c.stream.onDrain = () => {
+      if (conn.charges?.pending) conn.charges.creditAll();
+    };
     // Frames are views of the receive buffer: each is decoded and stamped before the next read.
     c.stream.borrowFrames = true;
     c.stream.resume();
@@ -184,17 +190,30 @@ export class Broker {
     if (error) this.log(`dropped ${conn.describe()}: ${error instanceof ProtocolError ? `${error.code}: ` : ''}${error.message}`);
     conn.stream.close();
     if (!this.connections.delete(conn)) return;
-    if (conn.uniqueName !== undefined && conn.uid !== undefined) this.perUser.set(conn.uid, (this.perUser.get(conn.uid) ?? 1) - 1);
+    // What waited in its queue is dropped: its payers are paid back.
+    const payers = conn.charges?.payers();
+    conn.charges?.creditAll();
+    if (conn.uniqueName !== undefined) conn.account.connections--;
     // The pidfd may still be queued in a GetConnectionCredentials reply: it closes after that send.
     conn.releaseProcessFd();
     this.monitors.delete(conn);
     this.fanOut.removeAllMatches(conn);
     const unique = conn.uniqueName;
-    if (unique === undefined) return;
+    if (unique === undefined) {
+      this.closeAccount(conn, payers);
+      return;
+    }
     this.uniques.delete(unique);
     for (const change of this.names.removeOwner(conn)) this.announce(change, false);
     this.replies.disconnected(conn);
     if (conn.monitorRules === undefined) this.router.signal('NameOwnerChanged', 'sss', [unique, unique, '']);
+    this.closeAccount(conn, payers);
+  }
+
+  /** A closed connection lets go of its user's account, and accounts it paid for in its queue may now be empty. */
+  private closeAccount(conn: Connection, payers: readonly UserAccount[] | undefined): void {
+    this.accounts.close(conn.account);
+    if (payers) for (const a of payers) this.accounts.forgetIfEmpty(a);
   }
 
   /**
@@ -205,7 +224,7 @@ export class Broker {
   private helloRefusal(conn: Connection): string | undefined {
     const limits = this.settings.limits;
     if (this.uniques.size + this.monitors.size >= limits.maxConnections) return 'The maximum number of active connections has been reached';
-    if (conn.uid !== undefined && (this.perUser.get(conn.uid) ?? 0) >= limits.maxConnectionsPerUser) {
+    if (conn.uid !== undefined && conn.account.connections >= limits.maxConnectionsPerUser) {
       return `The maximum number of active connections for UID ${conn.uid} has been reached (max_connections_per_user=${limits.maxConnectionsPerUser})`;
     }
     return undefined;
@@ -213,7 +232,7 @@ export class Broker {
 
   /** Registers the unique name (Hello). */
   hello(conn: Connection): string {
-    if (conn.uid !== undefined) this.perUser.set(conn.uid, (this.perUser.get(conn.uid) ?? 0) + 1);
+    conn.account.connections++;
     const name = `:1.${this.nextUnique++}`;
     conn.uniqueName = name;
     this.uniques.set(name, conn);

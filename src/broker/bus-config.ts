@@ -73,11 +73,13 @@ const POLICY_ATTRIBUTES = new Set([
   'max_fds', 'min_fds',
 ]);
 
-/** dbus-daemon's `<limit>` names that the bus applies (index.ts maps them onto BrokerLimits). */
+/** The `<limit>` names that the bus applies (index.ts maps them onto BrokerLimits). */
 const APPLIED_LIMITS = new Set([
   'max_message_size', 'max_outgoing_bytes', 'max_outgoing_unix_fds', 'max_match_rules_per_connection',
   'max_names_per_connection', 'max_replies_per_connection', 'max_connections_per_user', 'max_completed_connections',
   'auth_timeout', 'reply_timeout', 'service_start_timeout',
+  // fastbus's own, per user (dbus-daemon refuses a config that has them): docs/broker.md.
+  'max_outgoing_bytes_per_user', 'max_outgoing_unix_fds_per_user', 'max_match_rules_per_user', 'max_names_per_user',
 ]);
 
 /**

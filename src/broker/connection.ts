@@ -5,7 +5,9 @@ import * as native from '../native/native.js';
 import type { MatchRule } from '../match/index.js';
 import type { PendingSerials } from './pending-serials.js';
 import type { MessageStream, PeerCredentials } from '../transport/index.js';
+import type { QueueCharges } from './queue-charges.js';
 import { SharedFds } from './shared-fds.js';
+import type { UserAccount } from './user-accounts.js';
 
 /** When the bus gives up on one call and answers NoReply (reply_timeout). */
 export interface ReplyDeadline {
@@ -42,6 +44,10 @@ export class Connection {
   /** Set once the bus decided to drop the connection; nothing more is delivered. */
   dying: string | undefined;
   closed = false;
+  /** Who pays for what waits in this connection's queue (made on first delivery). */
+  charges: QueueCharges | undefined;
+  /** Whether the log already said that this connection's unicast signals are dropped (its user is over its share). */
+  overShareLogged = false;
   private processFdShared: SharedFds | undefined;
   // Counters for Debug.Stats.GetConnectionStats (fields, not an object of their own: one less per connection).
   messagesIn = 0;
@@ -58,6 +64,8 @@ export class Connection {
     readonly uid: number | undefined,
     /** Whether unix fds were negotiated. */
     readonly unixFd: boolean,
+    /** The account of its user (per-user limits). */
+    readonly account: UserAccount,
   ) {}
 
   /**

@@ -189,6 +189,10 @@ export class Driver {
       if (bus.names.countOf(conn) + 1 >= bus.settings.limits.maxNames) {
         throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to own more services (increase limits in configuration file if required; max_names_per_connection=${bus.settings.limits.maxNames})`);
       }
+      const limits = bus.settings.limits;
+      if (conn.account.names >= limits.maxNamesPerUser && !bus.names.holds(conn, name)) {
+        throw new BusError(BusErrors.LimitsExceeded, `The connections of ${conn.account.describe()} are not allowed to own more services (max_names_per_user=${limits.maxNamesPerUser})`);
+      }
       // As dbus-daemon: NameLost, NameOwnerChanged and NameAcquired go out before the reply.
       const r = bus.names.request(name, conn, flags);
       if (r.change) bus.announce(r.change);

@@ -23,11 +23,17 @@ export class FanOut {
 
   /** AddMatch: refused with LimitsExceeded past max_match_rules_per_connection. */
   addMatch(conn: Connection, rule: MatchRule, text: string): void {
-    const max = this.bus.settings.limits.maxMatchRules;
+    const limits = this.bus.settings.limits;
+    const max = limits.maxMatchRules;
     if (this.matches.countOf(conn) >= max) {
       throw new BusError(BusErrors.LimitsExceeded, `Connection "${conn.uniqueName}" is not allowed to add more match rules (increase limits in configuration file if required; max_match_rules_per_connection=${max})`);
     }
+    const account = conn.account;
+    if (account.matchRules >= limits.maxMatchRulesPerUser) {
+      throw new BusError(BusErrors.LimitsExceeded, `The connections of ${account.describe()} are not allowed to add more match rules (max_match_rules_per_user=${limits.maxMatchRulesPerUser})`);
+    }
     this.matches.add(conn, rule, text);
+    account.matchRules++;
     if (rule.eavesdrop) this.eavesdropRules++;
     if (this.matches.size > this.peakMatchRules) this.peakMatchRules = this.matches.size;
   }
@@ -35,12 +41,17 @@ export class FanOut {
   /** RemoveMatch: false when `conn` has no such rule. */
   removeMatch(conn: Connection, rule: MatchRule, text: string): boolean {
     const ok = this.matches.remove(conn, text);
-    if (ok && rule.eavesdrop) this.eavesdropRules--;
-    return ok;
+    if (!ok) return false;
+    if (rule.eavesdrop) this.eavesdropRules--;
+    conn.account.matchRules--;
+    return true;
   }
 
   removeAllMatches(conn: Connection): void {
-    for (const e of this.matches.rulesOf(conn)) if (e.rule.eavesdrop) this.eavesdropRules -= e.count;
+    for (const e of this.matches.rulesOf(conn)) {
+      if (e.rule.eavesdrop) this.eavesdropRules -= e.count;
+      conn.account.matchRules -= e.count;
+    }
     this.matches.removeOwner(conn);
   }
 
@@ -85,7 +96,8 @@ export class FanOut {
       if (r.fds && !o.unixFd) return;
       // Replies reach a fan-out only as eavesdropped copies of requested ones.
       if (policy && !router.policyAllows(policy, (pm ??= policyMessage(r)), r.from, o, eavesdrop)) return;
-      router.deliver(o, stamped(r), r.fds, r);
+      // The receiver's rule asked for it: its user pays.
+      router.deliver(o, stamped(r), r.fds, o.account, r);
     }, this.ownerCheck, eavesdrop ? (e) => e.rule.eavesdrop === true && e.owner.mark !== mark : (e) => e.owner.mark !== mark);
   }
 }

@@ -82,6 +82,11 @@ const LIMIT_NAMES: Record<string, keyof BrokerLimits> = {
   max_names_per_connection: 'maxNames',
   max_replies_per_connection: 'maxPendingReplies',
   max_connections_per_user: 'maxConnectionsPerUser',
+  // fastbus's own (dbus-daemon warns about them and goes on): per-user accounting, see docs/broker.md.
+  max_outgoing_bytes_per_user: 'maxQueuedBytesPerUser',
+  max_outgoing_unix_fds_per_user: 'maxQueuedFdsPerUser',
+  max_match_rules_per_user: 'maxMatchRulesPerUser',
+  max_names_per_user: 'maxNamesPerUser',
   max_completed_connections: 'maxConnections',
   auth_timeout: 'authTimeoutMs',
   reply_timeout: 'replyTimeoutMs',

@@ -55,7 +55,8 @@ export class Monitors {
         if (!rules.some((rule) => matchesRule(rule, mm, ownerCheck))) continue;
       }
       if (r.fds && !mon.unixFd) continue;
-      this.bus.router.deliver(mon, stamped(r), r.fds, r);
+      // The monitor asked for its copies: its user pays.
+      this.bus.router.deliver(mon, stamped(r), r.fds, mon.account, r);
     }
   }
 }

@@ -27,6 +27,9 @@ export class NameRegistry<T> {
   private readonly names = new Map<string, Owner<T>[]>();
   private readonly byOwner = new Map<T, Set<string>>();
 
+  /** `onCount(owner, delta)`: told each time an owner starts or stops owning or waiting for a name (per-user accounting). */
+  constructor(private readonly onCount?: (owner: T, delta: number) => void) {}
+
   /** The primary owner of a name. */
   ownerOf(name: string): T | undefined {
     return this.names.get(name)?.[0]?.owner;
@@ -52,6 +55,11 @@ export class NameRegistry<T> {
     return [...(this.byOwner.get(owner) ?? [])];
   }
 
+  /** Whether `owner` owns or waits for `name`. */
+  holds(owner: T, name: string): boolean {
+    return this.byOwner.get(owner)?.has(name) ?? false;
+  }
+
   /** Number of names `owner` owns or waits for. */
   countOf(owner: T): number {
     return this.byOwner.get(owner)?.size ?? 0;
@@ -60,13 +68,16 @@ export class NameRegistry<T> {
   private link(owner: T, name: string): void {
     let set = this.byOwner.get(owner);
     if (!set) this.byOwner.set(owner, (set = new Set()));
+    if (set.has(name)) return;
     set.add(name);
+    this.onCount?.(owner, 1);
   }
 
   private unlink(owner: T, name: string): void {
     const set = this.byOwner.get(owner);
-    set?.delete(name);
-    if (set && set.size === 0) this.byOwner.delete(owner);
+    if (!set?.delete(name)) return;
+    if (set.size === 0) this.byOwner.delete(owner);
+    this.onCount?.(owner, -1);
   }
 
   /** RequestName: the reply code and the change (if the primary owner changed). */

@@ -2,7 +2,8 @@
 // specification, "Message Bus Specification"): a unicast message passes the
 // reply check, the send and receive policy, fd support and the receiver's
 // queue limits, then is queued. The bus's own messages (replies, errors,
-// signals from org.freedesktop.DBus) pass the same door. Direct-path grants
+// signals from org.freedesktop.DBus) pass the same door, where each is charged
+// to the user that asked for it (queue-charges.ts). Direct-path grants
 // (issue 12) hook in at routeUnicast and deliver: a granted pair's traffic
 // leaves the bus there.
 import { encodeMessage, MessageFlags, MessageType, type DecodedMessage, type Message } from '../wire/index.js';
@@ -11,8 +12,10 @@ import { BusErrors } from './bus-error.js';
 import type { BusPolicy, PolicyMessage } from './bus-policy.js';
 import type { Connection } from './connection.js';
 import { DRIVER_INTERFACE, DRIVER_NAME, DRIVER_PATH } from './driver-names.js';
+import { QueueCharges } from './queue-charges.js';
 import { policyMessage, stamped, type Routed } from './routed.js';
 import type { SharedFds } from './shared-fds.js';
+import type { UserAccount } from './user-accounts.js';
 
 const TYPE_NAMES: Record<number, string> = { 1: 'method_call', 2: 'method_return', 3: 'error', 4: 'signal' };
 /** What policy rules see as the names of the bus itself. */
@@ -26,6 +29,8 @@ function sendDeniedText(msg: DecodedMessage, from: Connection): string {
 /** Routes unicast messages, queues every message, and sends the bus's own. */
 export class Router {
   private serial = 0;
+  /** Whether every queue's charges were settled in this turn of the event loop (see payerMayQueue). */
+  private settledAll = false;
 
   constructor(private readonly bus: Broker) {}
 
@@ -53,11 +58,18 @@ export class Router {
     }
     const bytes = stamped(r);
     const isCall = msg.type === MessageType.METHOD_CALL;
+    // Calls and unicast signals are the sender's doing: its user pays. Replies and errors, the caller's (it asked).
+    const payer = isCall || msg.type === MessageType.SIGNAL ? from.account : target.account;
     if (isCall) {
       // As dbus-daemon: fds count against max_outgoing_unix_fds once more than it wait (any message is then refused).
       const limits = bus.settings.limits;
-      if (target.stream.queuedBytes + bytes.length + (r.body?.length ?? 0) > limits.maxQueuedBytes || target.stream.queuedFds > limits.maxQueuedFds) {
+      const size = bytes.length + (r.body?.length ?? 0);
+      if (target.stream.queuedBytes + size > limits.maxQueuedBytes || target.stream.queuedFds > limits.maxQueuedFds) {
         this.replyError(from, msg, BusErrors.LimitsExceeded, `The destination ${target.uniqueName} has a full message queue`);
+        return;
+      }
+      if (!this.payerMayQueue(payer, size, target)) {
+        this.replyError(from, msg, BusErrors.LimitsExceeded, payer.queueFullText(limits));
         return;
       }
       if (!(msg.flags & MessageFlags.NO_REPLY_EXPECTED)) {
@@ -67,27 +79,78 @@ export class Router {
           return;
         }
       }
+    } else if (msg.type === MessageType.SIGNAL && !this.payerMayQueue(payer, bytes.length + (r.body?.length ?? 0), target)) {
+      // Nobody can be told that a signal was refused; the receiver is not at fault. One log line per sender.
+      if (!from.overShareLogged) {
+        from.overShareLogged = true;
+        bus.log(`dropping unicast signals from ${from.describe()}: ${payer.queueFullText(bus.settings.limits)}`);
+      }
+      return;
     }
-    this.deliver(target, bytes, r.fds, r, isCall);
+    this.deliver(target, bytes, r.fds, payer, r, isCall);
     bus.fanOut.toEavesdroppers(r, target);
     if (bus.direct.capableCount > 1) bus.direct.observe(from, target);
   }
 
   /**
-   * Queues bytes (and shared fds) to a connection. A message that cannot be
-   * queued (limits) drops the receiver; `queueChecked`: the caller already
+   * Whether `payer` may queue `size` bytes more to `target`. Under its share,
+   * yes. Past it (up to twice the share), only to a receiver that does not
+   * hold a good part of what the payer has waiting: the queues that do not
+   * move are refused, and the payer's other receivers, which keep up, are
+   * still served (on a bus of one user, one slow reader must not cut off the
+   * rest). Queues are settled lazily (as messages are queued to them, and when
+   * they empty); before refusing, every queue's written bytes are credited
+   * back, at most once per turn of the event loop (a flood then costs one
+   * pass, not one per message).
+   */
+  private payerMayQueue(payer: UserAccount, size: number, target: Connection): boolean {
+    const limits = this.bus.settings.limits;
+    if (payer.mayQueue(size, limits)) {
+      if (payer.overShare) payer.overShare = false;
+      return true;
+    }
+    if (!this.settledAll) {
+      this.settledAll = true;
+      setImmediate(() => {
+        this.settledAll = false;
+      });
+      for (const c of this.bus.connections) c.charges?.settle();
+      if (payer.mayQueue(size, limits)) return true;
+    }
+    if (!payer.overShare) {
+      // One line each time a user goes over its share (not one per message refused).
+      payer.overShare = true;
+      this.bus.log(payer.queueFullText(limits));
+    }
+    return payer.mayQueue(size, limits, 2)
+      && !(target.charges?.holdsMuchOf(payer, limits.maxQueuedBytesPerUser / 8, limits.maxQueuedFdsPerUser / 8) ?? false);
+  }
+
+  /**
+   * Queues bytes (and shared fds) to a connection, charged to `payer`'s
+   * account. A message that cannot be queued (the receiver's queue limits, or
+   * the payer's share) drops the receiver; `queueChecked`: the caller already
    * checked those limits (a call, refused to its caller instead).
    */
-  deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, r?: Routed, queueChecked = false): void {
+  deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, payer: UserAccount, r?: Routed, queueChecked = false): void {
+    if (target.closed) return;
     const s = target.stream;
     const body = r?.body;
+    const size = bytes.length + (body?.length ?? 0);
+    const charges = (target.charges ??= new QueueCharges(s));
+    charges.settle();
     if (!queueChecked) {
       const limits = this.bus.settings.limits;
-      if (s.queuedBytes + bytes.length + (body?.length ?? 0) > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) {
+      if (s.queuedBytes + size > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) {
         this.bus.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`);
         return;
       }
+      if (!this.payerMayQueue(payer, size, target)) {
+        this.bus.drop(target, `too slow: ${payer.queueFullText(limits)}`);
+        return;
+      }
     }
+    charges.charge(payer, size, fds === undefined ? 0 : fds.fds.length);
     target.messagesOut++;
     if (fds === undefined) s.send(bytes);
     else {
@@ -165,7 +228,8 @@ export class Router {
       return;
     }
     this.bus.monitors.copy(r, target);
-    this.deliver(target, bytes, fds);
+    // The receiver asked (a call to the bus, a rule, its name): its user pays.
+    this.deliver(target, bytes, fds, target.account);
     this.bus.fanOut.toEavesdroppers(r, target);
   }
 
@@ -203,7 +267,7 @@ export class Router {
   sendDirect(target: Connection, m: Message): void {
     if (target.closed || target.dying !== undefined) return;
     m.serial = ++this.serial;
-    this.deliver(target, encodeMessage(m), undefined);
+    this.deliver(target, encodeMessage(m), undefined, target.account);
   }
 
   /** Answers a method call with a return (unless it expects no reply), carrying `fds` if given. */
