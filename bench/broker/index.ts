@@ -3,13 +3,15 @@
 // and dbus-broker (socket-activated in a private mount namespace with a
 // journald stub) — taking turns within each repetition. Rows: call round trip
 // p50/p99, pipelined calls/s (128 outstanding), signals delivered/s to 1 and 4
-// subscribers, 1 MiB and 16 MiB `ay` round trips, and broker memory.
+// subscribers, 1 MiB and 16 MiB `ay` round trips, broker memory, and (as
+// root) fastbus's fairness: root's p99 while uid 65534 floods (fairness.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { buildC, repoRoot } from '../c-program.js';
+import { fairnessSkipReason, measureFairness } from './fairness.js';
 import { median, type BenchContext, type GroupResult, type Row, type Table } from '../harness.js';
 import { connectBus, type MessageStream } from '../../src/transport/index.js';
 import { encodeMessage, MessageType } from '../../src/wire/index.js';
@@ -242,6 +244,13 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     for (const b of buses) await stopBus(b).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+  // Fairness: on its own bus, after the others have stopped.
+  const fairSkip = fairnessSkipReason();
+  const fair = fairSkip === undefined
+    ? await measureFairness(peer, { calls: q ? 200 : 500, reps: ctx.repeat, processes: q ? 1 : 2, warm: n.warm }, ctx.progress)
+    : undefined;
+  const fairIdle = 'fastbus, idle bus';
+  const fairFlood = `fastbus, uid 65534 flooding from ${fair?.connections ?? 0} connections`;
   const table = (key: string, title: string, unit: string, higherIsBetter: boolean): Table => {
     const rows: Row[] = BUSES.map((b) => ({ label: b, samples: samples.get(key)?.get(b) ?? [], unit, higherIsBetter }));
     const f = median(rows[BUSES.indexOf('fastbus')].samples);
@@ -262,6 +271,14 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       table('mib16', '16 MiB ay round trip', 'ms', false),
       table('idle', `broker RSS per idle connection (${n.idle} connections)`, 'KiB', false),
       table('hwm', 'broker peak RSS over the whole run (VmHWM)', 'MiB', false),
+      ...(fair ? [{
+        title: "fairness: root's method call round trip p99 while another user floods", baseline: fairIdle,
+        rows: [
+          { label: fairIdle, samples: fair.idle, unit: 'µs', higherIsBetter: false },
+          { label: fairFlood, samples: fair.flooded, unit: 'µs', higherIsBetter: false },
+        ],
+        note: `flooded vs idle: ${(median(fair.flooded) / median(fair.idle)).toFixed(2)}x the p99`,
+      }] : []),
     ],
     notes: [
       'The same sd-bus C client and service (bench/c/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition; no process is pinned, so wake-ups cross both vCPUs.',
@@ -271,6 +288,9 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       `Before any row each bus carries ${n.warm} untimed calls (steady state: V8 optimizes fastbus's hot path in its first few thousand messages; before that its p99 is several times higher).`,
       `RSS per idle connection: after those calls, ${n.idle} connections say Hello and stay idle; the RSS difference over ${n.idle}.`,
       `Peak RSS includes file-backed pages (the executable and its libraries, shared with other processes): at the end ${BUSES.map((b) => `${b} ${(fileBacked.get(b) ?? 0).toFixed(1)} MiB`).join(', ')}.`,
+      fair
+        ? `Fairness: a fastbus bus of its own (any user may connect; default per-user limits), the same sd-bus service and client as root; in each repetition an idle run, then a run while uid 65534 floods from ${fair.connections} connections that never read (no-reply calls to the service, calls whose replies it does not read, broadcast signals to each other, calls to a name whose owner does not read); the flood is killed after each run.`
+        : `Fairness row not measured: ${fairSkip}.`,
       ...[...dropped].map(([bus, why]) => `${bus}: ${why.length} signal run(s) gave no sample (${why.join('; ')}).`),
     ],
   };
