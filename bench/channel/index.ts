@@ -4,7 +4,8 @@
 // (1) one-way 64-byte messages/s, (2) round trip: default options, no
 // polling, spinUs and busy mode, beside C ping-pongs (blocking on an eventfd,
 // and waiting in epoll as Node's loop does) and a bare Node eventfd poller,
-// (3) GB/s for 1 MiB and 64 MiB payloads. Parent on CPU 0, peer on CPU 1.
+// (3) GB/s for 1 MiB and 64 MiB payloads, first with default options in both
+// directions, then with tuned modes. Parent on CPU 0, peer on CPU 1.
 // FASTBUS_BENCH_CHANNEL=one-way,round-trip,bandwidth (any of them) runs only those parts.
 import { execFileSync, fork as cpFork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -79,6 +80,60 @@ async function channelOneWay(n: number, size: number, json: boolean, options: Ch
   }
   await stop(child, channel);
   return n / ((t1 - t0) / 1000);
+}
+
+/** Bytes per second from this process to the peer: n payloads of `size` bytes (after one untimed), until the peer says it has them all. */
+async function channelDown(n: number, size: number, options: ChannelOptions, peerOptions: ChannelOptions): Promise<number> {
+  const { child, channel } = await forkChannel(['ch-recv', String(n)], options, peerOptions);
+  const msg = new Uint8Array(size).fill(1);
+  const warm = once(channel, 'message');
+  await channel.send(msg);
+  await warm;
+  const done = once(channel, 'message');
+  const t0 = performance.now();
+  let i = 0;
+  while (i < n) {
+    while (i < n && channel.trySend(msg)) i++;
+    if (i < n) await channel.whenWritable();
+  }
+  await done;
+  const t1 = performance.now();
+  await stop(child, channel);
+  return n * size / ((t1 - t0) / 1000);
+}
+
+/** Bytes per second over a unix socket from this process to the peer, length-prefixed frames copied once each by the peer. */
+async function netDown(n: number, size: number): Promise<number> {
+  const sockPath = path.join(os.tmpdir(), `fastbus-bench-channel-${process.pid}.sock`);
+  rmSync(sockPath, { force: true });
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(sockPath, r));
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const child = cpFork(PEER, ['net-recv', sockPath, String(n), String(size)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [sock] = await accepted;
+  pin(child.pid!, 1);
+  const frame = Buffer.alloc(4 + size, 1);
+  frame.writeUInt32LE(size, 0);
+  const done = once(sock, 'data');
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) if (!sock.write(frame)) await once(sock, 'drain');
+  await done;
+  const t1 = performance.now();
+  const exited = once(child, 'exit');
+  sock.destroy();
+  server.close();
+  await exited;
+  rmSync(sockPath, { force: true });
+  return n * size / ((t1 - t0) / 1000);
+}
+
+/** memcpy of `size` bytes between two warm buffers (Uint8Array.set), bytes per second. */
+function memcpyRate(size: number, repeat: number): number {
+  const from = new Uint8Array(size).fill(3), to = new Uint8Array(size).fill(4);
+  to.set(from);
+  const t0 = performance.now();
+  for (let i = 0; i < repeat; i++) to.set(i & 1 ? to : from, 0);
+  return size * repeat / ((performance.now() - t0) / 1000);
 }
 
 async function ipcOneWay(n: number, serialization: 'json' | 'advanced'): Promise<number> {
@@ -252,6 +307,36 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
   const parts = new Set((process.env.FASTBUS_BENCH_CHANNEL ?? 'one-way,round-trip,bandwidth').split(','));
   const repeat = (part: string): number => (parts.has(part) ? ctx.repeat : 0);
 
+  // (0) bandwidth with default options, as users meet them (no views, no largePayload), both directions
+  const d1 = q ? 200 : 1000, d64 = q ? 4 : 16;
+  const def1 = {
+    netUp: row('Node net, unix socket, child -> parent', 'GB/s', true),
+    netDown: row('Node net, unix socket, parent -> child', 'GB/s', true),
+    up: row('fastbus channel, default options, child -> parent', 'GB/s', true),
+    down: row('fastbus channel, default options, parent -> child', 'GB/s', true),
+    c: row('C process_vm_readv', 'GB/s', true),
+    memcpy: row('memcpy (Uint8Array.set, warm buffers)', 'GB/s', true),
+  };
+  const def64 = {
+    c: row('C process_vm_readv', 'GB/s', true),
+    memcpy: row('memcpy (Uint8Array.set, warm buffers)', 'GB/s', true),
+    up: row('fastbus channel, default options, child -> parent', 'GB/s', true),
+    down: row('fastbus channel, default options, parent -> child', 'GB/s', true),
+  };
+  for (let r = 0; r < repeat('bandwidth'); r++) {
+    ctx.progress(`channel: bandwidth with default options, repetition ${r + 1}/${ctx.repeat}`);
+    def1.netUp.samples.push((await netOneWay(d1, MiB)) * MiB / 1e9);
+    def1.netDown.samples.push((await netDown(d1, MiB)) / 1e9);
+    def1.up.samples.push((await channelOneWay(d1, MiB, false, {}, {})) * MiB / 1e9);
+    def1.down.samples.push((await channelDown(d1, MiB, {}, {})) / 1e9);
+    def1.c.samples.push(cReadvGbps(readvBw, MiB, d1));
+    def1.memcpy.samples.push(memcpyRate(MiB, d1) / 1e9);
+    def64.c.samples.push(cReadvGbps(readvBw, 64 * MiB, d64));
+    def64.memcpy.samples.push(memcpyRate(64 * MiB, d64) / 1e9);
+    def64.up.samples.push((await channelOneWay(d64, 64 * MiB, false, {}, {})) * 64 * MiB / 1e9);
+    def64.down.samples.push((await channelDown(d64, 64 * MiB, {}, {})) / 1e9);
+  }
+
   // (1) one-way 64-byte messages/s
   const nCh = q ? 500_000 : 2_000_000, nIpc = q ? 50_000 : 200_000, nNet = q ? 200_000 : 500_000;
   const oneWay = {
@@ -343,6 +428,8 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
   }
 
   const tables: Table[] = [
+    { title: 'Bandwidth with default options, 1 MiB payloads', rows: Object.values(def1), baseline: def1.netUp.label, note: `${d1} payloads per sample; no views, no largePayload on either side: the receiver gets a buffer of its own` },
+    { title: 'Bandwidth with default options, 64 MiB payloads', rows: Object.values(def64), baseline: def64.c.label, note: `${d64} payloads per sample; no views, no largePayload on either side` },
     { title: 'One-way 64-byte messages per second', rows: Object.values(oneWay), baseline: oneWay.ipcJson.label, note: `${nCh} per sample for channels` },
     { title: 'Round trip, sleeping (median)', rows: Object.values(rtt), baseline: rtt.cEventfd.label, note: `${nSleep} ping-pongs of 64 bytes per sample` },
     { title: 'Round trip, busy polling (median)', rows: Object.values(busy), baseline: busy.cBusy.label, note: `${nBusy} ping-pongs per sample` },

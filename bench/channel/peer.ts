@@ -2,10 +2,12 @@
 //   ch-send N SIZE [json]   on 'go' over its fastbus channel, sends N messages of SIZE bytes ('warm': one)
 //   ch-echo                 echoes every channel message
 //   efd-echo                rings the eventfd at fd 5 each time the one at fd 4 is rung (no channel)
+//   ch-recv N               counts byte messages: 'warm' after the first, 'done' after N more
 //   ipc-send N              on 'go' over child_process IPC, sends N 64-character strings
 //   ipc-echo                echoes every IPC message
 //   net-send PATH N SIZE    connects to PATH; on a byte from it, writes N length-prefixed frames
 //   net-echo PATH           connects to PATH and echoes each frame
+//   net-recv PATH N SIZE    connects to PATH; writes one byte after N frames of SIZE bytes
 import net from 'node:net';
 import { parentChannel, type ChannelOptions } from '../../src/channel/index.js';
 import * as native from '../../src/native/native.js';
@@ -24,6 +26,17 @@ async function chSend(n: number, size: number, json: boolean): Promise<void> {
       while (i < n && ch.trySend(msg)) i++;
       if (i < n) await ch.whenWritable();
     }
+  });
+  ch.on('close', () => process.exit(0));
+}
+
+function chRecv(n: number): void {
+  const ch = parentChannel(options);
+  let count = 0;
+  ch.on('message', (m) => {
+    if (!(m instanceof Uint8Array)) return;
+    if (++count === 1) void ch.send('warm');
+    else if (count === n + 1) void ch.send('done');
   });
   ch.on('close', () => process.exit(0));
 }
@@ -67,6 +80,7 @@ function main(): void {
       process.on('disconnect', () => process.exit(0));
       return;
     }
+    case 'ch-recv': return chRecv(Number(a));
     case 'ipc-send': {
       const msg = 'x'.repeat(64);
       const n = Number(a);
@@ -93,6 +107,34 @@ function main(): void {
           }
         };
         pump();
+      });
+      sock.on('close', () => process.exit(0));
+      return;
+    }
+    case 'net-recv': {
+      // Each frame copied once into a buffer of its own, as the parent's net reader does.
+      const n = Number(b), size = Number(c);
+      const sock = net.connect(a);
+      let count = 0, frame: Buffer | null = null, filled = 0, skip = 4;
+      sock.on('data', (chunk: Buffer) => {
+        let at = 0;
+        while (at < chunk.length) {
+          if (skip > 0) {
+            const k = Math.min(skip, chunk.length - at);
+            skip -= k;
+            at += k;
+            if (skip === 0) { frame = Buffer.allocUnsafe(size); filled = 0; }
+            continue;
+          }
+          const k = Math.min(size - filled, chunk.length - at);
+          chunk.copy(frame!, filled, at, at + k);
+          filled += k;
+          at += k;
+          if (filled === size) {
+            skip = 4;
+            if (++count === n) sock.write(Buffer.of(1));
+          }
+        }
       });
       sock.on('close', () => process.exit(0));
       return;
