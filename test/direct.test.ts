@@ -206,6 +206,35 @@ describe('the direct path on a fastbus bus', () => {
   });
 });
 
+describe('the direct path\'s queue limit', () => {
+  it('fails calls a stopped receiver\'s channel cannot queue with LimitsExceeded, as the bus would, and loses none it took', { timeout: 120000 }, async () => {
+    const config = `<busconfig><type>session</type><limit name="max_outgoing_bytes">65536</limit>
+      <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`;
+    const bus = await startBus('fastbus', config);
+    const driver = await connect(bus.address);
+    const peers = new Peers(bus, () => driver);
+    try {
+      const b = await peers.start('auto');
+      const a = await peers.start('auto');
+      assert.deepEqual(await a.call('Flood', 'suuu', [b.name, 20, 4, 0]), [0, 20]);
+      assert.deepEqual(await a.call('IsDirect', 's', [b.name]), [true]);
+      b.child.kill('SIGSTOP');
+      // Far more than the 1 MiB ring and 64 KiB of queue hold.
+      const COUNT = 20000;
+      const [refused, firstError] = (await a.call('Burst', 'su', [b.name, COUNT])) as [number, string];
+      assert.ok(refused > 0, 'some calls were refused');
+      assert.ok(refused < COUNT, 'the ring and the queue took some');
+      assert.equal(firstError, 'org.freedesktop.DBus.Error.LimitsExceeded');
+      b.child.kill('SIGCONT');
+      assert.deepEqual(await a.call('BurstResult'), [COUNT - refused, refused], 'every call taken was answered');
+    } finally {
+      await peers.stopAll();
+      driver.close();
+      await bus.stop();
+    }
+  });
+});
+
 describe('the direct path where it must not apply', () => {
   it('changes nothing for a fastbus client on dbus-daemon', { timeout: 60000 }, async () => {
     const bus = await startBus('dbus-daemon');
