@@ -2,13 +2,13 @@
 // process reads and writes them with both API forms.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessSync, constants } from 'node:fs';
 import {
   readFrom, writeTo, readFully, writeFully, copyFromProcess, copyToProcess, exposeBuffer, probe,
   CmaPermissionError, ProcessGoneError, BadAddressError, IOV_MAX, type RemoteRange,
 } from '../src/cma/index.js';
 import { Peer } from './cma-peer.js';
 import { countMismatches, fillPattern } from './fixtures/cma-peer.js';
+import { NOBODY, otherUidSkip, readableCopy } from './fixtures/other-uid.js';
 
 type Alloc = { id: number; range: { pid: number; address: string; length: number } };
 const remoteOf = (a: Alloc): RemoteRange => ({ address: BigInt(a.range.address), length: a.range.length });
@@ -135,13 +135,12 @@ describe('cma with a process that is gone', { timeout: 30_000 }, () => {
 
 describe('cma across users', { timeout: 30_000 }, () => {
   const isRoot = process.getuid?.() === 0;
-  const nobodyCanRun = (() => {
-    try { accessSync(process.execPath, constants.X_OK); accessSync(new URL('./fixtures/cma-peer.js', import.meta.url), constants.R_OK); return true; } catch { return false; }
-  })();
 
-  it('gives CmaPermissionError, saying what is missing, to a process of another user', { skip: !isRoot && 'needs root to start a process as uid 65534; see the next test' }, async (t) => {
-    // The child runs as nobody and reads this (root) process's memory.
-    const peer = await Peer.start({ uid: 65534, gid: 65534 });
+  it('gives CmaPermissionError, saying what is missing, to a process of another user', { skip: otherUidSkip() }, async (t) => {
+    // The child runs as nobody, from a copy it can read, and reads this (root) process's memory.
+    const copy = readableCopy(['test/fixtures/cma-peer.js']);
+    t.after(() => copy.remove());
+    const peer = await Peer.start({ ...NOBODY, cwd: copy.root }, copy.path('test/fixtures/cma-peer.js'));
     t.after(() => peer.stop());
     const mine = new Uint8Array(64);
     const exposed = exposeBuffer(mine);
@@ -151,7 +150,6 @@ describe('cma across users', { timeout: 30_000 }, () => {
     assert.equal(r.name, 'CmaPermissionError');
     assert.equal(r.code, 'EPERM');
     assert.match(r.message, /process_vm_readv of process \d+ was refused \(EPERM\): process \d+ runs as uid 0 and this process as uid 65534 without CAP_SYS_PTRACE/);
-    assert.ok(nobodyCanRun);
   });
 
   it('gives CmaPermissionError when an ordinary user reads a root process', { skip: isRoot && 'runs as an ordinary user only' }, () => {

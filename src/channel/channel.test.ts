@@ -17,8 +17,8 @@ const PEER = path.resolve(here, '../../test/channel-peers/peer.js');
 // Whatever a test leaves behind (when it fails) is cleaned up after it.
 const cleanups: Array<() => void> = [];
 
-function forkPeer(mode: string, args: string[] = [], options: ForkOptions = {}, peerOptions: ChannelOptions = {}) {
-  const forked = fork(PEER, [mode, ...args], { ...options, env: { ...(options.env ?? process.env), PEER_OPTIONS: JSON.stringify(peerOptions) } });
+function forkPeer(mode: string, args: string[] = [], options: ForkOptions = {}, peerOptions: ChannelOptions = {}, script = PEER) {
+  const forked = fork(script, [mode, ...args], { ...options, env: { ...(options.env ?? process.env), PEER_OPTIONS: JSON.stringify(peerOptions) } });
   cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });
   return forked;
 }
@@ -51,6 +51,13 @@ function track<T extends { close(): unknown }>(x: T): T {
 describe('channel', () => {
   afterEach(() => {
     for (const c of cleanups.splice(0)) c();
+  });
+
+  it('rejects ready, and closes, when the forked child exits before the handshake', { timeout: 20_000 }, async () => {
+    const { child, channel } = forkPeer('echo', [], { stdio: 'ignore' }, {}, path.join(here, 'no-such-peer.js'));
+    const [code] = await once(child, 'exit') as [number];
+    assert.equal(code, 1);
+    await assert.rejects(channel.ready, (e: unknown) => e instanceof ChannelClosedError && e.reason === 'peer-exited');
   });
 
   it('delivers bytes and values in order to a forked child and back', { timeout: 20_000 }, async () => {

@@ -46,8 +46,13 @@ export class Channel extends EventEmitter {
   /** Size of the shared segment (both rings and the header). */
   readonly segmentSizeBytes: number;
   readonly stats: ChannelStats;
-  /** @internal resolves when the peer's CMA verdict is known (tests). */
+  /**
+   * @internal resolves when the peer's CMA verdict is known (tests); rejects
+   * with ChannelClosedError if the channel closes first (a peer that never
+   * started), so that nothing waits on it for ever.
+   */
   readonly ready: Promise<void>;
+  private readonly readyReject: (error: Error) => void;
 
   private readonly core: ChannelCore;
   private readonly out: Outbound;
@@ -90,7 +95,10 @@ export class Channel extends EventEmitter {
 
     this.closed = new Promise((resolve) => { this.closedResolve = resolve; });
     let readyResolve!: () => void;
-    this.ready = new Promise((resolve) => { readyResolve = resolve; });
+    let readyReject!: (error: Error) => void;
+    this.ready = new Promise((resolve, reject) => { readyResolve = resolve; readyReject = reject; });
+    this.ready.catch(() => {}); // a user who never awaits ready is not told of an unhandled rejection
+    this.readyReject = readyReject;
     this.socket.onReady = () => {
       readyResolve();
       this.emit('ready');
@@ -303,6 +311,7 @@ export class Channel extends EventEmitter {
       this.socket.sendBye(); // closed now: a failure is not reported
     }
     const closedError = new ChannelClosedError(reason, error?.message);
+    this.readyReject(closedError); // no effect once ready
     this.out.rejectQueued(closedError);
     this.out.abandonInFlight(closedError);
     this.out.wakeWritable();
