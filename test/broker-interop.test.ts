@@ -100,10 +100,14 @@ for (const kind of ['fastbus', 'dbus-daemon'] as const) {
       }
       await mon.waitFor(changed);
       await mon.stop();
-      const sub = start(bus, 'gdbus', ['monitor', '--session', '-d', 'org.freedesktop.DBus']);
-      await sub.waitFor(/Monitoring signals/);
-      await run(bus, 'gdbus', ['emit', '--session', '-o', '/org/fastbus/E', '-s', 'org.fastbus.E.Ping', '7']);
+      // A dbus-python subscriber (AddMatch answered before it says 'listening') receives what gdbus emits.
+      const sub = start(bus, PY, [path.join(FIXTURES, 'py-client.py'), 'listen']);
+      await sub.waitFor(/^listening$/m);
+      await run(bus, 'gdbus', ['emit', '--session', '-o', '/org/fastbus/E', '-s', 'org.fastbus.E.Ping', '7', "'seven'"]);
+      const got = await sub.waitFor(/^\{"ping".*\}$/m);
       await sub.stop();
+      record('gdbus:emit', got);
+      assert.deepEqual(JSON.parse(got), { ping: [7, 'seven'], path: '/org/fastbus/E' });
       const intro = await run(bus, 'gdbus', ['introspect', '--session', '-d', 'org.fastbus.Test', '-o', '/org/fastbus/Test']);
       record('gdbus:introspect', intro);
       assert.match(intro, /EchoAll\(in {2}y y,/);

@@ -149,10 +149,11 @@ for (const kind of ['dbus-daemon', 'fastbus'] as BusKind[]) describe(`the comman
   });
 
   test('introspect, tree, list and status describe the service', async () => {
+    impl.Label = 'as introspected';
     const i = await cli('introspect', 'com.example.Cli', '/com/example/Cli');
     assert.equal(i.code, 0);
     assert.match(i.stdout, /^\.Add +method +ii +i +-$/m);
-    assert.match(i.stdout, /^\.Label +property +s +"changed|start" +writable$/m);
+    assert.match(i.stdout, /^\.Label +property +s +"as introspected" +writable$/m);
     assert.match(i.stdout, /^\.Changed +signal +su/m);
     const t = await cli('tree', 'com.example.Cli');
     assert.equal(t.stdout, '/\n└─ /com\n   └─ /com/example\n      └─ /com/example/Cli\n         └─ /com/example/Cli/sub\n');

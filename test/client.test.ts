@@ -8,16 +8,16 @@ import {
   AbortError, connect, type Connection, DBusError, defineInterface, DisconnectedError, ErrorNames, NameFlags, RequestNameReply, TimeoutError, Variant,
 } from '../src/client/index.js';
 import { startBus, type BusKind } from './fixtures/bus.js';
-import { dbusBrokerAvailable, startDbusBroker } from './fixtures/dbus-broker.js';
+import { dbusBrokerSkip, startDbusBroker } from './fixtures/dbus-broker.js';
 
 type Kind = BusKind | 'dbus-broker';
-const KINDS: Kind[] = ['dbus-daemon', 'fastbus', ...(dbusBrokerAvailable() ? ['dbus-broker' as const] : [])];
+const KINDS: Kind[] = ['dbus-daemon', 'fastbus', 'dbus-broker'];
 
 function startAny(kind: Kind): Promise<{ address: string; stop(): Promise<void> }> {
   return kind === 'dbus-broker' ? startDbusBroker() : startBus(kind);
 }
 
-for (const kind of KINDS) describe(`the client on ${kind}`, () => {
+for (const kind of KINDS) describe(`the client on ${kind}`, { skip: kind === 'dbus-broker' && dbusBrokerSkip() }, () => {
   let daemon: { address: string; stop(): Promise<void> };
   let service: Connection;
   let client: Connection;
@@ -178,12 +178,24 @@ for (const kind of KINDS) describe(`the client on ${kind}`, () => {
     const c = await connect(daemon.address, { timeoutMs: 100 });
     try {
       const target = { destination: 'com.example.Calc', path: '/com/example/Calc', interface: 'com.example.Calc' };
-      const never = [c.call({ ...target, member: 'Never' }), c.call({ ...target, member: 'Never' })];
+      const expired: number[] = [];
+      const never = (i: number): Promise<unknown> => c.call({ ...target, member: 'Never' }).catch((e: unknown) => {
+        expired.push(i);
+        throw e;
+      });
+      // Its own timeout, longer than the default: not one of the default's calls.
+      const own = c.call({ ...target, member: 'Never' }, { timeoutMs: 60_000 });
+      own.catch(() => {});
+      // Two made in one turn, one after a round trip (a later deadline).
+      const calls = [never(0), never(1)];
       // Its own generous timeout: only the Never calls may depend on the 100 ms default.
       const sum = await c.call({ ...target, member: 'Add', signature: 'ii', body: [1, 2] }, { timeoutMs: 60_000 });
       assert.deepEqual(sum.body, [3]);
-      for (const n of never) await assert.rejects(n, (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 100);
-      assert.equal(c.pendingCalls, 0);
+      calls.push(never(2));
+      for (const n of calls) await assert.rejects(n, (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 100);
+      assert.deepEqual(expired, [0, 1, 2], 'they expired in the order they were made');
+      assert.equal(c.pendingCalls, 1, 'the call with its own timeout is still pending');
+      assert.deepEqual((await c.call({ ...target, member: 'Add', signature: 'ii', body: [2, 3] }, { timeoutMs: 60_000 })).body, [5]);
       await assert.rejects(c.call({ ...target, member: 'Never' }), TimeoutError);
     } finally {
       c.close();
@@ -350,20 +362,39 @@ for (const kind of KINDS) describe(`the client on ${kind}`, () => {
   });
 
   test('diagnostics channels report sent and received messages and calls, only to subscribers', async () => {
-    const sent: { message: { member?: string } }[] = [];
-    const ended: { durationMs: number }[] = [];
-    const onSend = (m: unknown): void => void sent.push(m as { message: { member?: string } });
-    const onEnd = (m: unknown): void => void ended.push(m as { durationMs: number });
-    diagnostics.subscribe('fastbus:client:send', onSend);
-    diagnostics.subscribe('fastbus:client:call:end', onEnd);
+    type Report = { connection: Connection; message: { member?: string; serial?: number; replySerial?: number }; durationMs?: number; reply?: { body: unknown[] } };
+    const seen: Record<'send' | 'receive' | 'end', Report[]> = { send: [], receive: [], end: [] };
+    const handlers = {
+      'fastbus:client:send': (m: unknown): void => void seen.send.push(m as Report),
+      'fastbus:client:receive': (m: unknown): void => void seen.receive.push(m as Report),
+      'fastbus:client:call:end': (m: unknown): void => void seen.end.push(m as Report),
+    };
+    const add = (a: number) => client.call({ destination: 'com.example.Calc', path: '/com/example/Calc', interface: 'com.example.Calc', member: 'Add', signature: 'ii', body: [a, 1] });
+    for (const [name, h] of Object.entries(handlers)) diagnostics.subscribe(name, h);
     try {
-      await client.call({ destination: 'com.example.Calc', path: '/com/example/Calc', interface: 'com.example.Calc', member: 'Add', signature: 'ii', body: [1, 1] });
+      await add(1);
     } finally {
-      diagnostics.unsubscribe('fastbus:client:send', onSend);
-      diagnostics.unsubscribe('fastbus:client:call:end', onEnd);
+      for (const [name, h] of Object.entries(handlers)) diagnostics.unsubscribe(name, h);
     }
-    assert.equal(sent.filter((m) => m.message.member === 'Add').length, 1);
-    assert.equal(ended.length, 1);
-    assert.ok(ended[0].durationMs >= 0);
+    const sent = seen.send.filter((m) => m.connection === client && m.message.member === 'Add');
+    assert.equal(sent.length, 1);
+    assert.equal(seen.receive.filter((m) => m.connection === client && m.message.replySerial === sent[0].message.serial).length, 1, 'the reply was reported as received');
+    assert.equal(seen.end.length, 1);
+    assert.equal(seen.end[0].message.member, 'Add');
+    assert.deepEqual(seen.end[0].reply?.body, [2]);
+    assert.ok(seen.end[0].durationMs! >= 0);
+    // Unsubscribed: a further call reaches none of them.
+    const counts = JSON.stringify([seen.send.length, seen.receive.length, seen.end.length]);
+    await add(2);
+    assert.equal(JSON.stringify([seen.send.length, seen.receive.length, seen.end.length]), counts);
+    // A call that started unobserved is not reported when it ends under a new subscriber (it was never timed).
+    const pending = add(3);
+    diagnostics.subscribe('fastbus:client:call:end', handlers['fastbus:client:call:end']);
+    try {
+      await pending;
+    } finally {
+      diagnostics.unsubscribe('fastbus:client:call:end', handlers['fastbus:client:call:end']);
+    }
+    assert.equal(seen.end.length, 1);
   });
 });
