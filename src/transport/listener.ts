@@ -3,7 +3,7 @@
 // (LISTEN_FDS/LISTEN_PID, fds from 3). Each accepted connection comes with
 // its peer credentials, read once at accept, and a stream in raw mode.
 import net from 'node:net';
-import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import * as native from '../native/native.js';
 import { SystemError } from '../errors.js';
 import { BusAddressError, type BusAddress } from './bus-address.js';
@@ -101,6 +101,17 @@ export async function openListener(address: BusAddress, onConnection: Connection
     }
     const params: Record<string, string> = resolved.params.abstract !== undefined
       ? { abstract: resolved.params.abstract } : { path: Buffer.from(bytes).toString('utf8') };
+    if (params.path !== undefined) {
+      // As dbus-daemon: the socket file is 0777 whatever the umask; who may
+      // connect is for authentication and policy (a directory can still limit it).
+      try {
+        chmodSync(params.path, 0o777);
+      } catch (e) {
+        native.fdClose(fd);
+        unlinkSync(params.path);
+        throw e; // Node's error: code, syscall 'chmod', path
+      }
+    }
     return new UnixListener(fd, { transport: 'unix', params }, onConnection, true, params.path);
   }
   if (address.transport === 'tcp') {
