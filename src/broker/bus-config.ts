@@ -83,13 +83,15 @@ const APPLIED_LIMITS = new Set([
 ]);
 
 /**
- * Limits dbus-daemon knows that are read and not applied: incoming queues are
- * bounded by design (each message is handled before the next read), and fds
- * come with their message (never pending without it).
+ * Limits dbus-daemon 1.14 knows that are read and not applied: incoming queues
+ * are bounded by design (each message is handled before the next read), fds
+ * come with their message (never pending without it), and fastbus has no
+ * org.freedesktop.DBus.Containers1 for the max_container* limits to bound.
  */
 const UNAPPLIED_LIMITS = new Set([
   'max_incoming_bytes', 'max_incoming_unix_fds', 'max_message_unix_fds', 'pending_fd_timeout',
   'max_incomplete_connections', 'max_pending_service_starts',
+  'max_containers', 'max_containers_per_user', 'max_connections_per_container', 'max_container_metadata_bytes',
 ]);
 
 function sessionServiceDirs(): string[] {
