@@ -46,7 +46,6 @@ const OPTIONS = {
 } as const;
 
 register('bridge', {
-  summary: 'join the bus to a NATS server or cluster (export and import names)',
   run: (argv) =>
     runCommand('bridge', USAGE, async () => {
       const { values, positionals } = parseCommand(argv, OPTIONS);

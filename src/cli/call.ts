@@ -12,7 +12,6 @@ const USAGE = `usage: fastbus call [--address A | --session | --system] [--json]
   put '--' before arguments that start with '-'.`;
 
 register('call', {
-  summary: 'call a method and print the reply',
   run: (argv) =>
     runCommand('call', USAGE, async () => {
       const { values, positionals } = parseCommand(argv, { 'no-reply': { type: 'boolean' } });

@@ -12,7 +12,6 @@ const USAGE = `usage: fastbus codegen [--interface NAME]... [--out FILE] [--impo
   out unless named with --interface.`;
 
 register('codegen', {
-  summary: 'generate TypeScript from introspection XML',
   run: (argv) =>
     runCommand('codegen', USAGE, async () => {
       const { values, positionals } = parseCommand(argv, {

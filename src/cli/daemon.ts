@@ -156,4 +156,4 @@ async function runDaemon(argv: string[]): Promise<number> {
   return 0;
 }
 
-register('daemon', { summary: 'run a D-Bus message bus (a drop-in for dbus-daemon)', run: runDaemon });
+register('daemon', { run: runDaemon });

@@ -8,7 +8,6 @@ const USAGE = `usage: fastbus emit [--address A | --session | --system] [--desti
                    PATH INTERFACE MEMBER [SIGNATURE [ARGUMENTS...]]`;
 
 register('emit', {
-  summary: 'emit a signal',
   run: (argv) =>
     runCommand('emit', USAGE, async () => {
       const { values, positionals } = parseCommand(argv, { destination: { type: 'string' } });

@@ -8,7 +8,6 @@ import { parseCommand, printJson, runCommand, UsageError, withBus } from './cli-
 const USAGE = 'usage: fastbus get-property [--address A | --session | --system] [--json] DESTINATION PATH INTERFACE PROPERTY...';
 
 register('get-property', {
-  summary: 'print properties of an object',
   run: (argv) =>
     runCommand('get-property', USAGE, async () => {
       const { values, positionals } = parseCommand(argv);

@@ -10,7 +10,6 @@ import { parseCommand, printJson, runCommand, UsageError, withBus } from './cli-
 const USAGE = 'usage: fastbus introspect [--address A | --session | --system] [--json | --xml] DESTINATION PATH [INTERFACE]';
 
 register('introspect', {
-  summary: "show an object's interfaces, methods, signals and properties",
   run: (argv) =>
     runCommand('introspect', USAGE, async () => {
       const { values, positionals } = parseCommand(argv, { xml: { type: 'boolean' } });

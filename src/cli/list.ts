@@ -7,7 +7,6 @@ import { peerInfo, type PeerInfo } from './peer-info.js';
 const USAGE = 'usage: fastbus list [--address A | --session | --system] [--json] [--unique | --acquired]';
 
 register('list', {
-  summary: 'list the names on the bus and who owns them',
   run: (argv) =>
     runCommand('list', USAGE, async () => {
       const { values } = parseCommand(argv, { unique: { type: 'boolean' }, acquired: { type: 'boolean' } });

@@ -1,23 +1,11 @@
 #!/usr/bin/env node
 // The `fastbus` command: argv -> library -> print. Each command lives in its
-// own file and registers itself in `commands`.
-import { commands } from './commands.js';
-import './daemon.js';
-import './list.js';
-import './call.js';
-import './emit.js';
-import './monitor.js';
-import './introspect.js';
-import './tree.js';
-import './get-property.js';
-import './set-property.js';
-import './status.js';
-import './codegen.js';
-import './bridge.js';
+// own file, listed in commands.ts and imported only when it runs.
+import { COMMANDS, loadCommand } from './commands.js';
 
 function help(): string {
   const lines = ['usage: fastbus <command> [options]', '', 'commands:'];
-  for (const [name, c] of commands) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  for (const [name, c] of COMMANDS) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
   lines.push('', "run 'fastbus <command> --help' for a command's options");
   return lines.join('\n');
 }
@@ -28,7 +16,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(help());
     return 0;
   }
-  const command = commands.get(name);
+  const command = await loadCommand(name);
   if (!command) {
     console.error(`fastbus: unknown command '${name}'\n\n${help()}`);
     return 2;

@@ -36,7 +36,6 @@ export function messageJson(m: Message): Record<string, unknown> {
 }
 
 register('monitor', {
-  summary: 'print the messages on the bus (BecomeMonitor)',
   run: (argv) =>
     runCommand('monitor', USAGE, async () => {
       const { values, positionals } = parseCommand(argv, { count: { type: 'string' }, match: { type: 'string', multiple: true } });

@@ -8,7 +8,6 @@ import { parseCommand, runCommand, UsageError, withBus } from './cli-bus.js';
 const USAGE = 'usage: fastbus set-property [--address A | --session | --system] DESTINATION PATH INTERFACE PROPERTY SIGNATURE VALUE...';
 
 register('set-property', {
-  summary: 'set a property of an object',
   run: (argv) =>
     runCommand('set-property', USAGE, async () => {
       const { values, positionals } = parseCommand(argv);

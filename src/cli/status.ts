@@ -18,7 +18,6 @@ async function directPairs(bus: Connection): Promise<{ a: string; b: string; sta
 }
 
 register('status', {
-  summary: "show a peer's credentials and process",
   run: (argv) =>
     runCommand('status', USAGE, async () => {
       const { values, positionals } = parseCommand(argv);

@@ -32,7 +32,6 @@ function flatten(n: TreeNode, out: { path: string; interfaces: string[] }[]): vo
 }
 
 register('tree', {
-  summary: 'show the object tree of a service',
   run: (argv) =>
     runCommand('tree', USAGE, async () => {
       const { values, positionals } = parseCommand(argv);
