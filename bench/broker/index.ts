@@ -15,6 +15,7 @@ import { fairnessSkipReason, measureFairness } from './fairness.js';
 import { median, type BenchContext, type GroupResult, type Row, type Table } from '../harness.js';
 import { connectBus, type MessageStream } from '../../src/transport/index.js';
 import { encodeMessage, MessageType } from '../../src/wire/index.js';
+import { startupTables } from './startup.js';
 
 export type BusName = 'fastbus' | 'fastbus --busy-poll-us=0' | 'dbus-daemon' | 'dbus-broker';
 /** The second fastbus is the same daemon with busy polling off: what polling adds, in the same run. */
@@ -251,6 +252,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     : undefined;
   const fairIdle = 'fastbus, idle bus';
   const fairFlood = `fastbus, uid 65534 flooding from ${fair?.connections ?? 0} connections`;
+  const startup = await startupTables(ctx);
   const table = (key: string, title: string, unit: string, higherIsBetter: boolean): Table => {
     const rows: Row[] = BUSES.map((b) => ({ label: b, samples: samples.get(key)?.get(b) ?? [], unit, higherIsBetter }));
     const f = median(rows[BUSES.indexOf('fastbus')].samples);
@@ -279,11 +281,13 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
         ],
         note: `flooded vs idle: ${(median(fair.flooded) / median(fair.idle)).toFixed(2)}x the p99`,
       }] : []),
+      ...startup,
     ],
     notes: [
       'The same sd-bus C client and service (bench/c/sdbus-peer.c, built with cc) against each bus; buses take turns within each repetition; no process is pinned, so wake-ups cross both vCPUs.',
       'dbus-daemon runs with Debian\'s session.conf; dbus-broker through dbus-broker-launch --scope user (socket-activated, in a private mount namespace with a journald stub); fastbus via `fastbus daemon --session`.',
       'fastbus runs twice: with its default --busy-poll-us=100 and with polling off. With polling, after handling messages it polls up to 100 µs (adaptive) before sleeping, so a reply arriving within that window needs no wake-up of the bus; its CPU cost is in the two broker-CPU rows (schedstat run time of the broker process, polling included): back-to-back round trips, and round trips with the client sleeping 200 µs between calls (nanosleep, so about 250 µs apart: past the 100 µs window, where polling cannot save the wake-up of each next call).',
+      'Start-up (bench/broker/startup.ts): from spawning the bus (Debian\'s session.conf) to its first answered Hello, dbus-daemon and fastbus taking turns with a bare `node -e 0`; ratios there are against `node -e 0`.',
       'Ratios are against dbus-daemon; each table notes fastbus (default, polling) against dbus-broker. 2 shared vCPUs: expect ±30% between runs.',
       `Before any row each bus carries ${n.warm} untimed calls (steady state: V8 optimizes fastbus's hot path in its first few thousand messages; before that its p99 is several times higher).`,
       `RSS per idle connection: after those calls, ${n.idle} connections say Hello and stay idle; the RSS difference over ${n.idle}.`,
