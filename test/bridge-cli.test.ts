@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type Connection } from '../src/client/index.js';
 import { CLI, startBus, type TestBus } from './fixtures/bus.js';
-import { dbusBrokerAvailable, startDbusBroker } from './fixtures/dbus-broker.js';
+import { dbusBrokerSkip, startDbusBroker } from './fixtures/dbus-broker.js';
 import { startNats, type NatsCluster } from './fixtures/nats.js';
 import { spawnBridge, startLocalBus, startService, untilServed, type BridgeProcess, type LocalBus, type TestService } from './fixtures/bridge.js';
 
@@ -53,7 +53,7 @@ describe('fastbus bridge, the command', { timeout: 60000 }, () => {
     assert.equal(await importer.kill('SIGTERM'), 0, 'SIGTERM stops the bridge with exit code 0');
   });
 
-  test('imports into dbus-broker, where gdbus calls the service exported from dbus-daemon', { skip: !dbusBrokerAvailable() && 'dbus-broker cannot be started here' }, async () => {
+  test('imports into dbus-broker, where gdbus calls the service exported from dbus-daemon', { skip: dbusBrokerSkip() }, async () => {
     const broker = await startDbusBroker();
     try {
       bridges.push(await spawnBridge(['--address', busB.address, '--export', NAME], { ...process.env, NATS_URL: nats.urls[0], NATS_USER: 'fleet', NATS_PASSWORD: 's3cret' }));
