@@ -37,10 +37,10 @@ function bareNode(): Promise<{ wallMs: number; cpuMs: number }> {
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     child.once('error', reject);
-    child.once('exit', () => {
-      const wallMs = performance.now() - t0;
-      child.stdout.once('close', () => resolve({ wallMs, cpuMs: Number(out) / 1000 }));
-    });
+    let wallMs = 0;
+    child.once('exit', () => { wallMs = performance.now() - t0; });
+    // 'close' comes after 'exit' and after the output is read.
+    child.once('close', () => resolve({ wallMs, cpuMs: Number(out) / 1000 }));
   });
 }
 
