@@ -111,7 +111,11 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       rmSync(services, { recursive: true, force: true });
     });
 
-    it('keeps the ActivationRequest until org.freedesktop.systemd1 has an owner', async () => {
+    it('keeps the ActivationRequest until org.freedesktop.systemd1 has an owner, and shows it to monitors when it is made', async () => {
+      const monitor = await raw(bus.address);
+      const r = await monitor.call({ ...DBUS, interface: 'org.freedesktop.DBus.Monitoring', member: 'BecomeMonitor', signature: 'asu',
+        body: [["member='ActivationRequest'", "member='NameOwnerChanged',arg0='org.freedesktop.systemd1'", "member='Marker'"], 0] });
+      assert.equal(r.type, MessageType.METHOD_RETURN);
       const c = await raw(bus.address);
       const call = echo(c, 'org.fastbus.SdLate', 'late');
       // The bus handles a connection's messages in order: once GetId is answered, the call waits for activation.
@@ -119,7 +123,12 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       systemd = fakeSystemd(bus, { 'fastbus-late.service': 'org.fastbus.SdLate' });
       assert.equal(await call.answer, 'late');
       assert.match(systemd.output(), /^activation-request fastbus-late\.service$/m);
-      c.stream.close();
+      // A broadcast after the answer: once the monitor has it, it has every copy the bus made before.
+      c.send({ type: MessageType.SIGNAL, path: '/marker', interface: 'org.fastbus.Test', member: 'Marker' });
+      await monitor.next((m) => m.member === 'Marker');
+      assert.deepEqual(monitor.inbox.filter((m) => m.member !== 'NameAcquired' && m.member !== 'NameLost').map((m) => m.member),
+        ['ActivationRequest', 'NameOwnerChanged']);
+      for (const x of [c, monitor]) x.stream.close();
     });
   });
 

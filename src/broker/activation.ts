@@ -37,8 +37,11 @@ export interface ServiceDirs {
 export interface ActivatorHooks {
   /** Variables the bus adds for a started command (DBUS_STARTER_ADDRESS, UpdateActivationEnvironment's). */
   environment(): Record<string, string>;
-  /** Sends ActivationRequest(unit) to org.freedesktop.systemd1; false when that name has no owner yet. */
-  requestUnit(unit: string): boolean;
+  /**
+   * Sends ActivationRequest(unit) to org.freedesktop.systemd1; false when that
+   * name has no owner yet. `kept`: a request made earlier, already shown to monitors.
+   */
+  requestUnit(unit: string, kept: boolean): boolean;
   /** A watched service directory changed (the bus then reloads, as dbus-daemon does). */
   directoryChanged(): void;
   log(line: string): void;
@@ -188,7 +191,7 @@ export class Activator {
     if (name === SYSTEMD_NAME && this.unitQueue.length > 0) {
       const units = this.unitQueue;
       this.unitQueue = [];
-      for (const unit of units) if (!this.hooks.requestUnit(unit)) this.unitQueue.push(unit);
+      for (const unit of units) if (!this.hooks.requestUnit(unit, true)) this.unitQueue.push(unit);
     }
   }
 
@@ -242,7 +245,7 @@ export class Activator {
   }
 
   private requestUnit(unit: string): void {
-    if (this.hooks.requestUnit(unit)) return;
+    if (this.hooks.requestUnit(unit, false)) return;
     // systemd is not on the bus yet: the request waits for it (and so does a start of systemd itself).
     this.unitQueue.push(unit);
     // If systemd does not come in time, its requests are dropped (the starts waiting on them time out too).

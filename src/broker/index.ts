@@ -17,7 +17,7 @@ import { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker
 import { readBusConfig, type BusConfig } from './bus-config.js';
 import { BusPolicy } from './bus-policy.js';
 import * as native from '../native/native.js';
-import { MessageType } from '../wire/index.js';
+import { MessageType, type Message } from '../wire/index.js';
 
 export { Broker } from './broker.js';
 export { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker-settings.js';
@@ -128,14 +128,19 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       DBUS_STARTER_BUS_TYPE: config?.type ?? 'session',
       ...(config?.type === 'system' ? { DBUS_SYSTEM_BUS_ADDRESS: broker?.address ?? '' } : { DBUS_SESSION_BUS_ADDRESS: broker?.address ?? '' }),
     }),
-    requestUnit: (unit) => {
-      const systemd = broker?.lookup(SYSTEMD_NAME);
-      if (!systemd) return false;
-      // As dbus-daemon: addressed to systemd's well-known name.
-      broker!.router.sendFromBus(systemd, {
+    requestUnit: (unit, kept) => {
+      if (!broker) return false;
+      // As dbus-daemon: addressed to systemd's well-known name, and shown to monitors when made.
+      const request: Message = {
         type: MessageType.SIGNAL, flags: 0, serial: 0, destination: SYSTEMD_NAME, path: '/org/freedesktop/DBus',
         interface: 'org.freedesktop.systemd1.Activator', member: 'ActivationRequest', signature: 's', body: [unit],
-      });
+      };
+      const systemd = broker.lookup(SYSTEMD_NAME);
+      if (!systemd) {
+        if (!kept) broker.router.showMonitors(request);
+        return false;
+      }
+      broker.router.sendFromBus(systemd, request, undefined, !kept);
       return true;
     },
     directoryChanged: () => {

@@ -211,10 +211,10 @@ export class Router {
   // ---- messages from the bus itself -------------------------------------------
 
   /**
-   * Sends a message from org.freedesktop.DBus to one connection (and monitors), with `fds` if given (`h` values index them).
+   * Sends a message from org.freedesktop.DBus to one connection (and monitors, unless `toMonitors` is false), with `fds` if given (`h` values index them).
    * `m` must be the caller's own new object: its serial, sender, destination (unless set: a name of `target`) and unixFds are filled in place (no copies).
    */
-  sendFromBus(target: Connection, m: Message, fds?: SharedFds): void {
+  sendFromBus(target: Connection, m: Message, fds?: SharedFds, toMonitors = true): void {
     if (target.closed || target.dying !== undefined) return;
     m.unixFds = fds?.fds.length;
     m.serial = ++this.serial;
@@ -227,10 +227,18 @@ export class Router {
       this.bus.log(`policy refused ${target.describe()} a ${TYPE_NAMES[m.type]} from the bus (${m.interface ?? ''} ${m.member ?? m.errorName ?? ''})`);
       return;
     }
-    this.bus.monitors.copy(r, target);
+    if (toMonitors) this.bus.monitors.copy(r, target);
     // The receiver asked (a call to the bus, a rule, its name): its user pays.
     this.deliver(target, bytes, fds, target.account);
     this.bus.fanOut.toEavesdroppers(r, target);
+  }
+
+  /** Shows monitors a message from the bus that has no receiver yet (sent later with sendFromBus, `toMonitors` false). */
+  showMonitors(m: Message): void {
+    m.serial = ++this.serial;
+    m.sender = DRIVER_NAME;
+    const bytes = encodeMessage(m);
+    this.bus.monitors.copy({ msg: m as DecodedMessage, bytes, frame: bytes, fds: undefined, from: undefined });
   }
 
   /** A driver signal: broadcast when `target` is undefined, else unicast. */
