@@ -1,6 +1,7 @@
 // Activation as dbus-daemon 1.14 does it, on fastbus and on dbus-daemon with
 // the same config: the Features property, ActivatableServicesChanged after
-// ReloadConfig and after a service file is added, a service that forks into
+// ReloadConfig and after a service file or a file in an include directory is
+// added, a service that forks into
 // the background (its first process exits 0 before the name is taken) counts
 // as started, one that exits 0 and never takes the name times out, and a call
 // the policy refuses gets AccessDenied without starting anything.
@@ -36,16 +37,32 @@ async function driver(c: Raw, member: string, signature = '', body: unknown[] = 
   return reply.type === MessageType.ERROR ? reply.errorName! : reply.body;
 }
 
+/**
+ * Waits for ActivatableServicesChanged signals (the caller subscribed) until
+ * ListActivatableNames lists `name`: each reload announces itself, and a
+ * reload that came before the change simply does not list it yet.
+ */
+async function untilListed(c: Raw, name: string): Promise<void> {
+  for (;;) {
+    await c.next((m) => m.member === 'ActivatableServicesChanged');
+    if (((await driver(c, 'ListActivatableNames')) as string[][])[0].includes(name)) return;
+  }
+}
+
 for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
   describe(`activatable services on ${kind}`, { timeout: 60000 }, () => {
     let bus: TestBus;
     let client: Raw;
     const services = mkdtempSync(path.join(tmpdir(), 'fastbus-services-'));
     const scratch = mkdtempSync(path.join(tmpdir(), 'fastbus-scratch-'));
+    const confd = mkdtempSync(path.join(tmpdir(), 'fastbus-confd-'));
+    const moreServices = mkdtempSync(path.join(tmpdir(), 'fastbus-services-'));
     before(async () => {
+      addServiceFile(moreServices, scratch, 'org.fastbus.Included', `${PY} ${SERVICE} org.fastbus.Included`);
       addServiceFile(services, scratch, 'org.fastbus.Forks', `${PY} ${path.join(FIXTURES, 'py-daemonize.py')} ${PY} ${SERVICE} org.fastbus.Forks`);
       addServiceFile(services, scratch, 'org.fastbus.Denied', `${PY} ${SERVICE} org.fastbus.Denied`);
       bus = await startBus(kind, `<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen><servicedir>${services}</servicedir>
+        <includedir>${confd}</includedir>
         ${OPEN_POLICY}<policy context="default"><deny send_destination="org.fastbus.Denied"/></policy></busconfig>`);
       client = await raw(bus.address);
     });
@@ -53,7 +70,7 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       client?.stream.close();
       // Activated services end with the bus (libdbus leaves when its bus goes).
       await bus?.stop();
-      for (const d of [services, scratch]) rmSync(d, { recursive: true, force: true });
+      for (const d of [services, scratch, confd, moreServices]) rmSync(d, { recursive: true, force: true });
     });
 
     it('lists ActivatableServicesChanged and HeaderFiltering in Features', async () => {
@@ -78,9 +95,17 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
       await driver(c, 'AddMatch', 's', ["type='signal',interface='org.freedesktop.DBus',member='ActivatableServicesChanged'"]);
       assert.ok(!((await driver(c, 'ListActivatableNames')) as string[][])[0].includes('org.fastbus.Added'));
       addServiceFile(services, scratch, 'org.fastbus.Added', `${PY} ${SERVICE} org.fastbus.Added`);
-      await c.next((m) => m.member === 'ActivatableServicesChanged');
-      // The only change to the directory was the new file: the reload the signal announced has read it.
-      assert.ok(((await driver(c, 'ListActivatableNames')) as string[][])[0].includes('org.fastbus.Added'));
+      await untilListed(c, 'org.fastbus.Added');
+      c.stream.close();
+    });
+
+    it('reloads when a file is added to an include directory', async () => {
+      const c = await raw(bus.address);
+      await driver(c, 'AddMatch', 's', ["type='signal',interface='org.freedesktop.DBus',member='ActivatableServicesChanged'"]);
+      const tmp = path.join(scratch, 'more.conf.tmp');
+      writeFileSync(tmp, `<busconfig><servicedir>${moreServices}</servicedir></busconfig>`);
+      renameSync(tmp, path.join(confd, 'more.conf'));
+      await untilListed(c, 'org.fastbus.Included');
       c.stream.close();
     });
 

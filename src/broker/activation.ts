@@ -6,7 +6,7 @@
 // ActivationFailure or the start timeout ends the wait with an error; an exit
 // with status 0 does not (the service may have forked into the background).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { isValidBusName } from '../names/index.js';
@@ -29,7 +29,7 @@ export interface ServiceFile {
 export interface ServiceDirs {
   /** In order: the first file for a name wins. */
   dirs: string[];
-  /** Those of `dirs` that are not watched and whose files count only when named NAME.service. */
+  /** Those of `dirs` whose files count only when named NAME.service (and that are not watched: dir-watch.ts). */
   transient: string[];
 }
 
@@ -42,8 +42,6 @@ export interface ActivatorHooks {
    * name has no owner yet. `kept`: a request made earlier, already shown to monitors.
    */
   requestUnit(unit: string, kept: boolean): boolean;
-  /** A watched service directory changed (the bus then reloads, as dbus-daemon does). */
-  directoryChanged(): void;
   log(line: string): void;
 }
 
@@ -128,8 +126,6 @@ export class Activator {
   private readonly pending = new Map<string, PendingStart>();
   /** ActivationRequests waiting for org.freedesktop.systemd1 to have an owner. */
   private unitQueue: string[] = [];
-  private watchers: FSWatcher[] = [];
-  private changeQueued = false;
 
   constructor(
     private dirs: ServiceDirs,
@@ -139,18 +135,11 @@ export class Activator {
     this.reload(dirs);
   }
 
-  /** Re-reads the service directories (and watches the new set). */
+  /** Re-reads the service directories. */
   reload(dirs = this.dirs, timeoutMs = this.options.timeoutMs): void {
     this.dirs = dirs;
     this.options = { ...this.options, timeoutMs };
     this.services = readServiceFiles(dirs, this.hooks.log);
-    this.watch();
-  }
-
-  /** Stops watching the directories. */
-  close(): void {
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
   }
 
   get systemd(): boolean {
@@ -273,31 +262,5 @@ export class Activator {
     this.hooks.log(`Activated service failed: ${error.message}`);
     for (const other of [...this.pending.values()]) if (other !== p && other.exec === p.exec) other.finish(error);
     p.finish(error);
-  }
-
-  /** Watches the service directories (not the transient ones), as dbus-daemon does with inotify. */
-  private watch(): void {
-    this.close();
-    for (const dir of new Set(this.dirs.dirs)) {
-      if (this.dirs.transient.includes(dir)) continue;
-      let w: FSWatcher;
-      try {
-        w = watch(dir, { persistent: false }, () => this.changed());
-      } catch {
-        continue; // a directory that does not exist is not watched
-      }
-      w.on('error', () => w.close());
-      this.watchers.push(w);
-    }
-  }
-
-  /** Events of one tick make one reload. */
-  private changed(): void {
-    if (this.changeQueued) return;
-    this.changeQueued = true;
-    setImmediate(() => {
-      this.changeQueued = false;
-      this.hooks.directoryChanged();
-    }).unref();
   }
 }

@@ -45,6 +45,8 @@ export interface BusConfig {
    * only when named after its service (`NAME.service`), as in dbus-daemon.
    */
   transientServiceDirs: string[];
+  /** The `<includedir>` directories (watched, with the service directories: dir-watch.ts). */
+  includeDirs: string[];
   /** Problems that did not stop the configuration, for the log. */
   warnings: string[];
   policies: PolicyBlock[];
@@ -135,7 +137,7 @@ function transientServiceDir(): string | { problem: string } | undefined {
 }
 
 function emptyConfig(): BusConfig {
-  return { type: undefined, listen: [], auth: [], allowAnonymous: false, serviceDirs: [], transientServiceDirs: [], warnings: [], policies: [], limits: {}, ignored: [], pidfile: undefined, syslog: false };
+  return { type: undefined, listen: [], auth: [], allowAnonymous: false, serviceDirs: [], transientServiceDirs: [], includeDirs: [], warnings: [], policies: [], limits: {}, ignored: [], pidfile: undefined, syslog: false };
 }
 
 function apply(config: BusConfig, el: XmlElement, file: string, depth: number): void {
@@ -183,6 +185,7 @@ function apply(config: BusConfig, el: XmlElement, file: string, depth: number): 
       }
       case 'includedir': {
         const target = resolve(text);
+        config.includeDirs.push(target);
         let names: string[] = [];
         try {
           names = readdirSync(target).filter((n) => n.endsWith('.conf')).sort();

@@ -12,6 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Activator, SYSTEMD_NAME, type ServiceDirs } from './activation.js';
+import { DirWatch } from './dir-watch.js';
 import { Broker } from './broker.js';
 import { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker-settings.js';
 import { readBusConfig, type BusConfig } from './bus-config.js';
@@ -143,11 +144,17 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       broker.router.sendFromBus(systemd, request, undefined, !kept);
       return true;
     },
-    directoryChanged: () => {
-      reload().catch((e: unknown) => log(`Unable to reload configuration: ${(e as Error).message}`));
-    },
     log,
   }, { systemd: options.systemdActivation ?? false, timeoutMs: startTimeoutMs(config) });
+  // As dbus-daemon: a change in an include directory or a (not transient) service directory reloads the configuration.
+  const watch = new DirWatch(() => {
+    reload().catch((e: unknown) => log(`Unable to reload configuration: ${(e as Error).message}`));
+  });
+  const watched = (c: BusConfig | undefined): string[] => {
+    const dirs = serviceDirs(c);
+    return [...(c?.includeDirs ?? []), ...dirs.dirs.filter((d) => !dirs.transient.includes(d))];
+  };
+  watch.set(watched(config));
   // A configuration without <policy> denies every message, as in dbus-daemon; no configuration allows all.
   const policyOf = (c: BusConfig | undefined) => (c ? new BusPolicy(c.policies) : undefined);
   let policy = policyOf(config);
@@ -179,6 +186,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       settings.limits = limitsFrom(config, options.limits);
       settings.busType = config.type;
       activator.reload(serviceDirs(config), startTimeoutMs(config));
+      watch.set(watched(config));
     } else {
       activator.reload();
     }
@@ -192,7 +200,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   try {
     broker = await Broker.start(settings);
   } catch (e) {
-    activator.close();
+    watch.close();
     if (polling) native.loopSpin(0);
     throw e;
   }
@@ -200,7 +208,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   return {
     address: b.address, broker: b, reload,
     close: () => {
-      activator.close();
+      watch.close();
       b.close();
       if (polling) native.loopSpin(0);
     },
