@@ -147,6 +147,17 @@ describe('the direct path on a fastbus bus', () => {
     assert.match(line, / live \d+ \d+$/);
   });
 
+  it('passes unix fds on the channel', { timeout: 60000 }, async () => {
+    const b = await peers.start('auto');
+    const a = await peers.start('auto');
+    assert.deepEqual(await a.call('Flood', 'suuu', [b.name, 20, 4, 0]), [0, 20]);
+    assert.deepEqual(await a.call('IsDirect', 's', [b.name]), [true]);
+    const [before] = (await a.call('DirectSent', 's', [b.name])) as [number];
+    assert.deepEqual(await a.call('SendFd', 'ss', [b.name, 'through the channel']), ['through the channel']);
+    assert.deepEqual(await a.call('DirectSent', 's', [b.name]), [before + 1], 'the call with the fd went on the channel');
+    assert.deepEqual(await a.call('IsDirect', 's', [b.name]), [true]);
+  });
+
   it('keeps a client with direct: \'off\' on the bus', { timeout: 60000 }, async () => {
     const b = await peers.start('auto');
     const a = await peers.start('off');

@@ -562,7 +562,7 @@ export class Connection extends EventEmitter {
     const self = this;
     return {
       get uniqueName() { return self.uniqueName; },
-      busSend: (bytes) => this.stream.send(bytes),
+      busSend: (bytes, fds) => this.stream.send(bytes, fds, true),
       tellBus: (member, signature, body) => {
         if (this.isClosed) return;
         this.send({ type: MessageType.METHOD_CALL, flags: MessageFlags.NO_REPLY_EXPECTED, destination: DBUS, path: DBUS_PATH, interface: DIRECT_INTERFACE, member, signature, body });

@@ -21,8 +21,8 @@ const GONE_WAIT_MS = 2000;
 /** What DirectPeers needs from its connection. */
 export interface DirectHost {
   readonly uniqueName: string;
-  /** Queues a message's bytes on the bus socket. */
-  busSend(bytes: Uint8Array): void;
+  /** Queues a message's bytes on the bus socket, with fds it closes once sent. */
+  busSend(bytes: Uint8Array, fds?: number[]): void;
   /** Tells the bus something: a Direct1 call that expects no reply. */
   tellBus(member: string, signature: string, body: unknown[]): void;
   decode(bytes: Uint8Array): Message;
@@ -118,25 +118,28 @@ export class DirectPeers {
       }
     }
     const p = dest.charCodeAt(0) === 58 ? this.peers.get(dest) : this.owners.get(dest);
-    // TODO(#12): unix fds travel the bus until channels pass fds; such a message may overtake earlier channel traffic.
-    if (p === undefined || p.out !== 'direct' || (fds !== undefined && fds.length > 0)) return undefined;
-    if (!this.write(p, bytes, msg.type === MessageType.METHOD_CALL)) return undefined;
+    if (p === undefined || p.out !== 'direct') return undefined;
+    if (!this.write(p, bytes, msg.type === MessageType.METHOD_CALL, fds !== undefined && fds.length > 0 ? fds : undefined)) return undefined;
     // The bus still counts this call as waiting for us: tell it the answer went on the channel.
     if (answered) this.host.tellBus('Answered', 'su', [dest, msg.replySerial]);
     return p.uniqueName;
   }
 
-  /** Writes bytes on a peer's channel; false when the channel is closed (the caller uses the bus). */
-  private write(p: DirectPeer, bytes: Uint8Array, isCall: boolean): boolean {
+  /**
+   * Writes bytes (and fds, passed in order with them over the channel's socket; they stay the
+   * caller's) on a peer's channel; false when the channel is closed (the caller uses the bus).
+   */
+  private write(p: DirectPeer, bytes: Uint8Array, isCall: boolean, fds?: readonly number[]): boolean {
     const ch = p.channel;
     if (!ch.isOpen) return false;
-    if (!ch.trySend(bytes)) {
+    const handles = fds === undefined ? undefined : [...fds];
+    if (!ch.trySend(bytes, handles)) {
       const n = bytes.byteLength;
       if (isCall && p.queuedBytes + n > this.maxQueuedBytes) {
         throw new DBusError(ErrorNames.LimitsExceeded, `The destination ${p.uniqueName} has a full message queue`);
       }
       p.queuedBytes += n;
-      ch.send(bytes).then(() => { p.queuedBytes -= n; }, () => { p.queuedBytes -= n; });
+      ch.send(bytes, handles).then(() => { p.queuedBytes -= n; }, () => { p.queuedBytes -= n; });
     }
     p.sent++;
     return true;
@@ -193,7 +196,7 @@ export class DirectPeers {
     this.maxQueuedBytes = maxQueuedBytes;
     for (const n of names) this.ownerChanged(n, peerName, p);
     this.peers.set(peerName, p);
-    channel.on('message', (data: unknown) => this.fromChannel(p, data));
+    channel.on('message', (data: unknown, handle?: unknown) => this.fromChannel(p, data, Array.isArray(handle) ? (handle as number[]) : undefined));
     channel.on('close', (reason: string, error?: Error) => this.channelClosed(p, reason, error));
     this.host.tellBus('Accept', 's', [peerName]);
   }
@@ -210,23 +213,27 @@ export class DirectPeers {
     this.owners.set(name, p);
   }
 
-  private fromChannel(p: DirectPeer, data: unknown): void {
+  private fromChannel(p: DirectPeer, data: unknown, fds: number[] | undefined): void {
     if (!(data instanceof Uint8Array)) {
       if ((data as { t?: unknown } | null)?.t === 'bounce') p.bouncing = true;
+      if (fds) for (const fd of fds) fdClose(fd);
       return;
     }
     if (p.bouncing) {
       // One of ours, sent to a name the peer had lost: through the bus it reaches the owner now.
       p.bouncing = false;
       const bytes = data.slice();
-      this.host.busSend(bytes);
+      this.host.busSend(bytes, fds);
       this.host.callRerouted(new DataView(bytes.buffer, bytes.byteOffset, 12).getUint32(8, bytes[0] === 0x6c));
       return;
     }
     let msg: Message;
     try {
       msg = this.host.decode(data);
+      if ((msg.unixFds ?? 0) !== (fds?.length ?? 0)) throw new Error(`${msg.unixFds ?? 0} unix fds announced, ${fds?.length ?? 0} passed`);
+      if (fds) msg.fds = fds;
     } catch (e) {
+      if (fds) for (const fd of fds) fdClose(fd);
       this.host.log(`fastbus: direct peer ${p.uniqueName} sent a message that does not decode (${(e as Error).message}); using the bus`);
       void p.channel.close();
       return;
@@ -239,8 +246,10 @@ export class DirectPeers {
     if (dest !== undefined && dest.charCodeAt(0) !== 58 && !this.ownNames.has(dest)) {
       if (p.out === 'direct' && p.channel.isOpen) {
         void p.channel.send({ t: 'bounce' }).catch(() => undefined);
-        void p.channel.send(data.slice()).catch(() => undefined);
-      }
+        // The fds go back with it; ours close once passed.
+        const closeOurs = (): void => { if (fds) for (const fd of fds) fdClose(fd); };
+        p.channel.send(data.slice(), fds).then(closeOurs, closeOurs);
+      } else if (fds) for (const fd of fds) fdClose(fd);
       return;
     }
     this.host.dispatchDirect(msg, p);
