@@ -3,7 +3,10 @@
 // own layer or a lower one; broker/ and client/ never import each other;
 // bridge/ (above client) never imports broker/; within layer 2, names/ is below wire/ (wire/ checks header names with
 // names/; names/ never imports wire/); wire/ and names/ do no I/O; only
-// src/native/native.ts loads the addon.
+// src/native/native.ts loads the addon; outside tests, src/ loads no package but
+// Node's own, except `nats`, which only bridge/ may load (DESIGN.md: runtime
+// dependencies).
+import { builtinModules } from 'node:module';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -21,6 +24,9 @@ const sideways = [
   ['names', 'wire', 'names/ is below wire/ in layer 2: what both need lives in names/'],
   ['bridge', 'broker', 'bridge/ sits on the client, not on the broker'],
 ];
+const builtins = new Set(builtinModules);
+/** Packages a layer may load at run time: [package, layer]. */
+const runtimePackages = [['nats', 'bridge']];
 const ioModules = /^(node:)?(fs|fs\/promises|net|dgram|child_process|cluster|http|https|http2|tls|worker_threads|dns|os|process|readline)$/;
 
 function layerOf(file) {
@@ -51,6 +57,10 @@ for (const file of walk(root)) {
     const spec = m[1] ?? m[2] ?? m[3];
     if (!spec.startsWith('.')) {
       if (pure.has(own) && !isTest && ioModules.test(spec)) problems.push(`${file}: ${own}/ is pure and may not import '${spec}'`);
+      const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+      if (!isTest && !spec.startsWith('node:') && !builtins.has(pkg) && !runtimePackages.some(([p, layer]) => p === pkg && layer === own)) {
+        problems.push(`${file}: '${spec}' is not a Node built-in: src/ has no runtime dependency but nats, loaded only by bridge/`);
+      }
       continue;
     }
     if (isTest) continue;
