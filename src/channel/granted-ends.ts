@@ -1,7 +1,9 @@
 // A channel made by a third process for two others (the bus's direct-path
 // grants, docs/direct.md): the maker creates the segment, both doorbells and
 // a socketpair, and passes one set of fds to each end; each end opens its
-// side from them. The maker keeps nothing mapped or open afterwards.
+// side from them. The segment is sealed against shrinking and growing (no end
+// can make the other's, or the maker's, reads fault); the maker closes its fds
+// and may keep only a read-only view of the control page (GrantedTraffic).
 import { exposeBuffer } from '../cma/index.js';
 import { SOCK_SEQPACKET, check, efdOpen, fdClose, shmMap, shmUnmap, sockPair } from '../native/native.js';
 import { Channel, type ChannelOptions } from './channel.js';
@@ -19,7 +21,7 @@ export interface GrantedFds {
 
 /** Makes the fds of a channel with rings of `ringBytes` (a power of two); the caller passes them on and closes them. */
 export function makeGrantedFds(ringBytes: number): GrantedFds {
-  const segment = createSegment(ringBytes);
+  const segment = createSegment(ringBytes, true);
   shmUnmap(segment.buffer);
   const fds: number[] = [segment.fd];
   try {

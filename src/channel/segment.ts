@@ -14,7 +14,7 @@
 //   4096   ring 0 data [ringBytes]
 //   4096+R ring 1 data [ringBytes]
 import { ProtocolError } from '../errors.js';
-import { check, fdSize, memfdOpen, memfdTruncate, shmMap, shmUnmap } from '../native/native.js';
+import { F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, check, fdClose, fdSize, memfdOpen, memfdSeal, memfdTruncate, shmMap, shmUnmap } from '../native/native.js';
 
 /** 'FBCH' read as a little-endian u32. */
 export const SEGMENT_MAGIC = 0x48434246;
@@ -92,13 +92,25 @@ function view(buffer: ArrayBuffer, fd: number, ringBytes: number): Segment {
   return { buffer, fd, ringBytes, sizeBytes: segmentSizeBytes(ringBytes), rings: [ringControl(0, ringBytes), ringControl(1, ringBytes)] };
 }
 
-/** Creates a segment in a new memfd (close-on-exec, never a named file) and maps it. */
-export function createSegment(ringBytes: number): Segment {
+/**
+ * Creates a segment in a new memfd (close-on-exec, never a named file) and maps it.
+ * `sealed`: the file is sealed against shrinking and growing, so that no holder
+ * of the fd can make another's reads of the mapping fault (SIGBUS): for segments
+ * made for others (the bus's direct-path grants, which the bus itself reads).
+ */
+export function createSegment(ringBytes: number, sealed = false): Segment {
   checkRingBytes(ringBytes);
-  const fd = check(memfdOpen('fastbus-channel', false), 'memfd_create');
+  const fd = check(memfdOpen('fastbus-channel', sealed), 'memfd_create');
   const size = segmentSizeBytes(ringBytes);
-  check(memfdTruncate(fd, size), 'ftruncate');
-  const buffer = shmMap(fd, size, true);
+  let buffer: ArrayBuffer;
+  try {
+    check(memfdTruncate(fd, size), 'ftruncate');
+    if (sealed) check(memfdSeal(fd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 'fcntl', 'F_ADD_SEALS');
+    buffer = shmMap(fd, size, true);
+  } catch (e) {
+    fdClose(fd);
+    throw e;
+  }
   const u32 = new Uint32Array(buffer, 0, DATA_OFFSET / 4);
   u32[VERSION / 4] = LAYOUT_VERSION;
   u32[RING_BYTES / 4] = ringBytes;

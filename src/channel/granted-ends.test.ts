@@ -1,0 +1,35 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as n from '../native/native.js';
+import { GrantedTraffic, makeGrantedFds } from './granted-ends.js';
+import { createSegment, segmentSizeBytes } from './segment.js';
+
+describe('channels made for two other processes', () => {
+  it('seals the segment it makes against shrinking and growing, so no end can make the maker\'s reads fault', () => {
+    const fds = makeGrantedFds(4096);
+    const traffic = new GrantedTraffic(fds.memfd, 4096);
+    try {
+      const seals = n.memfdGetSeals(fds.memfd);
+      assert.equal(seals & (n.F_SEAL_SHRINK | n.F_SEAL_GROW | n.F_SEAL_SEAL), n.F_SEAL_SHRINK | n.F_SEAL_GROW | n.F_SEAL_SEAL);
+      // What a hostile end would try with the fd it was passed.
+      assert.equal(n.memfdTruncate(fds.memfd, 0), -1); // EPERM
+      assert.equal(n.memfdTruncate(fds.memfd, segmentSizeBytes(4096) * 2), -1);
+      assert.equal(n.check(n.fdSize(fds.memfd), 'fstat'), segmentSizeBytes(4096));
+      assert.equal(traffic.bytesFrom(0), 0);
+      assert.equal(traffic.bytesFrom(1), 0);
+    } finally {
+      traffic.close();
+      for (const fd of [fds.memfd, fds.efd0, fds.efd1, ...fds.socks]) n.fdClose(fd);
+    }
+  });
+
+  it('leaves a channel\'s own segment unsealed (its two ends made it between them)', () => {
+    const seg = createSegment(4096);
+    try {
+      assert.equal(n.memfdGetSeals(seg.fd) & n.F_SEAL_SHRINK, 0);
+    } finally {
+      n.shmUnmap(seg.buffer);
+      n.fdClose(seg.fd);
+    }
+  });
+});
