@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, closeSync } from 'node:fs';
-import { connect, DBusError, ErrorNames, type Connection } from '../src/client/index.js';
+import { connect, DBusError, ErrorNames, TimeoutError, type Connection } from '../src/client/index.js';
 import { startBridge, type Bridge } from '../src/bridge/index.js';
 import { run, startBus, type TestBus } from './fixtures/bus.js';
 import { startNatsCluster, type NatsCluster } from './fixtures/nats.js';
@@ -85,7 +85,7 @@ describe('the bridge between buses on a three-node NATS cluster', { timeout: 600
   });
 
   test('an exporting bridge serves a name only while it has an owner on its bus', async () => {
-    const ping = (): Promise<unknown> => onA.callMethod({ destination: 'com.example.Late', path: '/', interface: 'org.freedesktop.DBus.Peer', member: 'Ping' }).then(() => undefined, (e: unknown) => e);
+    const ping = (): Promise<unknown> => onA.callMethod({ destination: 'com.example.Late', path: '/', interface: 'org.freedesktop.DBus.Peer', member: 'Ping' }, { timeoutMs: 5000 }).then(() => undefined, (e: unknown) => e);
     const notExported = (e: unknown): boolean => e instanceof DBusError && e.name === ErrorNames.ServiceUnknown && /not exported by any bridge/.test(e.message);
     assert.ok(notExported(await ping()), 'no owner on bus B: the exporter is not in the queue group');
     const late = await startService(busB.address, ['com.example.Late'], '/com/example/Late');
@@ -93,7 +93,10 @@ describe('the bridge between buses on a three-node NATS cluster', { timeout: 600
       await untilServed(onA, 'com.example.Late');
       await late.connection.releaseName('com.example.Late');
       // The bus's own ServiceUnknown may answer while the bridge leaves the group; then the bridge's.
-      for (let e = await ping(); !notExported(e); e = await ping()) assert.ok(e instanceof DBusError && e.name === ErrorNames.ServiceUnknown, String(e));
+      // A ping already travelling between two NATS servers as the exporter leaves may be lost (NATS
+      // delivers at most once; docs/bridge.md): it times out and the next one is sent.
+      const leaving = (e: unknown): boolean => (e instanceof DBusError && e.name === ErrorNames.ServiceUnknown) || e instanceof TimeoutError;
+      for (let e = await ping(); !notExported(e); e = await ping()) assert.ok(leaving(e), String(e));
     } finally {
       late.close();
     }
