@@ -248,7 +248,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   // Fairness: on its own bus, after the others have stopped.
   const fairSkip = fairnessSkipReason();
   const fair = fairSkip === undefined
-    ? await measureFairness(peer, { calls: q ? 200 : 500, reps: ctx.repeat, processes: q ? 1 : 2, warm: n.warm }, ctx.progress)
+    ? await measureFairness(peer, { calls: q ? 100 : 300, reps: ctx.repeat, processes: q ? 1 : 2, warm: n.warm }, ctx.progress)
     : undefined;
   const fairIdle = 'fastbus, idle bus';
   const fairFlood = `fastbus, uid 65534 flooding from ${fair?.connections ?? 0} connections`;
