@@ -142,7 +142,10 @@ describe('channel', () => {
     assert.equal(got, count);
     assert.ok(waits >= 1, 'the sender awaited whenWritable');
     // Woken once per batch of acknowledgements (half the arena or half the in-flight slots), never to find no room.
-    assert.ok(waits <= count / 16, `the sender awaited whenWritable ${waits} times for ${count} payloads: one wake-up per payload, not per batch`);
+    // A wake-up per payload would be about count - 64 (the arena holds 64 payloads); batches give about count / 32,
+    // more when the receiver is descheduled mid-batch and acknowledges less at a time (13 seen on a loaded machine),
+    // so the bound sits between the two.
+    assert.ok(waits <= count / 4, `the sender awaited whenWritable ${waits} times for ${count} payloads: one wake-up per payload, not per batch`);
     assert.equal(fruitless, 0, 'each wake-up found room');
     assert.equal(immediates, 0, 'nothing polled while the sender waited');
     await channel.close();
