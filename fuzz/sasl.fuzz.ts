@@ -8,13 +8,14 @@ import { SaslServer, newGuid } from '../src/transport/sasl-server.js';
 import { prng, type FuzzFailure } from './wire.fuzz.js';
 
 const hex = (s: string): string => Buffer.from(s).toString('hex');
+const LONG = 'x'.repeat(20000);
 
 function lines(peerUid: number): string[] {
   return [
     `AUTH EXTERNAL ${hex(String(peerUid))}\r\n`, `AUTH EXTERNAL ${hex(String(peerUid + 1))}\r\n`, 'AUTH EXTERNAL\r\n',
     'AUTH ANONYMOUS\r\n', `AUTH ANONYMOUS ${hex('trace')}\r\n`, 'AUTH\r\n', 'AUTH FOO\r\n', 'AUTH DBUS_COOKIE_SHA1 72\r\n',
     'DATA\r\n', `DATA ${hex(String(peerUid))}\r\n`, 'DATA zz\r\n', 'NEGOTIATE_UNIX_FD\r\n', 'BEGIN\r\n', 'CANCEL\r\n',
-    'ERROR\r\n', 'OK 0123\r\n', '\r\n', 'AUTH EXTERNAL 3\r\n', 'BEGIN', '\n', 'x'.repeat(20000), '\0',
+    'ERROR\r\n', 'OK 0123\r\n', '\r\n', 'AUTH EXTERNAL 3\r\n', 'BEGIN', '\n', LONG, '\0',
   ];
 }
 
@@ -34,7 +35,8 @@ export function fuzzSasl(iterations: number, seed: number): FuzzFailure[] {
     const input = JSON.stringify({ peerUid, allowed, allowAnonymous, text: text.length > 200 ? `${text.slice(0, 200)}…` : text });
     try {
       for (let at = 0; at < bytes.length;) {
-        const n = 1 + Math.floor(rnd() * 40);
+        // Mostly small pieces (every split of a line), sometimes large ones.
+        const n = 1 + Math.floor(rnd() * (rnd() < 0.8 ? 40 : 4096));
         const { result } = server.receive(bytes.subarray(at, at + n));
         at += n;
         if (!result) continue;
