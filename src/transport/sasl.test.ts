@@ -82,6 +82,20 @@ describe('SASL server', () => {
     const s = new SaslServer(opts());
     assert.throws(() => s.receive(Buffer.concat([Buffer.from('\0AUTH '), Buffer.alloc(20000, 0x41)])), ProtocolError);
   });
+
+  it('drops a client whose endless line arrives in small reads once it passes 16384 bytes, not before', () => {
+    const s = new SaslServer(opts());
+    s.receive(Buffer.from('\0'));
+    for (let n = 0; n < 16384; n += 64) s.receive(Buffer.alloc(64, 0x41));
+    assert.throws(() => s.receive(Buffer.alloc(1, 0x41)), (e: unknown) => e instanceof ProtocolError && e.code === 'AUTH_LINE_TOO_LONG');
+  });
+
+  it('joins a line whose \r and \n arrive in different reads', () => {
+    const s = new SaslServer(opts());
+    assert.equal(s.receive(Buffer.from(`\0AUTH EXTERNAL ${hex('1000')}\r`)).reply, '');
+    assert.equal(s.receive(Buffer.from('\nBEG')).reply, `OK ${guid}\r\n`);
+    assert.equal(s.receive(Buffer.from('IN\r\nl')).result?.uid, 1000);
+  });
 });
 
 describe('SASL client and server together', () => {
