@@ -13,7 +13,10 @@ const benchDir = fileURLToPath(new URL('../../bench/', import.meta.url));
 function* sources(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) yield* sources(p);
+    // The soak's timers pace its load (think time, slow readers' pauses, a kill every 2 s); it waits for no set-up by time.
+    if (statSync(p).isDirectory()) {
+      if (name !== 'soak') yield* sources(p);
+    }
     else if (p.endsWith('.ts')) yield p;
   }
 }
