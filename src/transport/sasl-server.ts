@@ -49,9 +49,6 @@ type State = 'nul' | 'auth' | 'data' | 'begin' | 'done';
 export class SaslServer {
   private state: State = 'nul';
   private buffer: Buffer = Buffer.alloc(0);
-  /** Bytes received after `buffer` with no line end among them: kept, not yet joined (so that a line sent byte by byte costs linear time). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   private commands = 0;
   private mechanism = '';
   private uid: number | undefined;
@@ -77,15 +74,7 @@ export class SaslServer {
   /** Takes received bytes; returns the reply bytes and, when done, the result. */
   receive(bytes: Uint8Array): { reply: string; result?: SaslResult } {
     assertNotDone(this.state);
-    if (this.state !== 'nul' && bytes.indexOf(0x0a) < 0) {
-      this.pending.push(Buffer.from(bytes));
-      this.pendingBytes += bytes.length;
-      if (this.buffer.length + this.pendingBytes > MAX_LINE_BYTES) throw new ProtocolError('AUTH_LINE_TOO_LONG', 'authentication line too long');
-      return { reply: '' };
-    }
-    const parts: Uint8Array[] = [this.buffer, ...this.pending, bytes];
-    this.pending = [];
-    this.pendingBytes = 0;
+    const parts: Uint8Array[] = [this.buffer, bytes];
     this.buffer = Buffer.concat(parts);
     let reply = '';
     if (this.state === 'nul') {
