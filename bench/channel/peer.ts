@@ -14,6 +14,7 @@ import * as native from '../../src/native/native.js';
 
 const [mode, a, b, c] = process.argv.slice(2);
 const options = JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as ChannelOptions;
+let efdPoller: native.PollHandle | null = null;
 
 async function chSend(n: number, size: number, json: boolean): Promise<void> {
   const ch = parentChannel(options);
@@ -72,7 +73,8 @@ function main(): void {
     case 'ch-send': return void chSend(Number(a), Number(b), c === 'json');
     case 'ch-echo': return chEcho();
     case 'efd-echo': {
-      native.pollOpen(4, native.POLL_READABLE, () => {
+      // Kept referenced: a poller whose handle is collected stops.
+      efdPoller = native.pollOpen(4, native.POLL_READABLE, () => {
         native.efdDrain(4);
         native.efdSignal(5, 1);
       });
