@@ -8,8 +8,12 @@ const DEFAULT_ARENA_BYTES = 8 * MiB;
 /** 'auto' puts a payload in the arena when the arenas can hold it within this, else uses CMA (see docs/channel.md). */
 const DEFAULT_ARENA_MAX_BYTES = 64 * MiB;
 
-/** The default longest polling window after a wake-up: covers a peer's reply on a VM where one wake-up costs about 10 µs (docs/channel.md). */
-const DEFAULT_POLL_US = 50;
+/**
+ * The default longest polling window after a wake-up: 0 (off) for now. 50 µs covers a peer's reply
+ * on these VMs, but with it on, chunked 64 MiB transfers stalled for tens of seconds when several
+ * ran at once on an oversubscribed machine (docs/channel.md): opt in with pollUs.
+ */
+const DEFAULT_POLL_US = 0;
 
 /** How large payloads travel (see ChannelOptions.largePayload). */
 export type LargePayloadMode = 'auto' | 'arena' | 'cma' | 'memfd' | 'ring';
@@ -21,7 +25,7 @@ export interface ChannelOptions {
   serialization?: 'json' | 'advanced';
   /**
    * Longest window, in microseconds, of the event loop's polling after a wake-up by the doorbell
-   * (default 50; 0: sleep at once). The window adapts: it grows while messages keep coming
+   * (default 0: sleep at once; 50 covers a reply on a VM, see docs/channel.md). The window adapts: it grows while messages keep coming
    * within it and shrinks when they do not, so an idle channel does not poll. See docs/channel.md.
    */
   pollUs?: number;
