@@ -72,6 +72,9 @@ export class WaitLoop {
         inb.drain();
         if (core.isClosed()) return;
         publishAll(); // replies sent by listeners ring their peers now, not after this loop
+        // Reset the doorbell before flush() arms producerWaiting (and waitForAck its ack wait): a
+        // ring for room or an acknowledgement that comes after this is then never drained unseen.
+        this.resetDoorbell();
         out.flush();
         if (core.isClosed()) return;
         if (out.inflight.size > 0 && core.writer.waitForAck(out.ackTarget())) continue;
