@@ -155,7 +155,10 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
 
     it('ignores a transient service file not named after its service', async () => {
       writeFileSync(path.join(transient, 'misnamed.service'), `[D-BUS Service]\nName=org.fastbus.Misnamed\nExec=${PY} ${SERVICE} org.fastbus.Misnamed\n`);
+      // A correctly named file written after it activates: the bus has rescanned and seen both.
+      serviceFile(transient, 'org.fastbus.Named', `${PY} ${SERVICE} org.fastbus.Named`);
       const c = await raw(bus.address);
+      assert.equal(await echo(c, 'org.fastbus.Named', 'named').answer, 'named');
       assert.equal(await echo(c, 'org.fastbus.Misnamed', 'x').answer, 'org.freedesktop.DBus.Error.ServiceUnknown');
       c.stream.close();
     });
