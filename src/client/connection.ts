@@ -1,9 +1,14 @@
 // A client connection to a D-Bus bus (or a peer): serials, pending calls with
-// timeouts and AbortSignal, signal subscriptions over reference-counted match
-// rules, exported objects, name ownership. Every outgoing message of one tick
-// leaves in one system call (the transport batches); incoming frames are
-// decoded once and dispatched by type. A peer's protocol fault closes the
-// connection and rejects every pending call with DisconnectedError.
+// timeouts and AbortSignal, exported objects, name ownership, and the hooks of
+// the direct path. Every outgoing message of one tick leaves in one system call
+// (the transport batches); incoming frames are decoded once and dispatched by
+// type. A peer's protocol fault closes the connection and rejects every pending
+// call with DisconnectedError. Signal subscriptions live in
+// signal-subscriptions.ts, the option and message shapes in connection-options.ts.
+// Kept whole: sending, the pending-call table with its timeout sweep, and
+// dispatch of replies share that table on the per-call path (a call is one map
+// set and one map delete, with no object between them), and the direct path's
+// hooks reach into the same table (calls failed or re-routed per peer).
 import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
 import { ProtocolError } from '../errors.js';
@@ -12,13 +17,21 @@ import { decodeMessage, encodeMessage, MessageFlags, MessageType, type Message }
 import { AbortError, DBusError, DisconnectedError, ErrorNames, TimeoutError } from './errors.js';
 import type { InterfaceDefinition, InterfaceSpec, Implementation } from './define-interface.js';
 import { ObjectTable, type ExportedInterface } from './object-table.js';
-import { BoundedIterator } from './signal-iterator.js';
-import { formatSignalRule, matchable, signalMatches, signalRule, type SignalFilter } from './signal-filter.js';
-import type { MatchableMessage, MatchRule } from '../match/index.js';
+import type { SignalFilter } from './signal-filter.js';
+import { SignalSubscriptions, type SignalIterator, type SignalSubscription } from './signal-subscriptions.js';
 import { ProxyObject } from './proxy.js';
 import { parseIntrospection, type NodeInfo } from './introspection.js';
 import { DirectPeers, DIRECT_INTERFACE } from './direct-peers.js';
 import type { DirectPeer } from './direct-peer.js';
+
+import {
+  NameFlags, ReleaseNameReply, RequestNameReply, ReplyPick,
+  type CallOptions, type ConnectionOptions, type DirectPeerInfo, type MethodCall, type OutgoingMessage,
+} from './connection-options.js';
+
+export type { SignalIterator, SignalSubscription } from './signal-subscriptions.js';
+export { NameFlags, ReleaseNameReply, RequestNameReply, ReplyPick };
+export type { CallOptions, ConnectionOptions, DirectPeerInfo, MethodCall, OutgoingMessage };
 
 /** Published when a message is sent: `{ connection, message }`. */
 export const sendChannel = diagnostics.channel('fastbus:client:send');
@@ -33,71 +46,6 @@ const DBUS = 'org.freedesktop.DBus';
 /** The options of a call given none (not a fresh object per call). */
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const DBUS_PATH = '/org/freedesktop/DBus';
-
-/** RequestName flags. */
-export const NameFlags = { ALLOW_REPLACEMENT: 1, REPLACE_EXISTING: 2, DO_NOT_QUEUE: 4 } as const;
-/** RequestName replies. */
-export const RequestNameReply = { PRIMARY_OWNER: 1, IN_QUEUE: 2, EXISTS: 3, ALREADY_OWNER: 4 } as const;
-/** ReleaseName replies. */
-export const ReleaseNameReply = { RELEASED: 1, NON_EXISTENT: 2, NOT_OWNER: 3 } as const;
-
-export interface ConnectionOptions {
-  /** Default timeout of calls (25000 ms, as libdbus). */
-  timeoutMs?: number;
-  /** Timeout of connecting, authenticating and Hello (default 25000 ms). */
-  connectTimeoutMs?: number;
-  /** Ask for unix fd passing (default: on unix sockets). */
-  negotiateUnixFd?: boolean;
-  /** Dicts with string keys decode as plain objects instead of Maps (default true). */
-  dictAsObject?: boolean;
-  /** Skip Hello: for a peer-to-peer connection (no bus). */
-  peer?: boolean;
-  /**
-   * The direct path (docs/direct.md): 'auto' lets a fastbus bus grant this
-   * connection channels to other fastbus peers; 'off' (the default for now) keeps all traffic on the bus.
-   */
-  direct?: 'auto' | 'off';
-  /** Direct channels poll instead of sleeping (one core per channel end; lowest latency). */
-  directBusy?: boolean;
-}
-
-/** A peer this connection talks to over a direct channel, with what travelled it. */
-export interface DirectPeerInfo {
-  uniqueName: string;
-  uid: number;
-  pid: number;
-  /** Whether our traffic to it uses the channel now (else: granted, not yet switched). */
-  switched: boolean;
-  /** Whether its traffic to us uses the channel now. */
-  peerSwitched: boolean;
-  sent: number;
-  received: number;
-}
-
-/** A message to send: serial is assigned; flags default to 0. */
-export type OutgoingMessage = Omit<Message, 'serial' | 'flags' | 'body'> & { flags?: number; body?: unknown[] };
-
-export interface CallOptions {
-  /** Timeout in ms; default the connection's `timeoutMs`. */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** Unix fds to pass; `h` values index into them. */
-  fds?: number[];
-}
-
-/** A method call in the form `call()` takes. */
-export interface MethodCall {
-  destination?: string;
-  path: string;
-  interface?: string;
-  member: string;
-  signature?: string;
-  body?: unknown[];
-  flags?: number;
-}
-
-/** @internal What a call resolves with: the reply message, nothing, its first body value, or its body. */
-export const enum ReplyPick { MESSAGE, NOTHING, FIRST, BODY }
 
 interface Pending {
   resolve(value: unknown): void;
@@ -114,36 +62,6 @@ interface Pending {
   /** The direct peer the call went to on a channel (undefined: through the bus). */
   via: string | undefined;
 }
-
-interface Subscription {
-  filter: MatchRule;
-  rule: string;
-  handler: (msg: Message) => void;
-}
-
-interface RuleEntry {
-  count: number;
-  /** Resolves once AddMatch was answered; rejects when the bus refused it. */
-  installed: Promise<void>;
-}
-
-interface OwnerEntry {
-  owner: string | undefined;
-  refs: number;
-  ready: Promise<void>;
-  unsubscribe: (() => void) | undefined;
-}
-
-/** A handle on a signal subscription. */
-export interface SignalSubscription {
-  /** The match rule the bus holds for it. */
-  readonly rule: string;
-  /** Stops delivery; the last subscriber of a rule sends RemoveMatch. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** A bounded async iterator of signals; `dropped` counts what a full queue lost. */
-export type SignalIterator = BoundedIterator<Message>;
 
 /**
  * A connection to a bus. Make one with `connect()`, `sessionBus()` or
@@ -163,11 +81,8 @@ export class Connection extends EventEmitter {
   private readonly dictAsObject: boolean;
   private serial = 0;
   private readonly pending = new Map<number, Pending>();
-  private readonly subscriptions = new Map<string, Set<Subscription>>();
-  private readonly wildcardSubscriptions = new Set<Subscription>();
-  private readonly rules = new Map<string, RuleEntry>();
-  private readonly owners = new Map<string, OwnerEntry>();
   private readonly objects: ObjectTable;
+  private readonly signalSubs: SignalSubscriptions;
   private readonly introspectionCache = new Map<string, Promise<NodeInfo>>();
   private closedError: Error | undefined;
   /** The direct path, once the bus accepted it (connect() with direct: 'auto'). */
@@ -190,6 +105,11 @@ export class Connection extends EventEmitter {
     this.dictAsObject = options.dictAsObject ?? true;
     this.decodeOptions = { dictAsObject: this.dictAsObject };
     this.objects = new ObjectTable(this);
+    this.signalSubs = new SignalSubscriptions({
+      busCall: (member, signature, body) => this.busCall(member, signature, body),
+      getNameOwner: (name) => this.getNameOwner(name),
+      closed: () => this.isClosed,
+    });
     // Each frame is decoded at once and none of its bytes kept (ay values are copied).
     stream.borrowFrames = true;
     stream.onMessage = (frame) => this.receive(frame);
@@ -321,88 +241,25 @@ export class Connection extends EventEmitter {
 
   /** Adds a match rule, counted: the bus gets AddMatch only for the first holder. */
   addMatch(rule: string): Promise<void> {
-    const e = this.rules.get(rule);
-    if (e) {
-      e.count++;
-      return e.installed;
-    }
-    const installed = this.busCall('AddMatch', 's', [rule]).then(() => undefined);
-    const entry: RuleEntry = { count: 1, installed };
-    this.rules.set(rule, entry);
-    installed.catch(() => {
-      if (this.rules.get(rule) === entry) this.rules.delete(rule);
-    });
-    return installed;
+    return this.signalSubs.addMatch(rule);
   }
 
   /** Drops one holder of a match rule; the last one sends RemoveMatch. */
-  async removeMatch(rule: string): Promise<void> {
-    const e = this.rules.get(rule);
-    if (!e) return;
-    if (--e.count > 0) return;
-    this.rules.delete(rule);
-    if (this.isClosed) return;
-    await e.installed.catch(() => undefined);
-    // A RemoveMatch for a rule re-added meanwhile would remove the new one's copy: the bus counts too, so it is still balanced.
-    await this.busCall('RemoveMatch', 's', [rule]).catch((error: unknown) => {
-      if (!(error instanceof DisconnectedError)) throw error;
-    });
+  removeMatch(rule: string): Promise<void> {
+    return this.signalSubs.removeMatch(rule);
   }
 
   /** The match rules this connection holds, with their counts (for tests and diagnostics). */
   get matchRules(): ReadonlyMap<string, number> {
-    return new Map([...this.rules].map(([r, e]) => [r, e.count]));
+    return this.signalSubs.matchRules;
   }
 
   /**
    * Subscribes to signals; resolves once the bus has installed the match rule
    * (and, for a well-known sender, once its owner is known).
    */
-  async subscribe(filter: SignalFilter, handler: (message: Message) => void): Promise<SignalSubscription> {
-    const parsed = signalRule(filter);
-    const rule = formatSignalRule(filter);
-    const sub: Subscription = { filter: parsed, rule, handler };
-    const sender = filter.sender;
-    const followsOwner = sender !== undefined && !sender.startsWith(':') && sender !== DBUS;
-    const key = filter.interface !== undefined && filter.member !== undefined ? `${filter.interface}.${filter.member}` : undefined;
-    const unregister = (): void => {
-      if (key) {
-        const set = this.subscriptions.get(key);
-        set?.delete(sub);
-        if (set?.size === 0) this.subscriptions.delete(key);
-      } else this.wildcardSubscriptions.delete(sub);
-    };
-    // Listening starts before AddMatch is sent: a matching signal may follow
-    // the AddMatch reply in the same read, before this function resumes.
-    if (key) {
-      let set = this.subscriptions.get(key);
-      if (!set) this.subscriptions.set(key, (set = new Set()));
-      set.add(sub);
-    } else this.wildcardSubscriptions.add(sub);
-    try {
-      if (followsOwner) await this.watchOwner(sender);
-    } catch (e) {
-      unregister();
-      throw e;
-    }
-    try {
-      await this.addMatch(rule);
-    } catch (e) {
-      unregister();
-      if (followsOwner) this.unwatchOwner(sender);
-      throw e;
-    }
-    let closed = false;
-    return {
-      rule,
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        unregister();
-        if (followsOwner) this.unwatchOwner(sender);
-        await this.removeMatch(rule);
-      },
-    };
+  subscribe(filter: SignalFilter, handler: (message: Message) => void): Promise<SignalSubscription> {
+    return this.signalSubs.subscribe(filter, handler);
   }
 
   /**
@@ -411,30 +268,9 @@ export class Connection extends EventEmitter {
    * installed. Ends when the connection closes, the AbortSignal fires, or the
    * loop exits (break), which releases the match rule.
    */
-  async signals(filter: SignalFilter, options: { capacity?: number; signal?: AbortSignal } = {}): Promise<SignalIterator> {
-    let sub: SignalSubscription | undefined;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.iterators.delete(it);
-      options.signal?.removeEventListener('abort', onAbort);
-      void sub?.close().catch(() => undefined);
-    };
-    const it = new BoundedIterator<Message>(options.capacity ?? 1024, release);
-    const onAbort = (): void => {
-      it.end(new AbortError('signal iterator', { cause: options.signal?.reason }));
-      release();
-    };
-    if (options.signal?.aborted) throw new AbortError('signal iterator', { cause: options.signal.reason });
-    sub = await this.subscribe(filter, (m) => it.push(m));
-    if (released) void sub.close();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    this.iterators.add(it);
-    return it;
+  signals(filter: SignalFilter, options: { capacity?: number; signal?: AbortSignal } = {}): Promise<SignalIterator> {
+    return this.signalSubs.signals(filter, options);
   }
-
-  private readonly iterators = new Set<SignalIterator>();
 
   /** Asks the bus for a name; resolves with the RequestName reply code. */
   async requestName(name: string, flags = 0): Promise<number> {
@@ -670,7 +506,11 @@ export class Connection extends EventEmitter {
         }
         break;
       case MessageType.SIGNAL:
-        this.dispatchSignal(msg);
+        if (msg.sender === DBUS && msg.interface === DBUS && msg.destination === this.uniqueName) {
+          if (msg.member === 'NameAcquired') this.emit('name-acquired', msg.body[0]);
+          else if (msg.member === 'NameLost') this.emit('name-lost', msg.body[0]);
+        }
+        this.signalSubs.dispatch(msg);
         break;
       case MessageType.METHOD_CALL:
         this.objects.dispatch(msg);
@@ -678,68 +518,6 @@ export class Connection extends EventEmitter {
       default:
         break; // unknown types are ignored (specification)
     }
-  }
-
-  private dispatchSignal(msg: Message): void {
-    if (msg.sender === DBUS && msg.interface === DBUS) {
-      if (msg.member === 'NameOwnerChanged') {
-        const [name, , newOwner] = msg.body as [string, string, string];
-        const e = this.owners.get(name);
-        if (e) e.owner = newOwner === '' ? undefined : newOwner;
-      } else if (msg.member === 'NameAcquired' && msg.destination === this.uniqueName) {
-        this.emit('name-acquired', msg.body[0]);
-      } else if (msg.member === 'NameLost' && msg.destination === this.uniqueName) {
-        this.emit('name-lost', msg.body[0]);
-      }
-    }
-    const set = this.subscriptions.get(`${msg.interface}.${msg.member}`);
-    if (set === undefined && this.wildcardSubscriptions.size === 0) return;
-    const m = matchable(msg);
-    if (set) for (const sub of set) this.deliver(sub, msg, m);
-    for (const sub of this.wildcardSubscriptions) this.deliver(sub, msg, m);
-  }
-
-  private readonly ownerOf = (name: string): string | undefined => this.owners.get(name)?.owner;
-
-  private deliver(sub: Subscription, msg: Message, m: MatchableMessage): void {
-    if (!signalMatches(sub.filter, m, this.ownerOf)) return;
-    try {
-      sub.handler(msg);
-    } catch (e) {
-      // A throwing listener must not break dispatch for the others.
-      queueMicrotask(() => {
-        throw e;
-      });
-    }
-  }
-
-  private async watchOwner(name: string): Promise<void> {
-    const e = this.owners.get(name);
-    if (e) {
-      e.refs++;
-      return e.ready;
-    }
-    const entry: OwnerEntry = { owner: undefined, refs: 1, ready: Promise.resolve(), unsubscribe: undefined };
-    this.owners.set(name, entry);
-    const rule = formatSignalRule({ sender: DBUS, interface: DBUS, member: 'NameOwnerChanged', args: { 0: name } });
-    entry.ready = (async () => {
-      await this.addMatch(rule);
-      entry.unsubscribe = () => void this.removeMatch(rule).catch(() => undefined);
-      // Asked after the rule is in place, so that no change is missed in between.
-      const owner = await this.getNameOwner(name);
-      if (entry.owner === undefined) entry.owner = owner;
-    })();
-    entry.ready.catch(() => {
-      if (this.owners.get(name) === entry) this.owners.delete(name);
-    });
-    return entry.ready;
-  }
-
-  private unwatchOwner(name: string): void {
-    const e = this.owners.get(name);
-    if (!e || --e.refs > 0) return;
-    this.owners.delete(name);
-    e.unsubscribe?.();
   }
 
   private streamClosed(error: Error | undefined): void {
@@ -752,8 +530,7 @@ export class Connection extends EventEmitter {
     for (const [serial, p] of this.pending) {
       this.settle(serial, undefined, new DisconnectedError(`${describe(p.message)}: ${why}`, { cause: error }));
     }
-    for (const it of this.iterators) it.end(error ? new DisconnectedError(why, { cause: error }) : undefined);
-    this.iterators.clear();
+    this.signalSubs.endIterators(error, why);
     this.emit('close', error);
   }
 }
