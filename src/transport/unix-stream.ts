@@ -3,12 +3,14 @@
 // SCM_RIGHTS kept in arrival order until the message that carries them takes
 // them; the messages queued while handling one read leave in one sendmsg with
 // many iovecs per receiver before the next read (no extra turn, and a relayed
-// flood holds one read's worth of messages, not a whole callback's).
+// flood holds one read's worth of messages, not a whole callback's; the
+// schedule shared by all streams is in dirty-streams.ts).
 import { ProtocolError, SystemError } from '../errors.js';
 import * as native from '../native/native.js';
 import { FrameReader } from './frame-reader.js';
 import { FramedStream } from './framed-stream.js';
 import type { MessageStream } from './message-stream.js';
+import { dirtyStreams } from './dirty-streams.js';
 
 function releaseFds(fds: readonly number[], done: boolean | (() => void)): void {
   if (typeof done === 'function') done();
@@ -42,32 +44,6 @@ const NO_FDS: number[] = [];
 const EMPTY = new Uint8Array(0);
 /** Reused for the common single-message sendmsg. */
 const oneView: Uint8Array[] = [EMPTY];
-
-/** Streams with bytes queued since their last flush, flushed together. */
-const dirty: (UnixStream | undefined)[] = [];
-let dirtyCount = 0;
-let dirtyFlushQueued = false;
-/** A flushDirty() is running (a failed write may read the peer's last bytes inside it): it picks up what those queue. */
-let flushing = false;
-/** Readiness callbacks running: sends made inside one are flushed after each read and when it returns. */
-let inCallback = 0;
-
-function flushDirty(): void {
-  dirtyFlushQueued = false;
-  flushing = true;
-  try {
-    // A flush may queue more (onDrain): the loop picks those up too.
-    // (Slots are cleared, not the array truncated: that would free its storage every time.)
-    for (let i = 0; i < dirtyCount; i++) {
-      const s = dirty[i]!;
-      dirty[i] = undefined;
-      s.flushQueued();
-    }
-    dirtyCount = 0;
-  } finally {
-    flushing = false;
-  }
-}
 
 /** Wraps a connected, non-blocking unix socket fd; the stream owns and closes it. */
 export class UnixStream extends FramedStream implements MessageStream {
@@ -164,13 +140,7 @@ export class UnixStream extends FramedStream implements MessageStream {
     if (withFds) this.queuedFdCount += withFds.length;
     if (!this.flushScheduled && !this.waitingWritable) {
       this.flushScheduled = true;
-      if (dirtyCount === dirty.length) dirty.push(this);
-      else dirty[dirtyCount] = this;
-      dirtyCount++;
-      if (inCallback === 0 && !dirtyFlushQueued) {
-        dirtyFlushQueued = true;
-        queueMicrotask(flushDirty);
-      }
+      dirtyStreams.add(this);
     }
   }
 
@@ -238,11 +208,11 @@ export class UnixStream extends FramedStream implements MessageStream {
   }
 
   private ready(status: number, events: number): void {
-    inCallback++;
+    dirtyStreams.enterCallback();
     try {
       this.handleReady(status, events);
     } finally {
-      if (--inCallback === 0 && dirtyCount > 0) flushDirty();
+      dirtyStreams.leaveCallback();
     }
   }
 
@@ -301,7 +271,7 @@ export class UnixStream extends FramedStream implements MessageStream {
         // READ_BUDGET_BYTES of small messages), a flood's copies outlive young-generation
         // collections and pile up in the old generation (the broker's peak RSS in
         // `npm run bench -- broker`, whose signal rows are such a flood, grows with it).
-        if (dirtyCount > 0 && !flushing) flushDirty();
+        dirtyStreams.flushAfterRead();
       }
       // A short read emptied the socket (or stopped at fds: the poll is level-triggered
       // and says so again): skip the read that would only return EAGAIN.
