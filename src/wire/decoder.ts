@@ -3,6 +3,12 @@
 // either byte order. Strict: padding must be zero, booleans 0 or 1, strings
 // valid UTF-8 without NUL, arrays within 64 MiB and their bounds, nesting
 // within the limits, fd indexes below UNIX_FDS. Any fault is a ProtocolError.
+// Kept whole: the per-type reads (value, skip, array, dict, variant) and the
+// string cache's lookup (text, miss, intern) are methods of one class over one
+// cursor (buf, dv, base, pos), so that V8 inlines them into each other; moving
+// a shared piece out (the array set-up, tried in session 3) put a call V8 did
+// not inline on the check path, and was reverted. The cache's storage at the
+// end of the file is read only by those methods.
 import { isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
 import { checkObjectPath } from '../names/object-path.js';
