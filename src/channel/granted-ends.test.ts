@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as n from '../native/native.js';
-import { GrantedTraffic, makeGrantedFds } from './granted-ends.js';
+import { GrantedTraffic, makeGrantedFds, openGranted } from './granted-ends.js';
 import { createSegment, segmentSizeBytes } from './segment.js';
 
 describe('channels made for two other processes', () => {
@@ -21,6 +21,14 @@ describe('channels made for two other processes', () => {
       traffic.close();
       for (const fd of [fds.memfd, fds.efd0, fds.efd1, ...fds.socks]) n.fdClose(fd);
     }
+  });
+
+  it('closes the fds it was given when the channel refuses its options', () => {
+    const fds = makeGrantedFds(4096);
+    n.fdClose(fds.socks[1]);
+    const side = { side: 0 as const, memfd: fds.memfd, efd0: fds.efd0, efd1: fds.efd1, sock: fds.socks[0] };
+    assert.throws(() => openGranted(side, process.pid, { pollUs: -1 }), RangeError);
+    for (const fd of [fds.memfd, fds.efd0, fds.efd1, fds.socks[0]]) assert.ok(n.fdSize(fd) < 0, `fd ${fd} is still open`);
   });
 
   it('leaves a channel\'s own segment unsealed (its two ends made it between them)', () => {

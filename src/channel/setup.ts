@@ -20,7 +20,8 @@ export interface CreatedEnds {
   probe: ReturnType<typeof exposeBuffer>;
 }
 
-function publishProbe(segment: Segment, side: 0 | 1): ReturnType<typeof exposeBuffer> {
+/** Exposes a small probe buffer and publishes it, with this pid, as `side`'s in the header. */
+export function publishProbe(segment: Segment, side: 0 | 1): ReturnType<typeof exposeBuffer> {
   const probe = exposeBuffer(new Uint8Array(64).fill(0x5a));
   new SegmentHeader(segment.buffer).publish(side, process.pid, probe.address);
   return probe;
