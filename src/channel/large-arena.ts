@@ -8,33 +8,21 @@
 import { ProtocolError, SystemError, errnoName } from '../errors.js';
 import { F_SEAL_SHRINK, check, fdClose, fdSize, memfdGetSeals, sockSend } from '../native/native.js';
 import { MAX_ARENA_BYTES, PayloadArena, PeerArena } from './arena.js';
-import type { ChannelCore } from './channel-core.js';
-import type { ControlSocket } from './control-socket.js';
 import { corruptFrame, KIND_BYTES, KIND_LARGE_ARENA, SOCK_ARENA_FD } from './frame-kinds.js';
-import type { Inbound } from './inbound.js';
-import type { LargePayloadPath, LargePayloads, PathParts } from './large-payloads.js';
-import type { Outbound } from './outbound.js';
+import { LargePathBase } from './large-path-base.js';
+import type { LargePayloadPath, PathParts } from './large-payloads.js';
 
 const DESCRIPTOR_BYTES = 32;
 
-export class ArenaPath implements LargePayloadPath {
+export class ArenaPath extends LargePathBase implements LargePayloadPath {
   readonly frameKind = KIND_LARGE_ARENA;
   /** This side's arenas (the last one takes new payloads) and the peer's, by id. */
   private readonly arenas: PayloadArena[] = [];
   private totalBytes = 0;
   private readonly peerArenas = new Map<number, PeerArena>();
-  private readonly core: ChannelCore;
-  private readonly out: Outbound;
-  private readonly inb: Inbound;
-  private readonly socket: ControlSocket;
-  private readonly large: LargePayloads;
 
   constructor(parts: PathParts) {
-    this.core = parts.core;
-    this.out = parts.out;
-    this.inb = parts.inb;
-    this.socket = parts.socket;
-    this.large = parts.large;
+    super(parts);
     this.socket.onPassed(SOCK_ARENA_FD, (id, fd) => this.mapPeerArena(id, fd));
   }
 

@@ -4,29 +4,18 @@
 // when forced (largePayload: 'ring') or when no memfd can be made.
 import { constants as bufferConstants } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
-import type { ChannelCore } from './channel-core.js';
 import { corruptFrame, KIND_CHUNK } from './frame-kinds.js';
-import type { Inbound } from './inbound.js';
-import type { LargePayloadPath, PathParts } from './large-payloads.js';
-import type { Outbound } from './outbound.js';
+import { LargePathBase } from './large-path-base.js';
+import type { LargePayloadPath } from './large-payloads.js';
 
 const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
-export class ChunkPath implements LargePayloadPath {
+export class ChunkPath extends LargePathBase implements LargePayloadPath {
   readonly frameKind = KIND_CHUNK;
   /** Bytes of the head payload already sent (it stays at the head of the queue until done). */
   private sent = 0;
   /** The payload being reassembled. */
   private assembly: { kind: number; buf: Uint8Array; filled: number } | null = null;
-  private readonly core: ChannelCore;
-  private readonly out: Outbound;
-  private readonly inb: Inbound;
-
-  constructor(parts: PathParts) {
-    this.core = parts.core;
-    this.out = parts.out;
-    this.inb = parts.inb;
-  }
 
   /** Part of a payload is in the ring: the rest must follow before anything else. */
   get sending(): boolean {

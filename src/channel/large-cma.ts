@@ -4,25 +4,15 @@
 // the sender release the buffer and resolve send. No memory beyond the payload.
 import { ProtocolError } from '../errors.js';
 import { exposeBuffer, readFully } from '../cma/index.js';
-import type { ChannelCore } from './channel-core.js';
 import { corruptFrame, KIND_LARGE_CMA } from './frame-kinds.js';
-import type { Inbound } from './inbound.js';
-import type { LargePayloadPath, PathParts } from './large-payloads.js';
+import { LargePathBase } from './large-path-base.js';
+import type { LargePayloadPath } from './large-payloads.js';
 import type { InFlight, Outbound, Queued } from './outbound.js';
 
 const DESCRIPTOR_BYTES = 24;
 
-export class CmaPath implements LargePayloadPath {
+export class CmaPath extends LargePathBase implements LargePayloadPath {
   readonly frameKind = KIND_LARGE_CMA;
-  private readonly core: ChannelCore;
-  private readonly out: Outbound;
-  private readonly inb: Inbound;
-
-  constructor(parts: PathParts) {
-    this.core = parts.core;
-    this.out = parts.out;
-    this.inb = parts.inb;
-  }
 
   send(kind: number, payload: Uint8Array, queued: Queued | null): 0 | 2 | Promise<void> {
     const { writer, u32, u64, f64 } = this.core;

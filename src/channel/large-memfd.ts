@@ -4,31 +4,19 @@
 // cannot hold a payload and the peer cannot use CMA (or when forced).
 import { ProtocolError, SystemError } from '../errors.js';
 import { check, fdClose, fdSize, memfdOpen, memfdTruncate, shmMap, shmUnmap, sockSend } from '../native/native.js';
-import type { ChannelCore } from './channel-core.js';
-import type { ControlSocket } from './control-socket.js';
 import { corruptFrame, KIND_BYTES, KIND_LARGE_MEMFD, SOCK_PAYLOAD_FD } from './frame-kinds.js';
-import type { Inbound } from './inbound.js';
-import type { LargePayloadPath, LargePayloads, PathParts } from './large-payloads.js';
-import type { Outbound } from './outbound.js';
+import { LargePathBase } from './large-path-base.js';
+import type { LargePayloadPath, PathParts } from './large-payloads.js';
 
 const DESCRIPTOR_BYTES = 16;
 
-export class MemfdPath implements LargePayloadPath {
+export class MemfdPath extends LargePathBase implements LargePayloadPath {
   readonly frameKind = KIND_LARGE_MEMFD;
   /** Payload fds the peer passed, by token, until their descriptor is read. */
   private readonly pendingFds = new Map<number, number>();
-  private readonly core: ChannelCore;
-  private readonly out: Outbound;
-  private readonly inb: Inbound;
-  private readonly socket: ControlSocket;
-  private readonly large: LargePayloads;
 
   constructor(parts: PathParts) {
-    this.core = parts.core;
-    this.out = parts.out;
-    this.inb = parts.inb;
-    this.socket = parts.socket;
-    this.large = parts.large;
+    super(parts);
     this.socket.onPassed(SOCK_PAYLOAD_FD, (token, fd) => this.pendingFds.set(token, fd));
   }
 
