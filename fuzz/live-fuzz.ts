@@ -93,7 +93,9 @@ async function play(socket: Uint8Array, steps: Step[]): Promise<void> {
 
 /** Calls the echo service through the bus and the bus itself; a problem, or null. */
 async function answered(checker: Raw): Promise<string | null> {
-  const watchdog = delay(ANSWER_WATCHDOG_MS).then(() => 'timeout' as const);
+  // Cancelled once the race is decided: a pending watchdog would hold the process open for its full length.
+  const stop = new AbortController();
+  const watchdog = delay(ANSWER_WATCHDOG_MS, 'timeout' as const, { signal: stop.signal }).catch(() => 'cancelled' as const);
   const work = (async () => {
     const id = await checker.call({ ...DBUS, member: 'GetId' });
     if (id.type !== MessageType.METHOD_RETURN) return `GetId answered ${id.errorName}`;
@@ -102,6 +104,7 @@ async function answered(checker: Raw): Promise<string | null> {
     return null;
   })().catch((e: Error) => `the well-behaved client failed: ${e.message}`);
   const r = await Promise.race([work, watchdog]);
+  stop.abort();
   return r === 'timeout' ? `no answer within ${ANSWER_WATCHDOG_MS} ms` : r;
 }
 
