@@ -33,19 +33,24 @@ export async function measure(echo: (s: string) => Promise<unknown>, rounds: num
   process.stdout.write('pipeline\n');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  await pipelined(() => echo(PAYLOAD), calls, depth);
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { p50: lat[rounds >> 1], p99: lat[Math.floor(rounds * 0.99)], callsPerSec: calls / secs, clientCpuUs: (cpu.user + cpu.system) / calls };
+}
+
+/** Makes `calls` calls of `call`, keeping `depth` of them in flight; rejects with the first failure. */
+export function pipelined(call: () => Promise<unknown>, calls: number, depth: number): Promise<void> {
   let issued = 0;
-  await new Promise<void>((resolve, reject) => {
-    let done = 0;
+  let done = 0;
+  return new Promise<void>((resolve, reject) => {
     const next = (): void => {
       issued++;
-      echo(PAYLOAD).then(() => {
+      call().then(() => {
         if (++done === calls) resolve();
         else if (issued < calls) next();
       }, reject);
     };
     for (let i = 0; i < depth && issued < calls; i++) next();
   });
-  const secs = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  return { p50: lat[rounds >> 1], p99: lat[Math.floor(rounds * 0.99)], callsPerSec: calls / secs, clientCpuUs: (cpu.user + cpu.system) / calls };
 }

@@ -9,13 +9,13 @@
 //   emit N NAME...          pings each subscriber NAME until direct (if DIRECT), prints "start NS", emits N Tick(u)
 // Every client mode first makes WARMUP untimed calls (steady state, and the switch to a channel).
 import { connect, defineInterface, type Connection } from '../../src/client/index.js';
+import { PAYLOAD, pipelined } from '../client/peer-common.js';
 
 const [mode, address, direct, busy, ...rest] = process.argv.slice(2);
 const NAME = 'org.fastbus.Bench';
 const IFACE = 'org.fastbus.Bench';
 /** Untimed calls first (the harness lowers it for busy channels, which share two vCPUs with everything else). */
 const WARMUP = Number(process.env.FASTBUS_BENCH_WARMUP ?? 3000);
-const PAYLOAD = '0123456789abcdef';
 const bus = await connect(address, { direct: direct as 'auto' | 'off', directBusy: busy === '1' });
 process.on('SIGTERM', () => process.exit(0));
 
@@ -24,6 +24,8 @@ const Bench = defineInterface({
   methods: { Echo: { in: 's', out: 's' }, EchoBytes: { in: 'ay', out: 'ay' }, Ping: {} },
   signals: { Tick: { args: [{ name: 'n', type: 'u' }] } },
 });
+
+const handlers = { Echo: (s: string) => s, EchoBytes: (b: Uint8Array) => b, Ping() {} };
 
 function echo(): Promise<unknown> {
   return bus.callMethod({ destination: NAME, path: '/bench', interface: IFACE, member: 'Echo', signature: 's', body: [PAYLOAD] });
@@ -43,8 +45,7 @@ async function ping(c: Connection, name: string): Promise<void> {
 
 switch (mode) {
   case 'service': {
-    const exported = bus.export('/bench', Bench, { Echo: (s: string) => s, EchoBytes: (b: Uint8Array) => b, Ping() {} });
-    void exported;
+    bus.export('/bench', Bench, handlers);
     await bus.requestName(NAME, 0);
     console.log('ready');
     break;
@@ -67,18 +68,7 @@ switch (mode) {
     await warm();
     const [n, depth] = rest.map(Number);
     const t0 = performance.now();
-    let issued = 0;
-    await new Promise<void>((resolve, reject) => {
-      let done = 0;
-      const next = (): void => {
-        issued++;
-        echo().then(() => {
-          if (++done === n) resolve();
-          else if (issued < n) next();
-        }, reject);
-      };
-      for (let i = 0; i < depth && issued < n; i++) next();
-    });
+    await pipelined(echo, n, depth);
     console.log((n / ((performance.now() - t0) / 1000)).toFixed(0));
     bus.close();
     break;
@@ -101,7 +91,7 @@ switch (mode) {
   }
   case 'subscribe': {
     const wanted = Number(rest[0]);
-    bus.export('/bench', Bench, { Echo: (s: string) => s, EchoBytes: (b: Uint8Array) => b, Ping() {} });
+    bus.export('/bench', Bench, handlers);
     let got = 0;
     await bus.subscribe({ path: '/bench', interface: IFACE, member: 'Tick' }, () => {
       if (++got === wanted) {
@@ -115,7 +105,7 @@ switch (mode) {
   case 'emit': {
     const [count, ...names] = rest;
     const n = Number(count);
-    const exported = bus.export('/bench', Bench, { Echo: (s: string) => s, EchoBytes: (b: Uint8Array) => b, Ping() {} });
+    const exported = bus.export('/bench', Bench, handlers);
     for (const name of names) {
       for (let i = 0; i < 200 && (i < 8 || (direct === 'auto' && !bus.isDirect(name))); i++) await ping(bus, name);
     }
