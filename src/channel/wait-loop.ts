@@ -82,8 +82,8 @@ export class WaitLoop {
         // Paused, or nobody listening: stay awake-but-idle (no doorbell); resume() or a new listener restarts us.
         if (core.paused || !core.hasListener()) return;
         if (this.spinMs > 0 && this.spin()) continue;
-        // Reset before saying we sleep: a ring after this is for frames sleep() has not seen.
-        this.resetDoorbell();
+        // The doorbell was reset above, before flush(); a ring since then stays counted and wakes
+        // the poller again (sleep() also re-checks the ring after saying it sleeps).
         if (!core.reader.sleep()) return;
       }
     } catch (e) {
