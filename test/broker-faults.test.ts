@@ -135,6 +135,33 @@ describe('faults on a fastbus bus', { timeout: 30000 }, () => {
     b.stream.close();
   });
 
+  it('counts a call whose serial is used again while it is pending once: one reply ends it', async () => {
+    const a = await raw(bus.address);
+    const b = await raw(bus.address);
+    const stats = async (): Promise<number> => {
+      const r = await a.call({ ...DBUS, interface: 'org.freedesktop.DBus.Debug.Stats', member: 'GetConnectionStats', signature: 's', body: [a.name] });
+      return (r.body[0] as Map<string, { value: number }>).get('PendingReplies')!.value;
+    };
+    // The same serial twice (a client's bug): b gets both calls, and owes one reply.
+    const call = encodeMessage({ type: MessageType.METHOD_CALL, flags: 0, serial: 1000, destination: b.name, path: '/p', member: 'Twice', body: [] });
+    a.stream.send(call);
+    a.stream.send(call);
+    await b.next((m) => m.member === 'Twice');
+    await b.next((m) => m.member === 'Twice');
+    assert.equal(await stats(), 1);
+    b.send({ type: MessageType.METHOD_RETURN, destination: a.name, replySerial: 1000 });
+    await a.next((m) => m.replySerial === 1000);
+    assert.equal(await stats(), 0);
+    // Nothing left over counts against max_replies_per_connection (2): two calls pass.
+    const s1 = a.send({ destination: b.name, path: '/p', member: 'Wait' });
+    const s2 = a.send({ destination: b.name, path: '/p', member: 'Wait' });
+    assert.deepEqual([(await b.next((m) => m.member === 'Wait')).serial, (await b.next((m) => m.member === 'Wait')).serial], [s1, s2]);
+    assert.equal(await stats(), 2);
+    assert.equal(a.inbox.filter((m) => m.type === MessageType.ERROR).length, 0);
+    a.stream.close();
+    b.stream.close();
+  });
+
   it('drops a subscriber too slow to read its signals, and the emitter and other subscribers go on', async () => {
     const emitter = await raw(bus.address);
     const reader = await raw(bus.address);

@@ -8,8 +8,9 @@ describe('pending serials', () => {
       const p = new PendingSerials();
       const model = new Set<number>();
       // Calls 1..n, a duplicate, then answers: every third out of order, the rest oldest first.
-      for (let s = 1; s <= n; s++) { p.add(s); model.add(s); }
-      p.add(1);
+      for (let s = 1; s <= n; s++) { assert.equal(p.add(s), true); model.add(s); }
+      assert.equal(p.add(1), false, 'a serial already there is not added again');
+      assert.equal(p.add(n), false);
       assert.equal(p.size, model.size);
       for (let s = 3; s <= n; s += 3) { assert.equal(p.delete(s), true); model.delete(s); }
       assert.equal(p.delete(3), false);

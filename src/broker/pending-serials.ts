@@ -23,18 +23,20 @@ export class PendingSerials implements Iterable<number> {
     return this.indexOf(serial) >= 0;
   }
 
-  add(serial: number): void {
+  /** Adds `serial`; false when it was there already (a set holds it once). */
+  add(serial: number): boolean {
     if (this.set) {
+      if (this.set.has(serial)) return false;
       this.set.add(serial);
-      return;
+      return true;
     }
-    if (this.indexOf(serial) >= 0) return;
+    if (this.indexOf(serial) >= 0) return false;
     if (this.tail - this.head >= MAX_LISTED) {
       this.set = new Set(this.list.slice(this.head, this.tail));
       this.set.add(serial);
       this.list = [];
       this.head = this.tail = 0;
-      return;
+      return true;
     }
     if (this.tail === this.list.length && this.head > 0) {
       // Move the live entries down instead of growing.
@@ -45,6 +47,7 @@ export class PendingSerials implements Iterable<number> {
     if (this.tail === this.list.length) this.list.push(serial);
     else this.list[this.tail] = serial;
     this.tail++;
+    return true;
   }
 
   /** Removes `serial`; false when it was not there. */

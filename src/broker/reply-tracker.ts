@@ -36,8 +36,8 @@ export class ReplyTracker {
       callee.awaiting.set(caller, (serials = new PendingSerials()));
       caller.callees.add(callee);
     }
-    serials.add(serial);
-    caller.pendingCalls++;
+    // A serial used again while its call is pending (a client's bug) is one call: one reply ends it.
+    if (serials.add(serial)) caller.pendingCalls++;
     if (limits.replyTimeoutMs > 0) this.addDeadline(caller, callee, serial, limits.replyTimeoutMs);
     return undefined;
   }
