@@ -57,19 +57,16 @@ export class Router {
       return;
     }
     const bytes = stamped(r);
+    const size = bytes.length + (r.body?.length ?? 0);
     const isCall = msg.type === MessageType.METHOD_CALL;
     // Calls and unicast signals are the sender's doing: its user pays. Replies and errors, the caller's (it asked).
     const payer = isCall || msg.type === MessageType.SIGNAL ? from.account : target.account;
+    const refused = this.refusal(target, payer, size);
     if (isCall) {
-      // As dbus-daemon: fds count against max_outgoing_unix_fds once more than it wait (any message is then refused).
-      const limits = bus.settings.limits;
-      const size = bytes.length + (r.body?.length ?? 0);
-      if (target.stream.queuedBytes + size > limits.maxQueuedBytes || target.stream.queuedFds > limits.maxQueuedFds) {
-        this.replyError(from, msg, BusErrors.LimitsExceeded, `The destination ${target.uniqueName} has a full message queue`);
-        return;
-      }
-      if (!this.payerMayQueue(payer, size, target)) {
-        this.replyError(from, msg, BusErrors.LimitsExceeded, payer.queueFullText(limits));
+      // A refused call is answered to its caller; the receiver is not at fault.
+      if (refused !== undefined) {
+        const text = refused === 'queue' ? `The destination ${target.uniqueName} has a full message queue` : payer.queueFullText(bus.settings.limits);
+        this.replyError(from, msg, BusErrors.LimitsExceeded, text);
         return;
       }
       if (!(msg.flags & MessageFlags.NO_REPLY_EXPECTED)) {
@@ -79,17 +76,44 @@ export class Router {
           return;
         }
       }
-    } else if (msg.type === MessageType.SIGNAL && !this.payerMayQueue(payer, bytes.length + (r.body?.length ?? 0), target)) {
+    } else if (refused === 'share' && msg.type === MessageType.SIGNAL) {
       // Nobody can be told that a signal was refused; the receiver is not at fault. One log line per sender.
       if (!from.overShareLogged) {
         from.overShareLogged = true;
         bus.log(`dropping unicast signals from ${from.describe()}: ${payer.queueFullText(bus.settings.limits)}`);
       }
       return;
+    } else if (refused !== undefined) {
+      this.dropTooSlow(target, refused, payer);
+      return;
     }
-    this.deliver(target, bytes, r.fds, payer, r, isCall);
+    this.enqueue(target, bytes, r.fds, payer, size, r);
     bus.fanOut.toEavesdroppers(r, target);
     if (bus.direct.capableCount > 1) bus.direct.observe(from, target);
+  }
+
+  /**
+   * Why `target` may not take `size` more bytes charged to `payer`: its own
+   * queue is full ('queue': max_outgoing_bytes, or more than
+   * max_outgoing_unix_fds fds waiting, as dbus-daemon counts them), or the
+   * payer is past its share ('share', see payerMayQueue); undefined when it
+   * may. Settles the target's charges first (once per message).
+   */
+  private refusal(target: Connection, payer: UserAccount, size: number): 'queue' | 'share' | undefined {
+    const s = target.stream;
+    (target.charges ??= new QueueCharges(s)).settle();
+    const limits = this.bus.settings.limits;
+    if (s.queuedBytes + size > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) return 'queue';
+    return this.payerMayQueue(payer, size, target) ? undefined : 'share';
+  }
+
+  /** Drops a receiver that cannot take a message nobody can be refused (a reply, an error, a signal it asked for). */
+  private dropTooSlow(target: Connection, refused: 'queue' | 'share', payer: UserAccount): void {
+    const limits = this.bus.settings.limits;
+    const s = target.stream;
+    this.bus.drop(target, refused === 'queue'
+      ? `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`
+      : `too slow: ${payer.queueFullText(limits)}`);
   }
 
   /**
@@ -127,30 +151,23 @@ export class Router {
   }
 
   /**
-   * Queues bytes (and shared fds) to a connection, charged to `payer`'s
-   * account. A message that cannot be queued (the receiver's queue limits, or
-   * the payer's share) drops the receiver; `queueChecked`: the caller already
-   * checked those limits (a call, refused to its caller instead).
+   * Queues a message (its stamped header `bytes`, then the body `r` kept, if
+   * any; `size` the two together) and its shared fds to a connection, charged
+   * to `payer`'s account. A message that cannot be queued (the receiver's
+   * queue limits, or the payer's share) drops the receiver.
    */
-  deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, payer: UserAccount, r?: Routed, queueChecked = false): void {
+  deliver(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, payer: UserAccount, r?: Routed): void {
     if (target.closed) return;
+    const size = bytes.length + (r?.body?.length ?? 0);
+    const refused = this.refusal(target, payer, size);
+    if (refused !== undefined) this.dropTooSlow(target, refused, payer);
+    else this.enqueue(target, bytes, fds, payer, size, r);
+  }
+
+  /** Queues a message that passed refusal() (charges settled there). */
+  private enqueue(target: Connection, bytes: Uint8Array, fds: SharedFds | undefined, payer: UserAccount, size: number, r?: Routed): void {
     const s = target.stream;
-    const body = r?.body;
-    const size = bytes.length + (body?.length ?? 0);
-    const charges = (target.charges ??= new QueueCharges(s));
-    charges.settle();
-    if (!queueChecked) {
-      const limits = this.bus.settings.limits;
-      if (s.queuedBytes + size > limits.maxQueuedBytes || s.queuedFds > limits.maxQueuedFds) {
-        this.bus.drop(target, `too slow: ${s.queuedBytes} bytes queued (max_outgoing_bytes ${limits.maxQueuedBytes}), ${s.queuedFds} fds (max_outgoing_unix_fds ${limits.maxQueuedFds})`);
-        return;
-      }
-      if (!this.payerMayQueue(payer, size, target)) {
-        this.bus.drop(target, `too slow: ${payer.queueFullText(limits)}`);
-        return;
-      }
-    }
-    charges.charge(payer, size, fds === undefined ? 0 : fds.fds.length);
+    target.charges!.charge(payer, size, fds === undefined ? 0 : fds.fds.length);
     target.messagesOut++;
     if (fds === undefined) s.send(bytes);
     else {
@@ -158,6 +175,7 @@ export class Router {
       if (s.queuedFds > target.peakQueuedFds) target.peakQueuedFds = s.queuedFds;
     }
     // Two sends in a row stay together: the queue is FIFO and nothing runs between them.
+    const body = r?.body;
     if (body) {
       r!.bodyRefs!++;
       s.send(body, undefined, false, r!.bodyDone);
