@@ -349,6 +349,15 @@ describe('channel', () => {
     await channel.close();
   });
 
+  it('closes the fds a forked child inherited when its channel refuses its options', { timeout: 20_000 }, async () => {
+    const { child, channel } = forkPeer('bad-options', [], { stdio: 'pipe' });
+    const closing = closed(channel);
+    let out = '';
+    for await (const chunk of child.stdout!) out += String(chunk);
+    assert.equal(out.trim(), 'RangeError open []');
+    assert.equal((await closing)[0], 'peer-exited');
+  });
+
   it('frees the segment, doorbells and socket of both ends at close', { timeout: 20_000 }, async () => {
     const fds = (): Set<string> => new Set(readdirSync('/proc/self/fd').map((fd) => {
       try { return `${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`; } catch { return ''; } // the listing's own fd

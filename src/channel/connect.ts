@@ -53,7 +53,11 @@ export function connect(path: string, options: ConnectOptions = {}): Promise<Cha
           closeFds();
           return fail(new ProtocolError('BAD_HANDSHAKE', `${path} is not a fastbus channel listener (unreadable hello)`));
         }
-        if (hello.t !== 'hello' || hello.v !== LAYOUT_VERSION || fds.length !== 3 || (state[1] & MSG_CTRUNC) !== 0) {
+        if (hello.t === 'hello' && typeof hello.v === 'number' && hello.v !== LAYOUT_VERSION) {
+          closeFds();
+          return fail(new ProtocolError('BAD_HANDSHAKE', `channel listener at ${path} speaks channel layout version ${hello.v}, this fastbus speaks ${LAYOUT_VERSION}: upgrade both sides to the same fastbus`));
+        }
+        if (hello.t !== 'hello' || fds.length !== 3 || (state[1] & MSG_CTRUNC) !== 0) {
           closeFds();
           return fail(new ProtocolError('BAD_HANDSHAKE', `${path} sent a channel hello this fastbus cannot use (version ${String(hello.v)}, ${fds.length} fds; expected version ${LAYOUT_VERSION}, 3 fds)`));
         }

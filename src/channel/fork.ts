@@ -67,6 +67,11 @@ export function parentChannel(options: ChannelOptions = {}): Channel {
   const fds = spec.split(',').map(Number);
   if (fds.length !== 4 || !fds.every((n) => Number.isInteger(n) && n >= 0)) throw new Error(`parentChannel(): malformed ${ENV}='${spec}'`);
   delete process.env[ENV];
-  inherited = openAttached({ sock: fds[0], memfd: fds[1], efd0: fds[2], efd1: fds[3] }, process.ppid, options);
+  try {
+    inherited = openAttached({ sock: fds[0], memfd: fds[1], efd0: fds[2], efd1: fds[3] }, process.ppid, options);
+  } catch (e) {
+    fdClose(fds[0]); // the rest were closed by openAttached
+    throw e;
+  }
   return inherited;
 }

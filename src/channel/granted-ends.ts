@@ -5,10 +5,9 @@
 // can make the other's, or the maker's, reads fault); the maker closes its fds
 // and may keep only a read-only view of the control page (GrantedTraffic).
 import { SOCK_SEQPACKET, check, efdOpen, fdClose, shmMap, shmUnmap, sockPair } from '../native/native.js';
-import { Channel, type ChannelOptions } from './channel.js';
-import type { ChannelEnds } from './channel-ends.js';
-import { attachSegment, createSegment, DATA_OFFSET, ringControl, type Segment } from './segment.js';
-import { publishProbe } from './setup.js';
+import type { Channel, ChannelOptions } from './channel.js';
+import { createSegment, DATA_OFFSET, ringControl } from './segment.js';
+import { openReceived } from './setup.js';
 
 /** The fds of a made channel: the segment and doorbells are shared, each side has its own socket end. */
 export interface GrantedFds {
@@ -51,28 +50,10 @@ export interface GrantedSide {
  * vouches for it. Takes ownership of the fds, closing them on failure.
  */
 export function openGranted(fds: GrantedSide, peerPid: number, options: ChannelOptions = {}): Channel {
-  const closeFds = (): void => { for (const fd of [fds.memfd, fds.efd0, fds.efd1, fds.sock]) fdClose(fd); };
-  let segment: Segment;
   try {
-    segment = attachSegment(fds.memfd);
+    return openReceived(fds.side, fds, peerPid, options);
   } catch (e) {
-    closeFds();
-    throw e;
-  }
-  const probe = publishProbe(segment, fds.side);
-  const ends: ChannelEnds = {
-    side: fds.side, segment, sock: fds.sock,
-    selfEfd: fds.side === 0 ? fds.efd0 : fds.efd1,
-    peerEfd: fds.side === 0 ? fds.efd1 : fds.efd0,
-    peerPid, probeExposure: probe,
-  };
-  try {
-    return new Channel(ends, options);
-  } catch (e) {
-    // The channel checks its options before it takes anything over: all is still ours.
-    probe.release();
-    shmUnmap(segment.buffer);
-    closeFds();
+    fdClose(fds.sock);
     throw e;
   }
 }

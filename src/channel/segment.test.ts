@@ -1,7 +1,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ProtocolError } from '../errors.js';
@@ -75,6 +75,36 @@ describe('channel segment', () => {
       n.fdClose(seg.fd);
     });
     await assert.rejects(connect(sock), (e: unknown) => e instanceof SegmentError && e.code === 'BAD_VERSION' && e.message.includes(`version ${LAYOUT_VERSION + 1}`));
+  });
+
+  it('refuses a listener of the layout before handles frames (version 1), naming both versions', { timeout: 10_000 }, async () => {
+    assert.equal(LAYOUT_VERSION, 2);
+    const sock = fakeListener((cfd) => {
+      const seg = createSegment(4096);
+      new Uint32Array(seg.buffer)[1] = 1;
+      const efds = [n.efdOpen(0), n.efdOpen(0)];
+      n.check(n.sockSend(cfd, [Buffer.from(JSON.stringify({ t: 'hello', v: 1 }))], Int32Array.of(seg.fd, ...efds)), 'sendmsg');
+      for (const fd of [seg.fd, ...efds]) n.fdClose(fd);
+      n.shmUnmap(seg.buffer);
+    });
+    await assert.rejects(connect(sock), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_HANDSHAKE'
+      && e.message.includes('speaks channel layout version 1, this fastbus speaks 2'));
+  });
+
+  it('closes the segment and doorbells it received when the channel refuses its options, at connect', { timeout: 10_000 }, async () => {
+    // Every fd of this kind in this process: the fake listener closes its own copies once it has sent them.
+    const channelFds = (): number => readdirSync('/proc/self/fd').filter((fd) => {
+      try { return /memfd:fastbus-channel|eventfd/.test(readlinkSync(`/proc/self/fd/${fd}`)); } catch { return false; }
+    }).length;
+    const before = channelFds();
+    const sock = fakeListener((cfd) => {
+      const seg = createSegment(4096);
+      hello(cfd, seg.fd);
+      n.shmUnmap(seg.buffer);
+      n.fdClose(seg.fd);
+    });
+    await assert.rejects(connect(sock, { pollUs: -1 }), RangeError);
+    assert.equal(channelFds(), before);
   });
 
   it('refuses a segment whose sizes do not match its file', { timeout: 10_000 }, async () => {

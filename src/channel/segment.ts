@@ -18,8 +18,11 @@ import { F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, check, fdClose, fdSize, memfdO
 
 /** 'FBCH' read as a little-endian u32. */
 export const SEGMENT_MAGIC = 0x48434246;
-/** Bumped whenever any offset below changes. */
-export const LAYOUT_VERSION = 1;
+/**
+ * Bumped whenever the segment's offsets or what travels in it change (frame
+ * kinds, socket messages): 2 added handles (KIND_HANDLES frames, SOCK_HANDLES).
+ */
+export const LAYOUT_VERSION = 2;
 export const LINE_BYTES = 128;
 export const DATA_OFFSET = 4096;
 export const MIN_RING_BYTES = 4096;

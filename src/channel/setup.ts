@@ -3,7 +3,7 @@
 // checks the segment it received. Each side publishes its pid and a small
 // exposed probe buffer in the header, so its peer can test cross-memory attach.
 import { exposeBuffer } from '../cma/index.js';
-import { check, efdOpen, fdClose } from '../native/native.js';
+import { check, efdOpen, fdClose, shmUnmap } from '../native/native.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import type { ChannelEnds, SocketWatch } from './channel-ends.js';
 import { attachSegment, createSegment, SegmentHeader, type Segment } from './segment.js';
@@ -57,19 +57,49 @@ export function openCreated(created: CreatedEnds, sock: number, peerPid: number,
   return new Channel(ends, options);
 }
 
-/** Side 1: checks the received segment and opens the channel; closes the fds on failure. */
-export function openAttached(fds: { sock: number; memfd: number; efd0: number; efd1: number }, peerPid: number, options: ChannelOptions, sockWatch?: SocketWatch): Channel {
+/** The fds an end receives (from its listener, its parent, or a maker): the socket, the segment, both doorbells. */
+export interface ReceivedFds {
+  sock: number;
+  memfd: number;
+  efd0: number;
+  efd1: number;
+}
+
+/**
+ * Opens `side` of a channel from fds it received: checks the segment (magic,
+ * layout version, sizes), publishes this side's probe and makes the channel.
+ * Takes ownership of the segment and both doorbells: on failure they are
+ * closed (and the segment unmapped, the probe released). The socket (and
+ * `sockWatch`) stay the caller's to close on failure.
+ */
+export function openReceived(side: 0 | 1, fds: ReceivedFds, peerPid: number, options: ChannelOptions, sockWatch?: SocketWatch): Channel {
+  const closeFds = (): void => { for (const fd of [fds.memfd, fds.efd0, fds.efd1]) fdClose(fd); };
   let segment: Segment;
   try {
     segment = attachSegment(fds.memfd);
   } catch (e) {
-    for (const fd of [fds.memfd, fds.efd0, fds.efd1]) fdClose(fd);
+    closeFds();
     throw e;
   }
-  const probe = publishProbe(segment, 1);
+  const probe = publishProbe(segment, side);
   const ends: ChannelEnds = {
-    side: 1, segment, sock: fds.sock, selfEfd: fds.efd1, peerEfd: fds.efd0, peerPid,
-    probeExposure: probe, ...(sockWatch ? { sockWatch } : {}),
+    side, segment, sock: fds.sock,
+    selfEfd: side === 0 ? fds.efd0 : fds.efd1,
+    peerEfd: side === 0 ? fds.efd1 : fds.efd0,
+    peerPid, probeExposure: probe, ...(sockWatch ? { sockWatch } : {}),
   };
-  return new Channel(ends, options);
+  try {
+    return new Channel(ends, options);
+  } catch (e) {
+    // The channel checks its options before it takes anything over: all is still ours.
+    probe.release();
+    shmUnmap(segment.buffer);
+    closeFds();
+    throw e;
+  }
+}
+
+/** Side 1 (connect, parentChannel): see openReceived. */
+export function openAttached(fds: ReceivedFds, peerPid: number, options: ChannelOptions, sockWatch?: SocketWatch): Channel {
+  return openReceived(1, fds, peerPid, options, sockWatch);
 }

@@ -15,10 +15,11 @@
 //               contents, then closes them); a message without handles is answered with 'none'
 //   send-fds    sends argv[3] messages, each with a new fd of /dev/null, then prints 'sent N' (N fds passed)
 //   fd-count    never listens; at close prints the fds it has that it did not have once its channel was open
+//   bad-options calls parentChannel with options it refuses, then prints which of its inherited fds 3..6 are still open
 import { createHook } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { connect, parentChannel, type Channel, type ChannelOptions, type SendHandle } from '../../src/channel/index.js';
 
@@ -172,6 +173,17 @@ async function main(): Promise<void> {
       process.exit(0);
     });
     return;
+  }
+  if (mode === 'bad-options') {
+    let error = '';
+    try {
+      parentChannel({ pollUs: -1 });
+    } catch (e) {
+      error = (e as Error).name;
+    }
+    const open = [3, 4, 5, 6].filter((fd) => { try { fstatSync(fd); return true; } catch { return false; } });
+    process.stdout.write(`${error} open [${open.join(',')}]\n`);
+    process.exit(0);
   }
   if (mode === 'grandchild') {
     const ch = parentChannel(options);
