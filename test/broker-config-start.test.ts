@@ -26,7 +26,7 @@ const ALL_LIMITS: Record<string, number> = {
 };
 /** Those fastbus reads and does not apply (src/broker/bus-config.ts says why). */
 const UNAPPLIED = ['max_incoming_bytes', 'max_incoming_unix_fds', 'max_message_unix_fds', 'pending_fd_timeout',
-  'max_incomplete_connections', 'max_pending_service_starts', 'max_containers', 'max_containers_per_user',
+  'max_pending_service_starts', 'max_containers', 'max_containers_per_user',
   'max_connections_per_container', 'max_container_metadata_bytes'];
 
 const config = (inner: string): string => `<busconfig><type>session</type><listen>unix:tmpdir=${tmpdir()}</listen>${POLICY}${inner}</busconfig>`;

@@ -28,9 +28,11 @@ export interface BrokerLimits {
   maxMatchRulesPerUser: number;
   /** max_names_per_user (fastbus's own): names owned or queued for by one user's connections. */
   maxNamesPerUser: number;
-  /** max_completed_connections */
+  /** max_completed_connections: connections whose Hello was answered; the Hello past it gets LimitsExceeded. */
   maxConnections: number;
-  /** auth_timeout */
+  /** max_incomplete_connections: connections not yet past Hello; at the limit new ones wait in the backlog. */
+  maxIncompleteConnections: number;
+  /** auth_timeout: from accept until Hello is answered, as in dbus-daemon. */
   authTimeoutMs: number;
   /** reply_timeout: the bus answers NoReply to a call unanswered this long; 0 = never (dbus-daemon's default). */
   replyTimeoutMs: number;
@@ -49,6 +51,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxMatchRulesPerUser: 50000,
   maxNamesPerUser: 50000,
   maxConnections: 100000,
+  maxIncompleteConnections: 10000,
   authTimeoutMs: 30000,
   replyTimeoutMs: 0,
 };

@@ -21,6 +21,7 @@ import { DEFAULT_DIRECT, DIRECT_INTERFACE, DirectGrants } from './direct-grants.
 import { Driver } from './driver.js';
 import { DRIVER_INTERFACE, DRIVER_NAME } from './driver-names.js';
 import { FanOut } from './fan-out.js';
+import { IncompleteConnections } from './incomplete-connections.js';
 import { Monitors } from './monitors.js';
 import { NameRegistry, type OwnerChange } from './name-registry.js';
 import { UserAccounts, type UserAccount } from './user-accounts.js';
@@ -53,6 +54,8 @@ export class Broker {
   private nextId = 1;
   private nextUnique = 1;
   private readonly activationQueue: ActivationQueue;
+  /** Accepted connections that have not completed Hello (auth_timeout, max_incomplete_connections). */
+  private readonly incomplete: IncompleteConnections;
   /** Variables added by UpdateActivationEnvironment. */
   readonly activationEnvironment = new Map<string, string>();
 
@@ -63,6 +66,11 @@ export class Broker {
     this.fanOut = new FanOut(this);
     this.monitors = new Monitors(this);
     this.activationQueue = new ActivationQueue(this);
+    this.incomplete = new IncompleteConnections({
+      limits: () => this.settings.limits,
+      listeners: () => this.listeners,
+      log: (line) => this.log(line),
+    });
     this.driver = new Driver(this);
     this.direct = new DirectGrants({
       sendFromBus: (target, m, fds) => this.router.sendFromBus(target, m, fds),
@@ -117,6 +125,7 @@ export class Broker {
     this.listeners = [];
     this.replies.close();
     for (const c of [...this.connections]) this.disconnect(c);
+    this.incomplete.close();
   }
 
   log(line: string): void {
@@ -133,6 +142,7 @@ export class Broker {
     // Cookies prove a uid where the socket cannot (tcp); the keyring is this process's user's.
     const ownUid = process.getuid?.() ?? 0;
     c.stream.maxMessageBytes = s.limits.maxMessageBytes;
+    this.incomplete.add(c.stream, () => (c.credentials ? `a connection (pid ${c.credentials.pid}, uid ${c.credentials.uid})` : `a ${c.stream.kind} connection`));
     authenticateServer(c.stream, {
       guid: this.guid,
       peerUid: c.credentials?.uid,
@@ -144,20 +154,17 @@ export class Broker {
       uidOfUser: (name) => (name === os.userInfo().username ? ownUid : undefined),
     }, s.limits.authTimeoutMs).then(
       (auth) => this.register(c, auth.uid, auth.unixFd),
-      () => { if (c.credentials?.pidfd !== undefined) native.fdClose(c.credentials.pidfd); },
+      () => {
+        this.incomplete.remove(c.stream);
+        if (c.credentials?.pidfd !== undefined) native.fdClose(c.credentials.pidfd);
+      },
     );
   }
 
   private register(c: AcceptedConnection, uid: number | undefined, unixFd: boolean): void {
     const pidfd = c.credentials?.pidfd;
     if (c.stream.closed) {
-      if (pidfd !== undefined) native.fdClose(pidfd);
-      return;
-    }
-    // A hard cap on sockets; max_completed_connections and the per-user limit apply at Hello.
-    if (this.connections.size >= this.settings.limits.maxConnections) {
-      this.log(`refused a connection from uid ${uid ?? 'anonymous'}: too many connections`);
-      c.stream.close();
+      this.incomplete.remove(c.stream);
       if (pidfd !== undefined) native.fdClose(pidfd);
       return;
     }
@@ -189,6 +196,7 @@ export class Broker {
     this.direct.disconnected(conn);
     if (error) this.log(`dropped ${conn.describe()}: ${error instanceof ProtocolError ? `${error.code}: ` : ''}${error.message}`);
     conn.stream.close();
+    this.incomplete.remove(conn.stream);
     if (!this.connections.delete(conn)) return;
     // What waited in its queue is dropped: its payers are paid back.
     const payers = conn.charges?.payers();
@@ -232,6 +240,7 @@ export class Broker {
 
   /** Registers the unique name (Hello). */
   hello(conn: Connection): string {
+    this.incomplete.remove(conn.stream);
     conn.account.connections++;
     const name = `:1.${this.nextUnique++}`;
     conn.uniqueName = name;

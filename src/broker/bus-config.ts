@@ -79,7 +79,7 @@ const POLICY_ATTRIBUTES = new Set([
 const APPLIED_LIMITS = new Set([
   'max_message_size', 'max_outgoing_bytes', 'max_outgoing_unix_fds', 'max_match_rules_per_connection',
   'max_names_per_connection', 'max_replies_per_connection', 'max_connections_per_user', 'max_completed_connections',
-  'auth_timeout', 'reply_timeout', 'service_start_timeout',
+  'max_incomplete_connections', 'auth_timeout', 'reply_timeout', 'service_start_timeout',
   // fastbus's own, per user (dbus-daemon refuses a config that has them): docs/broker.md.
   'max_outgoing_bytes_per_user', 'max_outgoing_unix_fds_per_user', 'max_match_rules_per_user', 'max_names_per_user',
 ]);
@@ -92,7 +92,7 @@ const APPLIED_LIMITS = new Set([
  */
 const UNAPPLIED_LIMITS = new Set([
   'max_incoming_bytes', 'max_incoming_unix_fds', 'max_message_unix_fds', 'pending_fd_timeout',
-  'max_incomplete_connections', 'max_pending_service_starts',
+  'max_pending_service_starts',
   'max_containers', 'max_containers_per_user', 'max_connections_per_container', 'max_container_metadata_bytes',
 ]);
 

@@ -89,6 +89,7 @@ const LIMIT_NAMES: Record<string, keyof BrokerLimits> = {
   max_match_rules_per_user: 'maxMatchRulesPerUser',
   max_names_per_user: 'maxNamesPerUser',
   max_completed_connections: 'maxConnections',
+  max_incomplete_connections: 'maxIncompleteConnections',
   auth_timeout: 'authTimeoutMs',
   reply_timeout: 'replyTimeoutMs',
 };

@@ -23,6 +23,9 @@ export interface AcceptedConnection {
 export interface Listener {
   /** The address clients connect to (real path, real tcp port), without guid. */
   readonly address: BusAddress;
+  /** Stops taking new connections: they wait in the kernel's backlog (unix) or unread (tcp) until resume(). */
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 
@@ -45,6 +48,7 @@ class UnixListener implements Listener {
   private readonly fd: number;
   private poll: native.PollHandle | null;
   private readonly unlinkPath: string | undefined;
+  private paused = false;
 
   constructor(fd: number, address: BusAddress, onConnection: ConnectionHandler, nonBlocking: boolean, unlinkPath?: string) {
     this.fd = fd;
@@ -59,6 +63,21 @@ class UnixListener implements Listener {
         acceptUnix(c, onConnection, true);
       }
     });
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.watch();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.watch();
+  }
+
+  /** Watches the socket for connections unless paused. */
+  private watch(): void {
+    if (this.poll) native.pollUpdate(this.poll, this.paused ? 0 : native.POLL_READABLE);
   }
 
   close(): void {
@@ -77,9 +96,55 @@ class UnixListener implements Listener {
 }
 
 class TcpListener implements Listener {
-  constructor(readonly address: BusAddress, private readonly server: net.Server) {}
+  /** Sockets accepted while paused (node:net accepts whatever comes), unread until resume(). */
+  private held: net.Socket[] | undefined;
+  private server: net.Server | undefined;
+
+  /** Set by listen(). */
+  address: BusAddress = { transport: 'tcp', params: {} };
+
+  constructor(private readonly onConnection: ConnectionHandler) {}
+
+  /** Listens; resolves with the real port. */
+  async listen(host: string, port: number, ipv6Only: boolean): Promise<net.AddressInfo> {
+    const server = net.createServer({ pauseOnConnect: false }, (socket) => this.accepted(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, ipv6Only }, () => resolve());
+    });
+    return server.address() as net.AddressInfo;
+  }
+
+  private accepted(socket: net.Socket): void {
+    if (this.held === undefined) {
+      this.onConnection({ stream: new TcpStream(socket), credentials: undefined });
+      return;
+    }
+    socket.pause();
+    socket.on('error', () => socket.destroy());
+    this.held.push(socket);
+  }
+
+  pause(): void {
+    this.held ??= [];
+  }
+
+  resume(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const socket of held) {
+      if (socket.destroyed) continue;
+      socket.removeAllListeners('error');
+      socket.resume();
+      this.accepted(socket);
+    }
+  }
+
   close(): void {
-    this.server.close();
+    this.server?.close();
+    for (const socket of this.held ?? []) socket.destroy();
+    this.held = undefined;
   }
 }
 
@@ -117,15 +182,12 @@ export async function openListener(address: BusAddress, onConnection: Connection
   if (address.transport === 'tcp') {
     const p = address.params;
     const host = p.bind ?? p.host ?? 'localhost';
-    const server = net.createServer({ pauseOnConnect: false }, (socket) => onConnection({ stream: new TcpStream(socket), credentials: undefined }));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port: Number(p.port ?? 0), ipv6Only: p.family === 'ipv6' }, () => resolve());
-    });
-    const real = server.address() as net.AddressInfo;
+    const listener = new TcpListener(onConnection);
+    const real = await listener.listen(host, Number(p.port ?? 0), p.family === 'ipv6');
     const params: Record<string, string> = { host: p.host ?? host, port: String(real.port) };
     if (p.family) params.family = p.family;
-    return new TcpListener({ transport: 'tcp', params }, server);
+    listener.address = { transport: 'tcp', params };
+    return listener;
   }
   throw new BusAddressError(`cannot listen on transport '${address.transport}' (supported: unix, tcp)`);
 }
