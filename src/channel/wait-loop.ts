@@ -117,11 +117,16 @@ export class WaitLoop {
     this.running = true;
     try {
       const end = performance.now() + BUSY_SLICE_MS;
-      do {
+      const stats = core.stats;
+      const received = stats.messagesReceived;
+      slice: do {
         for (let i = 0; i < 64 && !core.isClosed(); i++) {
           if (!core.paused) inb.drain();
           out.flush();
           publishAll();
+          // A listener that answered through a promise (an awaited call's reply) runs only once this
+          // task ends: end the slice after a delivery, or each answer would wait out the whole slice.
+          if (stats.messagesReceived !== received) break slice;
         }
       } while (performance.now() < end && !core.isClosed());
       if (core.hungUp && !core.paused) this.hooks.peerGone();
