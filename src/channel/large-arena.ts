@@ -54,8 +54,12 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
    * 0: wait (ring or arena full); -1: no arena can be made (use another path).
    */
   send(kind: number, payload: Uint8Array): 0 | 1 | -1 {
+    return this.sendPieces(kind, [payload], payload.byteLength);
+  }
+
+  /** send() of the concatenation of `pieces` (`length` bytes in all), each copied once into the extent. */
+  sendPieces(kind: number, pieces: readonly Uint8Array[], length: number): 0 | 1 | -1 {
     const core = this.core;
-    const length = payload.byteLength;
     let arena = this.newest;
     if (!arena || arena.sizeBytes < length) {
       if (arena && !arena.isIdle && this.totalBytes + this.nextArenaBytes(length) > core.settings.arenaMaxBytes) return this.out.blockLarge('arena', length);
@@ -86,7 +90,11 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
     const at = core.writer.reserve(DESCRIPTOR_BYTES);
     if (at < 0) return this.out.full();
     const offset = arena.allocate(length);
-    arena.u8.set(payload, offset);
+    let to = offset;
+    for (const piece of pieces) {
+      arena.u8.set(piece, to);
+      to += piece.byteLength;
+    }
     const token = this.out.track({ exposure: null, arena, consumedBytes: arena.consumedBytes, resolve: null, reject: null });
     const { u32, f64 } = core;
     u32[at >> 2] = token;

@@ -80,6 +80,18 @@ export class LargePayloads {
     return r === -1 ? this.chunks.send(kind, payload) : r;
   }
 
+  /**
+   * Sends the concatenation of `pieces` (`length` bytes, above the threshold) through the
+   * arena when it can take them now, copying each piece once; false (nothing sent) otherwise.
+   */
+  sendPieces(kind: number, pieces: readonly Uint8Array[], length: number): boolean {
+    const out = this.out;
+    if (length <= this.core.settings.threshold || this.chunks.sending || out.handles.dropOwed || out.inflight.size >= MAX_LARGE_IN_FLIGHT) return false;
+    if (this.choose(length) !== 'arena') return false;
+    out.largeBlocked = '';
+    return this.arena.sendPieces(kind, pieces, length) === 1;
+  }
+
   /** How a large payload of `length` bytes travels now, or 'wait' for the peer's CMA verdict. */
   private choose(length: number): 'cma' | 'arena' | 'memfd' | 'ring' | 'wait' {
     const { largeMode: mode, log } = this.core.settings;

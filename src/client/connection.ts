@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
 import { ProtocolError } from '../errors.js';
 import { connectBus, type MessageStream } from '../transport/index.js';
-import { decodeMessage, encodeMessage, MessageFlags, MessageType, type Message } from '../wire/index.js';
+import { decodeMessage, encodeMessage, encodeMessageParts, joinParts, MessageFlags, MessageType, type Message } from '../wire/index.js';
 import { AbortError, DBusError, DisconnectedError, ErrorNames, TimeoutError } from './errors.js';
 import type { InterfaceDefinition, InterfaceSpec, Implementation } from './define-interface.js';
 import { ObjectTable, type ExportedInterface } from './object-table.js';
@@ -46,6 +46,8 @@ const DBUS = 'org.freedesktop.DBus';
 /** The options of a call given none (not a fresh object per call). */
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const DBUS_PATH = '/org/freedesktop/DBus';
+/** `ay` values from this size on are copied straight into a direct channel's payload arena, not into the encoded message first. */
+const LARGE_VALUE_BYTES = 64 * 1024;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -140,12 +142,17 @@ export class Connection extends EventEmitter {
       if (!this.unixFd) throw new DBusError(ErrorNames.NotSupported, 'this connection cannot pass unix fds');
       msg.unixFds = fds.length;
     }
+    if (this.direct !== undefined) {
+      // Large `ay` values stay out of the encoded bytes: a channel copies them once, into its arena.
+      const parts = encodeMessageParts(msg, LARGE_VALUE_BYTES);
+      if (sendChannel.hasSubscribers) sendChannel.publish({ connection: this, message: msg });
+      this.lastVia = this.direct.route(msg, parts, fds);
+      if (this.lastVia !== undefined) return serial;
+      this.stream.send(parts instanceof Uint8Array ? parts : joinParts(parts), fds);
+      return serial;
+    }
     const bytes = encodeMessage(msg);
     if (sendChannel.hasSubscribers) sendChannel.publish({ connection: this, message: msg });
-    if (this.direct !== undefined) {
-      this.lastVia = this.direct.route(msg, bytes, fds);
-      if (this.lastVia !== undefined) return serial;
-    }
     this.stream.send(bytes, fds);
     return serial;
   }

@@ -8,7 +8,7 @@
 // the channel only once it has it).
 import { openGranted } from '../channel/granted-ends.js';
 import { fdClose } from '../native/native.js';
-import { MessageFlags, MessageType, type Message } from '../wire/index.js';
+import { forEachPart, joinParts, MessageFlags, MessageType, type EncodedParts, type Message } from '../wire/index.js';
 import { DirectPeer } from './direct-peer.js';
 import { DBusError, ErrorNames } from './errors.js';
 
@@ -41,6 +41,13 @@ export interface DirectHost {
 export interface DirectOptions {
   /** Channels poll instead of sleeping (one core per channel end, lowest latency). */
   busy?: boolean;
+}
+
+/** The pieces of an encoded message whose large `ay` values were left out of its buffer. */
+function pieces(parts: EncodedParts): Uint8Array[] {
+  const all: Uint8Array[] = [];
+  forEachPart(parts, (bytes) => all.push(bytes));
+  return all;
 }
 
 /** Every direct peer of one connection. */
@@ -100,7 +107,7 @@ export class DirectPeers {
    * every switched peer (the bus leaves them out of its fan-out).
    * Throws DBusError LimitsExceeded for a call the peer's queue cannot take.
    */
-  route(msg: Message, bytes: Uint8Array, fds: readonly number[] | undefined): string | undefined {
+  route(msg: Message, bytes: Uint8Array | EncodedParts, fds: readonly number[] | undefined): string | undefined {
     const dest = msg.destination;
     if (dest === undefined) {
       if (msg.type === MessageType.SIGNAL && this.peers.size > 0) {
@@ -129,11 +136,16 @@ export class DirectPeers {
    * Writes bytes (and fds, passed in order with them over the channel's socket; they stay the
    * caller's) on a peer's channel; false when the channel is closed (the caller uses the bus).
    */
-  private write(p: DirectPeer, bytes: Uint8Array, isCall: boolean, fds?: readonly number[]): boolean {
+  private write(p: DirectPeer, message: Uint8Array | EncodedParts, isCall: boolean, fds?: readonly number[]): boolean {
     const ch = p.channel;
     if (!ch.isOpen) return false;
     const handles = fds === undefined ? undefined : [...fds];
-    if (!ch.trySend(bytes, handles)) {
+    let sent: boolean;
+    if (message instanceof Uint8Array) sent = ch.trySend(message, handles);
+    else if (handles === undefined) sent = ch.trySendPieces(pieces(message), message.byteLength);
+    else sent = ch.trySend((message = joinParts(message)), handles);
+    if (!sent) {
+      const bytes = message instanceof Uint8Array ? message : joinParts(message);
       const n = bytes.byteLength;
       if (isCall && p.queuedBytes + n > this.maxQueuedBytes) {
         throw new DBusError(ErrorNames.LimitsExceeded, `The destination ${p.uniqueName} has a full message queue`);

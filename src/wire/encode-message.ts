@@ -7,7 +7,7 @@ import { checkInterfaceName } from '../names/interface-name.js';
 import { checkMemberName } from '../names/member-name.js';
 import { checkObjectPath } from '../names/object-path.js';
 import { EncodeError } from './encode-error.js';
-import { Encoder, encoder, validSignatureList, type HeaderTemplate } from './encoder.js';
+import { Encoder, encoder, validSignatureList, type HeaderTemplate, type Span } from './encoder.js';
 import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
 import { HeaderField, MessageType, type Message, type UnknownHeaderField } from './message.js';
 import { parseSignature, type SignatureType } from './signature.js';
@@ -226,6 +226,58 @@ export function encodeMessage(msg: Message, options?: EncodeOptions): Buffer {
 }
 
 /**
+ * A message whose large `ay` values were left out of its buffer: its bytes are
+ * `head` with each span's bytes inserted at the span's offset (`at`, into head),
+ * `byteLength` in all. Made by encodeMessageParts; joinParts makes one buffer of it.
+ */
+export interface EncodedParts {
+  head: Buffer;
+  spans: readonly Span[];
+  byteLength: number;
+}
+
+const partsEncoder = new Encoder();
+
+/**
+ * Like encodeMessage, but `ay` values of at least `spanMinBytes` bytes are not
+ * copied: the result is then EncodedParts that refer to them (a sender that
+ * copies the message into shared memory copies each byte once). Without such
+ * a value it is the Buffer encodeMessage returns.
+ */
+export function encodeMessageParts(msg: Message, spanMinBytes: number, options?: EncodeOptions): Buffer | EncodedParts {
+  const w = partsEncoder;
+  w.spanMinBytes = spanMinBytes;
+  encodeWith(w, msg, options);
+  if (w.skipped === 0) return w.take();
+  const spans = w.spans;
+  const byteLength = w.pos + w.skipped;
+  return { head: w.take(), spans, byteLength };
+}
+
+/** Calls `visit` with each piece of `parts`, in order (views, no copies). */
+export function forEachPart(parts: EncodedParts, visit: (bytes: Uint8Array) => void): void {
+  let from = 0;
+  const head = parts.head;
+  for (const span of parts.spans) {
+    if (span.at > from) visit(head.subarray(from, span.at));
+    visit(span.bytes);
+    from = span.at;
+  }
+  if (head.length > from) visit(head.subarray(from));
+}
+
+/** The bytes of `parts` in one new buffer. */
+export function joinParts(parts: EncodedParts): Buffer {
+  const out = Buffer.allocUnsafe(parts.byteLength);
+  let at = 0;
+  forEachPart(parts, (bytes) => {
+    out.set(bytes, at);
+    at += bytes.length;
+  });
+  return out;
+}
+
+/**
  * Encodes messages into a buffer of its own that it reuses: `encode` returns
  * a view that stays valid only until the next `encode`. For a transport that
  * hands the bytes to the kernel at once, this saves allocating a buffer per
@@ -276,6 +328,7 @@ function encodeInto(w: Encoder, little: boolean, msg: Message, types: readonly S
       throw e;
     }
   }
-  if (w.pos > MAX_MESSAGE_LENGTH) throw new EncodeError(`message of ${w.pos} bytes exceeds the ${MAX_MESSAGE_LENGTH}-byte limit`);
-  w.dv.setUint32(4, w.pos - bodyStart, w.little);
+  const length = w.pos + w.skipped;
+  if (length > MAX_MESSAGE_LENGTH) throw new EncodeError(`message of ${length} bytes exceeds the ${MAX_MESSAGE_LENGTH}-byte limit`);
+  w.dv.setUint32(4, length - bodyStart, w.little);
 }

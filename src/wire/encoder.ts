@@ -52,6 +52,12 @@ export interface HeaderTemplate {
   bytes: Uint8Array | undefined;
 }
 
+/** Bytes of a message left out of the encoder's buffer, to be inserted at its offset `at`. */
+export interface Span {
+  at: number;
+  bytes: Uint8Array;
+}
+
 /**
  * Writes D-Bus values into a growing buffer. One module-level instance is
  * reused for every message (encoding is synchronous); `take()` hands out the
@@ -71,6 +77,14 @@ export class Encoder {
   private structs = 0;
   /** The header fields of the last message written, kept as bytes once they repeat (see writeHeader). */
   header: HeaderTemplate | undefined;
+  /**
+   * `ay` values of at least this many bytes are not copied but kept as spans (0: never): the
+   * message is then the buffer with each span's bytes inserted at its `at` (see EncodedParts).
+   */
+  spanMinBytes = 0;
+  /** The spans of the message being written, in order, and the bytes they hold (a multiple of 8). */
+  spans: Span[] = [];
+  skipped = 0;
 
   /** Starts a new message in the given byte order. */
   reset(little: boolean): void {
@@ -80,6 +94,10 @@ export class Encoder {
     this.little = little;
     this.maxFd = -1;
     this.depth = this.arrays = this.structs = 0;
+    if (this.skipped !== 0) {
+      this.spans = [];
+      this.skipped = 0;
+    }
   }
 
   /** The bytes written so far, as a Buffer the caller owns. */
@@ -324,10 +342,20 @@ export class Encoder {
     this.pos += 4;
     this.align(el.align);
     const start = this.pos;
+    const skippedBefore = this.skipped;
     if (el.tag === 0x79 && v instanceof Uint8Array) {
-      const n = v.length;
+      let n = v.length;
+      let from = v;
+      if (this.spanMinBytes !== 0 && n >= this.spanMinBytes) {
+        // A span of a multiple of 8 bytes keeps every later offset's alignment; the tail is copied.
+        const k = n & ~7;
+        this.spans.push({ at: this.pos, bytes: v.subarray(0, k) });
+        this.skipped += k;
+        from = v.subarray(k);
+        n -= k;
+      }
       this.ensure(n);
-      this.buf.set(v, this.pos);
+      this.buf.set(from, this.pos);
       this.pos += n;
     } else if (el.tag === 0x7b) {
       this.dict(el, v);
@@ -342,7 +370,7 @@ export class Encoder {
     } else {
       throw mismatch(el.tag === 0x79 ? 'Uint8Array or array of bytes' : `array ${t.signature}`, v);
     }
-    const len = this.pos - start;
+    const len = this.pos - start + this.skipped - skippedBefore;
     if (len > MAX_ARRAY_LENGTH) throw new EncodeError(`array of ${len} bytes exceeds the ${MAX_ARRAY_LENGTH}-byte limit`);
     this.dv.setUint32(lenAt, len, this.little);
     this.arrays--;

@@ -8,7 +8,7 @@ export { parseSignature, parseSingleType, isValidSignature, ALIGNMENT, Signature
 export { Variant } from './variant.js';
 export { EncodeError } from './encode-error.js';
 export { MessageType, MessageFlags, HeaderField, type Message, type MessageHeader, type DecodedMessage, type UnknownHeaderField } from './message.js';
-export { encodeMessage, MessageEncoder, type EncodeOptions } from './encode-message.js';
+export { encodeMessage, encodeMessageParts, joinParts, forEachPart, MessageEncoder, type EncodeOptions, type EncodedParts } from './encode-message.js';
 export { decodeMessage, decodeHeader, checkMessage, type DecodeMessageOptions } from './decode-message.js';
 export { withSender, type WithSenderOptions } from './with-sender.js';
 export { encodeValues } from './encoder.js';
