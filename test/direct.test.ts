@@ -6,63 +6,9 @@
 // through the bus by the test's own connection.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { connect, type Connection, type Message } from '../src/client/index.js';
-import { CLI, FIXTURES, run, startBus, type TestBus } from './fixtures/bus.js';
-
-const PEER = path.join(FIXTURES, '..', '..', 'dist', 'test', 'fixtures', 'direct-peer.js');
-const IFACE = 'org.fastbus.Test.Peer';
-
-interface Peer {
-  name: string;
-  child: ChildProcess;
-  call(member: string, signature?: string, body?: unknown[]): Promise<unknown[]>;
-}
-
-class Peers {
-  private readonly children = new Set<ChildProcess>();
-  constructor(private readonly bus: TestBus, private readonly driver: () => Connection) {}
-
-  /** Starts a peer process; resolves once it serves, with its unique name. */
-  async start(direct: 'auto' | 'off', names: string[] = []): Promise<Peer> {
-    const child = spawn(process.execPath, [PEER, this.bus.address, direct, ...names], { stdio: ['ignore', 'pipe', 'inherit'] });
-    this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
-    const name = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-      });
-      child.once('exit', (code) => reject(new Error(`peer exited (${code}) before serving`)));
-    });
-    const call = (member: string, signature = '', body: unknown[] = []): Promise<unknown[]> =>
-      this.driver().callMethod({ destination: name, path: '/peer', interface: IFACE, member, signature, body }, { timeoutMs: 60000 });
-    return { name, child, call };
-  }
-
-  async stopAll(): Promise<void> {
-    const exits = [...this.children].map((c) => new Promise((r) => c.once('exit', r)));
-    for (const c of this.children) c.kill('SIGKILL');
-    await Promise.all(exits);
-  }
-}
-
-/** Floods both ways at once and checks what each received: every message, in order. */
-async function floodBothWays(a: Peer, b: Peer, count: number): Promise<void> {
-  await a.call('WatchTicks', 's', [b.name]);
-  await b.call('WatchTicks', 's', [a.name]);
-  const [ra, rb] = await Promise.all([a.call('Flood', 'suuu', [b.name, count, 16, 5]), b.call('Flood', 'suuu', [a.name, count, 16, 5])]);
-  assert.deepEqual(ra, [0, count]);
-  assert.deepEqual(rb, [0, count]);
-  for (const [to, from] of [[b, a], [a, b]] as const) {
-    const [received, disorder, , direct] = await to.call('Stats', 's', [from.name]);
-    assert.equal(received, count, `${to.name} got every call and tick from ${from.name}`);
-    assert.equal(disorder, 0, `${to.name} got ${from.name}'s messages in order`);
-    assert.equal(direct, true, `${to.name} talks to ${from.name} on a channel`);
-  }
-}
+import { CLI, run, startBus, type TestBus } from './fixtures/bus.js';
+import { floodBothWays, IFACE, Peers, type Peer } from './fixtures/direct-peers.js';
 
 describe('the direct path on a fastbus bus', () => {
   let bus: TestBus;

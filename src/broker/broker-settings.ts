@@ -2,7 +2,6 @@
 // authenticate how, its limits (dbus-daemon's `<limit>` names, per connection
 // and per user), policy and activation hooks. Read by every part of the bus.
 import type { BusPolicy } from './bus-policy.js';
-import type { DirectSettings } from './direct-grants.js';
 
 /** Per-connection and per-user limits (dbus-daemon's `<limit>` names in comments). */
 export interface BrokerLimits {
@@ -95,3 +94,15 @@ export interface BrokerSettings {
   /** When the direct path grants channels (docs/direct.md). */
   direct?: Partial<DirectSettings>;
 }
+
+/** When and how the bus grants channels. */
+export interface DirectSettings {
+  /** Messages the bus routes between two capable connections before it grants them a channel (0: never). */
+  afterMessages: number;
+  /** Bytes of each ring of a granted channel (a power of two). */
+  ringBytes: number;
+  /** Channels one connection may hold at once. */
+  maxPeers: number;
+}
+
+export const DEFAULT_DIRECT: DirectSettings = { afterMessages: 4, ringBytes: 1 << 20, maxPeers: 64 };

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { ProtocolError } from '../errors.js';
+import { DIRECT_INTERFACE } from '../names/index.js';
 import * as native from '../native/native.js';
 import {
   authenticateServer, currentCookie, listenersFromEnvironment, openListener, parseBusAddress, formatBusAddress,
@@ -14,10 +15,10 @@ import {
 } from '../transport/index.js';
 import { checkMessage, MessageFlags, MessageType, type DecodedMessage } from '../wire/index.js';
 import { ActivationQueue } from './activation-queue.js';
-import type { BrokerSettings } from './broker-settings.js';
+import { DEFAULT_DIRECT, type BrokerSettings } from './broker-settings.js';
 import { BusErrors } from './bus-error.js';
 import { Connection } from './connection.js';
-import { DEFAULT_DIRECT, DIRECT_INTERFACE, DirectGrants } from './direct-grants.js';
+import { DirectGrants } from './direct-grants.js';
 import { Driver } from './driver.js';
 import { DRIVER_INTERFACE, DRIVER_NAME } from './driver-names.js';
 import { FanOut } from './fan-out.js';

@@ -4,31 +4,21 @@
 // identity (Grant); once both ends opened it (Accept), each is told Go, sends
 // its marker (Switched) through the bus and uses the channel for that peer,
 // and the other end is told (PeerSwitched). Grants are made only while no
-// monitor or eavesdropper is attached and no send/receive rule is configured.
+// monitor or eavesdropper is attached and no send/receive rule is configured;
+// one that attaches revokes every channel (revokeAll): the switch in reverse,
+// each end's marker (Revoked) passing through the bus as PeerRevoked.
 import { GrantedTraffic, makeGrantedFds } from '../channel/granted-ends.js';
+import { DIRECT_INTERFACE } from '../names/index.js';
 import { fdClose } from '../native/native.js';
 import { MessageType, type DecodedMessage, type Message } from '../wire/index.js';
+import { DEFAULT_DIRECT, type DirectSettings } from './broker-settings.js';
 import { BusErrors } from './bus-error.js';
 import type { Connection } from './connection.js';
 import { SharedFds } from './shared-fds.js';
 
-/** The extension's interface name (docs/broker.md). */
-export const DIRECT_INTERFACE = 'org.fastbus.Direct1';
 const DRIVER_PATH = '/org/freedesktop/DBus';
-/** The extension's version, Enable's answer. */
-const DIRECT_VERSION = 1;
-
-/** When and how the bus grants channels. */
-export interface DirectSettings {
-  /** Messages the bus routes between two capable connections before it grants them a channel (0: never). */
-  afterMessages: number;
-  /** Bytes of each ring of a granted channel (a power of two). */
-  ringBytes: number;
-  /** Channels one connection may hold at once. */
-  maxPeers: number;
-}
-
-export const DEFAULT_DIRECT: DirectSettings = { afterMessages: 4, ringBytes: 1 << 20, maxPeers: 64 };
+/** The extension's version, Enable's answer (2: channels can be revoked). */
+const DIRECT_VERSION = 2;
 
 /** What grants need from the bus. */
 export interface GrantsHost {
@@ -47,7 +37,8 @@ export interface GrantsHost {
   log(line: string): void;
 }
 
-type PairState = 'counting' | 'offered' | 'live' | 'closed';
+/** counting -> offered -> live -> revoking -> counting again (or closed after a failure). */
+type PairState = 'counting' | 'offered' | 'live' | 'revoking' | 'closed';
 
 /** Two connections, from the first message the bus routed between them. `a` is side 0 of its channel. */
 interface Pair {
@@ -55,9 +46,12 @@ interface Pair {
   b: Connection;
   state: PairState;
   count: number;
-  /** Bit 1: a accepted / switched; bit 2: b. */
+  /** Bit 1: a accepted / switched / stopped using a revoked channel; bit 2: b. */
   accepted: number;
   switched: number;
+  revoked: number;
+  /** The pair was granted a channel once (replies between them may answer calls made on it; each hears PeerGone of the other). */
+  channelled: boolean;
   /** The bytes each side has put on the channel, read from its segment. */
   traffic: GrantedTraffic | undefined;
 }
@@ -125,12 +119,45 @@ export class DirectGrants {
     return p !== undefined && (p.switched & bit(p, from)) !== 0;
   }
 
+  /**
+   * Whether `from` may answer `to` without a call the bus saw: they had a
+   * channel, and calls made on it may be answered through the bus once it is
+   * revoked (each end checks replies against its own calls).
+   */
+  hadChannel(from: Connection, to: Connection): boolean {
+    return this.pairs.get(from)?.get(to)?.channelled === true;
+  }
+
+  /**
+   * A monitor or an eavesdropper is being attached: every channel is revoked
+   * before this returns (its flag is set, so an end that sends after this
+   * uses the bus), and each end is told (Revoke). Each end answers Revoked,
+   * its marker, once it stopped using the channel; the bus passes it on to
+   * the other end (PeerRevoked), behind what the end sent through the bus
+   * before. Once both did, the pair counts messages again, for a new grant
+   * when nothing watches any more.
+   */
+  revokeAll(): void {
+    for (const [c, m] of this.pairs) {
+      for (const p of m.values()) {
+        if (p.a !== c) continue;
+        if (p.state === 'counting') p.count = 0;
+        if (p.state !== 'offered' && p.state !== 'live') continue;
+        p.state = 'revoking';
+        p.revoked = 0;
+        p.traffic!.revoke();
+        this.notify(p.a, 'Revoke', 's', [p.b.uniqueName!]);
+        this.notify(p.b, 'Revoke', 's', [p.a.uniqueName!]);
+      }
+    }
+  }
+
   /** A unicast message the bus routed from `from` to `to`: may grant the pair a channel. */
   observe(from: Connection, to: Connection): void {
     if (from === to || !this.capable.has(from) || !this.capable.has(to)) return;
     let p = this.pairs.get(from)?.get(to);
     if (p === undefined) {
-      p = { a: from, b: to, state: 'counting', count: 0, accepted: 0, switched: 0, traffic: undefined };
+      p = { a: from, b: to, state: 'counting', count: 0, accepted: 0, switched: 0, revoked: 0, channelled: false, traffic: undefined };
       this.pairsOf(from).set(to, p);
       this.pairsOf(to).set(from, p);
     }
@@ -176,6 +203,9 @@ export class DirectGrants {
       case 'Unswitched':
         if (expect('s')) this.unswitched(conn, body[0] as string);
         return;
+      case 'Revoked':
+        if (expect('s')) this.revoked(conn, body[0] as string);
+        return;
       case 'ListPairs':
         if (!expect('')) return;
         this.host.reply(conn, msg, 'a(ssstt)', [this.livePairs().map((p) => [p.a.uniqueName!, p.b.uniqueName!, p.state, BigInt(p.bytesAB), BigInt(p.bytesBA)])]);
@@ -204,7 +234,8 @@ export class DirectGrants {
     for (const [other, p] of mine) {
       this.pairs.get(other)?.delete(conn);
       if (p.switched !== 0) this.switchedPairs--;
-      if (p.state === 'offered' || p.state === 'live') this.notify(other, 'PeerGone', 's', [conn.uniqueName!]);
+      // Calls made on a channel, even a revoked one, fail with NoReply at the caller when it hears this.
+      if (p.channelled) this.notify(other, 'PeerGone', 's', [conn.uniqueName!]);
       this.close(p);
     }
   }
@@ -249,13 +280,20 @@ export class DirectGrants {
       p.state = 'closed';
       return;
     }
-    p.state = 'offered';
-    this.stats.grants++;
     try {
+      // The bus's way to revoke the channel: no grant without it.
       p.traffic = new GrantedTraffic(fds.memfd, this.settings.ringBytes);
-    } catch {
-      // Only the counts are lost.
+    } catch (e) {
+      this.host.log(`cannot map a direct channel for ${p.a.uniqueName} and ${p.b.uniqueName}: ${(e as Error).message}`);
+      for (const fd of [fds.memfd, fds.efd0, fds.efd1, ...fds.socks]) fdClose(fd);
+      p.state = 'closed';
+      return;
     }
+    p.state = 'offered';
+    p.accepted = 0;
+    p.revoked = 0;
+    p.channelled = true;
+    this.stats.grants++;
     const common = [fds.memfd, fds.efd0, fds.efd1];
     let holders = 2;
     const releaseCommon = (): void => {
@@ -297,12 +335,33 @@ export class DirectGrants {
 
   private switched(conn: Connection, peer: string): void {
     const p = this.pairWith(conn, peer);
-    if (p === undefined || p.state !== 'live' || (p.switched & bit(p, conn)) !== 0) return;
+    // An end may switch after its channel was revoked, when it had the Go before it saw the flag: its peer must know to read it.
+    if (p === undefined || (p.state !== 'live' && p.state !== 'revoking') || ((p.switched | p.revoked) & bit(p, conn)) !== 0) return;
     if (p.switched === 0) this.switchedPairs++;
     p.switched |= bit(p, conn);
     const other = p.a === conn ? p.b : p.a;
     // The marker: everything `conn` sent `other` through the bus is queued before it.
     this.notify(other, 'PeerSwitched', 's', [conn.uniqueName!]);
+  }
+
+  /** `conn`'s marker: it stopped sending to `peer` on their revoked channel; what follows goes through the bus. */
+  private revoked(conn: Connection, peer: string): void {
+    const p = this.pairWith(conn, peer);
+    if (p === undefined || p.state !== 'revoking' || (p.revoked & bit(p, conn)) !== 0) return;
+    p.revoked |= bit(p, conn);
+    if ((p.switched & bit(p, conn)) !== 0) {
+      // From here on the bus delivers conn's signals to peer again.
+      p.switched &= ~bit(p, conn);
+      if (p.switched === 0) this.switchedPairs--;
+    }
+    const other = p.a === conn ? p.b : p.a;
+    // Behind everything conn sent through the bus before: the peer reads the channel up to conn's end first.
+    this.notify(other, 'PeerRevoked', 's', [conn.uniqueName!]);
+    if (p.revoked !== 3) return;
+    p.traffic?.close();
+    p.traffic = undefined;
+    p.state = 'counting';
+    p.count = 0;
   }
 
   private unswitched(conn: Connection, peer: string): void {

@@ -291,6 +291,8 @@ export class Driver {
           throw e;
         }
       }
+      // Direct channels are revoked before the reply: whatever a peer sends after it passes the bus.
+      bus.direct.revokeAll();
       bus.router.reply(conn, msg, '', []);
       bus.monitors.become(conn, rules);
       return 'handled';

@@ -34,7 +34,11 @@ export class FanOut {
     }
     this.matches.add(conn, rule, text);
     account.matchRules++;
-    if (rule.eavesdrop) this.eavesdropRules++;
+    if (rule.eavesdrop) {
+      this.eavesdropRules++;
+      // Before AddMatch returns: what a direct peer sends after it passes the bus, where the eavesdropper sees it.
+      this.bus.direct.revokeAll();
+    }
     if (this.matches.size > this.peakMatchRules) this.peakMatchRules = this.matches.size;
   }
 

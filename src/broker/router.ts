@@ -45,7 +45,8 @@ export class Router {
     const msg = r.msg;
     const from = r.from!;
     if (msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR) {
-      if (!bus.replies.answered(from, target, msg.replySerial!)) return; // an unsolicited reply is dropped
+      // An unsolicited reply is dropped; one between ends of a (revoked) channel may answer a call made on it.
+      if (!bus.replies.answered(from, target, msg.replySerial!) && !bus.direct.hadChannel(from, target)) return;
     }
     const policy = bus.settings.messagePolicy?.();
     if (policy && !this.policyAllows(policy, policyMessage(r), from, target)) {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as n from '../native/native.js';
-import { GrantedTraffic, makeGrantedFds, openGranted } from './granted-ends.js';
+import { GrantedTraffic, GrantState, makeGrantedFds, openGranted } from './granted-ends.js';
 import { createSegment, segmentSizeBytes } from './segment.js';
 
 describe('channels made for two other processes', () => {
@@ -19,6 +19,23 @@ describe('channels made for two other processes', () => {
       assert.equal(traffic.bytesFrom(1), 0);
     } finally {
       traffic.close();
+      for (const fd of [fds.memfd, fds.efd0, fds.efd1, ...fds.socks]) n.fdClose(fd);
+    }
+  });
+
+  it('lets the maker revoke a channel it made: each end reads the flag from its own mapping', () => {
+    const fds = makeGrantedFds(4096);
+    const traffic = new GrantedTraffic(fds.memfd, 4096);
+    const ends = [new GrantState(fds.memfd), new GrantState(fds.memfd)];
+    try {
+      assert.deepEqual(ends.map((e) => e.revoked), [false, false]);
+      traffic.revoke();
+      assert.deepEqual(ends.map((e) => e.revoked), [true, true]);
+      ends[0].close();
+      assert.equal(ends[0].revoked, false, 'a closed view reads nothing');
+    } finally {
+      traffic.close();
+      for (const e of ends) e.close();
       for (const fd of [fds.memfd, fds.efd0, fds.efd1, ...fds.socks]) n.fdClose(fd);
     }
   });

@@ -3,10 +3,12 @@
 // a socketpair, and passes one set of fds to each end; each end opens its
 // side from them. The segment is sealed against shrinking and growing (no end
 // can make the other's, or the maker's, reads fault); the maker closes its fds
-// and may keep only a read-only view of the control page (GrantedTraffic).
+// and may keep a view of the control page (GrantedTraffic): it reads the bytes
+// each side published and can revoke the channel (a flag both ends read before
+// each send, GrantState).
 import { SOCK_SEQPACKET, check, efdOpen, fdClose, shmMap, shmUnmap, sockPair } from '../native/native.js';
 import type { Channel, ChannelOptions } from './channel.js';
-import { createSegment, DATA_OFFSET, ringControl } from './segment.js';
+import { createSegment, DATA_OFFSET, GRANT_FLAGS, ringControl } from './segment.js';
 import { openReceived } from './setup.js';
 
 /** The fds of a made channel: the segment and doorbells are shared, each side has its own socket end. */
@@ -58,11 +60,15 @@ export function openGranted(fds: GrantedSide, peerPid: number, options: ChannelO
   }
 }
 
+/** The revoked bit of the grant flags word. */
+const REVOKED = 1;
+
 /**
- * What the maker can see of a channel it made without taking part: the bytes
- * each side has published (each ring's tail, a byte counter mod 2^32), read
- * from a read-only mapping of the segment's control page. Nothing in the
- * channel waits for or wakes the reader.
+ * What the maker can see and do of a channel it made without taking part:
+ * the bytes each side has published (each ring's tail, a byte counter mod
+ * 2^32), and revoking it, through a mapping of the segment's control page.
+ * Nothing in the channel waits for or wakes the maker; the only word it
+ * writes is the grant flags, which the ends only read.
  */
 export class GrantedTraffic {
   private buffer: ArrayBuffer | undefined;
@@ -71,15 +77,52 @@ export class GrantedTraffic {
 
   /** Maps the control page of the segment `memfd` (the caller may close the fd afterwards). */
   constructor(memfd: number, ringBytes: number) {
-    this.buffer = shmMap(memfd, DATA_OFFSET, false);
+    this.buffer = shmMap(memfd, DATA_OFFSET, true);
     this.i32 = new Int32Array(this.buffer);
     this.tails = [ringControl(0, ringBytes).tail >> 2, ringControl(1, ringBytes).tail >> 2];
+  }
+
+  /**
+   * Tells both ends to stop sending new messages on the channel: an end that
+   * sends after this returns sees the flag (GrantState.revoked) and uses the
+   * maker's path instead.
+   */
+  revoke(): void {
+    // SYNC: pairs with the Atomics.load in GrantState.revoked.
+    if (this.buffer !== undefined) Atomics.or(this.i32, GRANT_FLAGS >> 2, REVOKED);
   }
 
   /** Bytes (frames, mod 2^32) side `side` has published towards the other; 0 once closed. */
   bytesFrom(side: 0 | 1): number {
     // SYNC: pairs with the producer's Atomics.store of its tail (ring.ts publish).
     return this.buffer === undefined ? 0 : Atomics.load(this.i32, this.tails[side]) >>> 0;
+  }
+
+  close(): void {
+    if (this.buffer === undefined) return;
+    shmUnmap(this.buffer);
+    this.buffer = undefined;
+  }
+}
+
+/**
+ * One end's view of the grant flags of a channel a maker made for it: its own
+ * read-only mapping of the control page, made from the memfd before the
+ * channel takes it over, so it outlives the channel's own mapping until close().
+ */
+export class GrantState {
+  private buffer: ArrayBuffer | undefined;
+  private readonly i32: Int32Array;
+
+  constructor(memfd: number) {
+    this.buffer = shmMap(memfd, DATA_OFFSET, false);
+    this.i32 = new Int32Array(this.buffer);
+  }
+
+  /** Whether the maker revoked the channel (false once closed). */
+  get revoked(): boolean {
+    // SYNC: pairs with the Atomics.or in GrantedTraffic.revoke.
+    return this.buffer !== undefined && (Atomics.load(this.i32, GRANT_FLAGS >> 2) & REVOKED) !== 0;
   }
 
   close(): void {

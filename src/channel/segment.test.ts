@@ -78,7 +78,7 @@ describe('channel segment', () => {
   });
 
   it('refuses a listener of the layout before handles frames (version 1), naming both versions', { timeout: 10_000 }, async () => {
-    assert.equal(LAYOUT_VERSION, 2);
+    assert.ok(LAYOUT_VERSION > 1);
     const sock = fakeListener((cfd) => {
       const seg = createSegment(4096);
       new Uint32Array(seg.buffer)[1] = 1;
@@ -88,7 +88,7 @@ describe('channel segment', () => {
       n.shmUnmap(seg.buffer);
     });
     await assert.rejects(connect(sock), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_HANDSHAKE'
-      && e.message.includes('speaks channel layout version 1, this fastbus speaks 2'));
+      && e.message.includes(`speaks channel layout version 1, this fastbus speaks ${LAYOUT_VERSION}`));
   });
 
   it('closes the segment and doorbells it received when the channel refuses its options, at connect', { timeout: 10_000 }, async () => {

@@ -5,7 +5,8 @@
 // the segment (listener or parent), side 1 attached to it.
 //
 //   0      header: magic 'FBCH', layoutVersion, ringBytes, dataOffset,
-//          per side: pid and the address of a small exposed probe buffer
+//          per side: pid and the address of a small exposed probe buffer,
+//          grantFlags (48: written only by the maker of a granted channel)
 //   128    ring 0 (side 0 -> side 1): tail | head | consumerSleeping | producerWaiting ackWanted | acked
 //   768    ring 1 (side 1 -> side 0): tail | head | consumerSleeping | producerWaiting ackWanted | acked
 //          (each word alone on a 128-byte line: no false sharing, even with
@@ -20,9 +21,11 @@ import { F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, check, fdClose, fdSize, memfdO
 export const SEGMENT_MAGIC = 0x48434246;
 /**
  * Bumped whenever the segment's offsets or what travels in it change (frame
- * kinds, socket messages): 2 added handles (KIND_HANDLES frames, SOCK_HANDLES).
+ * kinds, socket messages): 2 added handles (KIND_HANDLES frames, SOCK_HANDLES),
+ * 3 the grant flags word (GRANT_FLAGS: an end that does not read it must not
+ * take a granted channel).
  */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 export const LINE_BYTES = 128;
 export const DATA_OFFSET = 4096;
 export const MIN_RING_BYTES = 4096;
@@ -35,6 +38,12 @@ const RING_BYTES = 8;
 const DATA_AT = 12;
 const PID = 16; // + 4 * side
 const PROBE_ADDRESS = 32; // + 8 * side (u64)
+/**
+ * Flags the maker of a granted channel (the bus) sets for both ends to read
+ * (granted-ends.ts); 0 in a channel its two ends made between them. Bit 0:
+ * revoked (the ends must stop sending new messages on the channel).
+ */
+export const GRANT_FLAGS = 48;
 
 /** Byte offsets of one ring's control words. */
 export interface RingControl {

@@ -4,13 +4,14 @@ import { register } from './commands.js';
 import { parseCommand, printJson, runCommand, withBus } from './cli-bus.js';
 import { peerInfo } from './peer-info.js';
 import type { Connection } from '../client/index.js';
+import { DIRECT_INTERFACE } from '../names/index.js';
 
 const USAGE = 'usage: fastbus status [--address A | --session | --system] [--json] [NAME]';
 
 /** A fastbus bus's direct channels (org.fastbus.Direct1.ListPairs); none from a bus without the extension. */
 async function directPairs(bus: Connection): Promise<{ a: string; b: string; state: string; bytesAB: string; bytesBA: string }[]> {
   try {
-    const [pairs] = await bus.callMethod({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.fastbus.Direct1', member: 'ListPairs' });
+    const [pairs] = await bus.callMethod({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: DIRECT_INTERFACE, member: 'ListPairs' });
     return (pairs as [string, string, string, bigint, bigint][]).map(([a, b, state, ab, ba]) => ({ a, b, state, bytesAB: ab.toString(), bytesBA: ba.toString() }));
   } catch {
     return [];

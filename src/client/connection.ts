@@ -21,7 +21,8 @@ import type { SignalFilter } from './signal-filter.js';
 import { SignalSubscriptions, type SignalIterator, type SignalSubscription } from './signal-subscriptions.js';
 import { ProxyObject } from './proxy.js';
 import { parseIntrospection, type NodeInfo } from './introspection.js';
-import { DirectPeers, DIRECT_INTERFACE } from './direct-peers.js';
+import { DIRECT_INTERFACE } from '../names/index.js';
+import { DirectPeers } from './direct-peers.js';
 import type { DirectPeer } from './direct-peer.js';
 
 import {
@@ -432,6 +433,9 @@ export class Connection extends EventEmitter {
         this.heldInput = undefined;
         // A new hold started while these are handled queues the rest behind it, in order.
         for (const m of held) this.handle(m);
+      },
+      redeliver: (msg) => {
+        if (!this.direct?.fromBus(msg)) this.dispatch(msg, undefined);
       },
       log: (line) => console.warn(line),
     };

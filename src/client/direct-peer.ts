@@ -2,19 +2,33 @@
 // (docs/direct.md): who it is (as the bus vouched), the channel, and where
 // each direction stands. Outbound: 'offered' until the bus says Go, then
 // 'direct' (our marker went through the bus; traffic to the peer uses the
-// channel), 'closed' after a failure. Inbound: the channel stays paused until
-// the peer's marker arrives through the bus, so nothing the peer sent through
-// the bus before its switch is overtaken by what it sent on the channel.
+// channel), 'ended' once the channel was revoked (our end frame is on it and
+// our marker Revoked went to the bus), 'closed' after a failure. Inbound: the
+// channel stays paused ('waiting') until the peer's marker arrives through
+// the bus, so nothing the peer sent through the bus before its switch is
+// overtaken by what it sent on the channel; after a revocation, the peer's
+// messages from the bus wait ('draining') until its end frame is read.
 import type { Channel } from '../channel/index.js';
+import type { GrantState } from '../channel/granted-ends.js';
+import type { Message } from '../wire/index.js';
 
 /** Where one direction of a pair stands. */
-export type OutboundState = 'offered' | 'direct' | 'closed';
-export type InboundState = 'waiting' | 'open' | 'closed';
+export type OutboundState = 'offered' | 'direct' | 'ended' | 'closed';
+export type InboundState = 'waiting' | 'open' | 'draining' | 'closed';
 
 /** A granted peer, keyed by its unique name. */
 export class DirectPeer {
   out: OutboundState = 'offered';
   in: InboundState = 'waiting';
+  /** We sent our marker (Switched): the peer reads our side of the channel. */
+  switchedOnce = false;
+  /** The peer's marker came (PeerSwitched): we read its side. */
+  peerSwitched = false;
+  /** After a revocation: we wrote our fin frame (we bounce nothing more), the peer wrote its. */
+  finSent = false;
+  peerFin = false;
+  /** While draining: the peer's messages from the bus, delivered once its end frame is read. */
+  held: Message[] | undefined;
   /** Well-known names the bus says the peer owns now. */
   readonly names = new Set<string>();
   /** Every name the peer owned while granted (a reply to a call sent to one of them may come back on the channel). */
@@ -34,6 +48,8 @@ export class DirectPeer {
     readonly uid: number,
     readonly pid: number,
     readonly channel: Channel,
+    /** The bus's flags for the channel: revoked is read before each send. */
+    readonly grant: GrantState,
   ) {}
 
   /** Whether a reply the peer sends may settle a call to `destination` (its unique name or a name it owned). */

@@ -2,18 +2,21 @@
 // the bus grants (org.fastbus.Direct1), sends traffic for a switched peer on
 // its channel, stamps `sender` of what arrives there from the identity the
 // bus vouched for, sends back what reached us under a name we no longer own,
-// and falls back to the bus when a channel fails. Invariant: for each peer,
-// nothing we sent through the bus before our marker arrives after anything we
-// sent on the channel (the marker passes through the bus, and the peer reads
-// the channel only once it has it).
-import { openGranted } from '../channel/granted-ends.js';
+// and falls back to the bus when a channel fails or is revoked. Invariant: for
+// each peer, nothing we sent through the bus before our marker arrives after
+// anything we sent on the channel (the marker passes through the bus, and the
+// peer reads the channel only once it has it); and, in reverse, nothing we send
+// through the bus after a revocation arrives before what we sent on the
+// channel (our end frame goes on the channel before our marker goes to the bus,
+// and the peer holds our messages from the bus until it has read the end frame).
+import { GrantState, openGranted } from '../channel/granted-ends.js';
+import { DIRECT_INTERFACE } from '../names/index.js';
 import { fdClose } from '../native/native.js';
 import { forEachPart, joinParts, MessageFlags, MessageType, type EncodedParts, type Message } from '../wire/index.js';
 import { DirectPeer } from './direct-peer.js';
+import { DirectRevocations } from './direct-revocations.js';
 import { DBusError, ErrorNames } from './errors.js';
 
-/** The bus extension's interface (documented in docs/broker.md and docs/direct.md). */
-export const DIRECT_INTERFACE = 'org.fastbus.Direct1';
 const DBUS = 'org.freedesktop.DBus';
 /** How long input from the bus waits for a dead peer's channel to report its end (a frozen peer process cannot hold us). */
 const GONE_WAIT_MS = 2000;
@@ -34,6 +37,8 @@ export interface DirectHost {
   callRerouted(serial: number): void;
   /** Holds (true) or releases (false) input from the bus. */
   holdInput(hold: boolean): void;
+  /** Handles a message from the bus that was held while a revoked channel drained. */
+  redeliver(msg: Message): void;
   log(line: string): void;
 }
 
@@ -55,6 +60,8 @@ export class DirectPeers {
   /** The bus's max_outgoing_bytes: calls waiting for ring room beyond it fail with LimitsExceeded. */
   maxQueuedBytes = 256 * 1024 * 1024;
   private readonly peers = new Map<string, DirectPeer>();
+  /** Revoked channels (a monitor attached), until they are done. */
+  private readonly revocations: DirectRevocations;
   /** Well-known names owned by granted peers, as the bus pushes them. */
   private readonly owners = new Map<string, DirectPeer>();
   /** Well-known names this connection owns, as NameAcquired/NameLost said. */
@@ -63,7 +70,16 @@ export class DirectPeers {
   private readonly busCalls = new Map<string, Set<number>>();
   private closed = false;
 
-  constructor(private readonly host: DirectHost, private readonly options: DirectOptions = {}) {}
+  constructor(private readonly host: DirectHost, private readonly options: DirectOptions = {}) {
+    this.revocations = new DirectRevocations({
+      tellBus: (member, signature, body) => host.tellBus(member, signature, body),
+      redeliver: (msg) => host.redeliver(msg),
+      unroute: (p) => {
+        if (this.peers.get(p.uniqueName) === p) this.peers.delete(p.uniqueName);
+        for (const n of p.names) if (this.owners.get(n) === p) this.owners.delete(n);
+      },
+    });
+  }
 
   /** The peers with a channel, for status and tests. */
   list(): DirectPeer[] {
@@ -81,6 +97,7 @@ export class DirectPeers {
    */
   fromBus(msg: Message): boolean {
     const sender = msg.sender;
+    if (this.revocations.hold(msg)) return true;
     if (sender === DBUS) {
       if (msg.interface === DIRECT_INTERFACE && msg.type === MessageType.SIGNAL) {
         this.control(msg);
@@ -111,7 +128,12 @@ export class DirectPeers {
     const dest = msg.destination;
     if (dest === undefined) {
       if (msg.type === MessageType.SIGNAL && this.peers.size > 0) {
-        for (const p of this.peers.values()) if (p.out === 'direct') this.write(p, bytes, false);
+        for (const p of this.peers.values()) {
+          if (p.out !== 'direct') continue;
+          // Revoked: the bus delivers this one to the peer, after our marker.
+          if (p.grant.revoked) this.revocations.revoke(p);
+          else this.write(p, bytes, false);
+        }
       }
       return undefined;
     }
@@ -126,6 +148,11 @@ export class DirectPeers {
     }
     const p = dest.charCodeAt(0) === 58 ? this.peers.get(dest) : this.owners.get(dest);
     if (p === undefined || p.out !== 'direct') return undefined;
+    if (p.grant.revoked) {
+      // A monitor attached: from here on this peer's traffic passes the bus, where it sees it.
+      this.revocations.revoke(p);
+      return undefined;
+    }
     if (!this.write(p, bytes, msg.type === MessageType.METHOD_CALL, fds !== undefined && fds.length > 0 ? fds : undefined)) return undefined;
     // The bus still counts this call as waiting for us: tell it the answer went on the channel.
     if (answered) this.host.tellBus('Answered', 'su', [dest, msg.replySerial]);
@@ -159,27 +186,59 @@ export class DirectPeers {
 
   private control(msg: Message): void {
     const name = msg.body[0] as string;
-    if (msg.member === 'Grant') return this.grant(msg);
-    if (msg.member === 'OwnerChanged') return this.ownerChanged(name, msg.body[1] as string);
-    const p = this.peers.get(name);
-    if (p === undefined) return;
     switch (msg.member) {
-      case 'Go':
+      case 'Grant':
+        return this.grant(msg);
+      case 'OwnerChanged':
+        return this.ownerChanged(name, msg.body[1] as string);
+      case 'Go': {
+        const p = this.peers.get(name);
+        if (p === undefined || p.out !== 'offered') return;
+        if (p.grant.revoked) return this.revocations.revoke(p);
         // The marker: it passes through the bus after everything we sent there before.
         this.host.tellBus('Switched', 's', [name]);
         p.out = 'direct';
+        p.switchedOnce = true;
         return;
-      case 'PeerSwitched':
+      }
+      case 'PeerSwitched': {
+        // The peer may have switched before it saw its channel revoked (ours is retired then).
+        const p = this.peers.get(name) ?? this.revocations.peer(name);
+        if (p === undefined || p.in !== 'waiting') return;
         p.in = 'open';
+        p.peerSwitched = true;
         p.channel.resume();
         return;
-      case 'PeerGone':
-        this.peerGone(p);
+      }
+      case 'Revoke': {
+        const p = this.peers.get(name);
+        if (p !== undefined) this.revocations.revoke(p);
+        // Without a channel (it failed) the bus still waits for the marker; once is enough (we may have seen the flag first).
+        else if (this.revocations.peer(name)?.out !== 'ended') this.host.tellBus('Revoked', 's', [name]);
         return;
+      }
+      case 'PeerRevoked': {
+        const p = this.revocations.peer(name) ?? this.peers.get(name);
+        if (p !== undefined) this.revocations.peerRevoked(p);
+        return;
+      }
+      case 'PeerGone': {
+        const old = this.revocations.take(name);
+        let waits = false;
+        for (const p of [old, this.peers.get(name)]) {
+          if (p === undefined || !p.channel.isOpen) continue;
+          this.peerGone(p);
+          waits = true;
+        }
+        // Calls made on a channel closed since: the peer cannot answer them any more.
+        if (!waits) this.host.failCallsTo(name);
+        return;
+      }
       default:
         return; // a later version's notice
     }
   }
+
 
   private grant(msg: Message): void {
     const [peerName, uid, pid, names, side, maxQueuedBytes, memfd, efd0, efd1, sock] = msg.body as
@@ -190,12 +249,20 @@ export class DirectPeers {
       this.host.tellBus('Decline', 'ss', [peerName, reason]);
     };
     if (this.closed || this.peers.has(peerName) || fds.length !== 4 || (side !== 0 && side !== 1)) return decline('unusable grant');
+    let grant: GrantState;
+    try {
+      // Mapped before the channel takes the memfd over.
+      grant = new GrantState(fds[memfd]);
+    } catch (e) {
+      return decline((e as Error).message);
+    }
     let channel;
     try {
       channel = openGranted({ side, memfd: fds[memfd], efd0: fds[efd0], efd1: fds[efd1], sock: fds[sock] }, pid, {
         views: true, busy: this.options.busy === true, log: (line) => this.host.log(line),
       });
     } catch (e) {
+      grant.close();
       this.host.tellBus('Decline', 'ss', [peerName, (e as Error).message]);
       return;
     }
@@ -204,7 +271,7 @@ export class DirectPeers {
     // The bus socket keeps the process alive; a busy channel must stay referenced, or its polling
     // (setImmediate) would only run when some other event wakes the loop.
     if (this.options.busy !== true) channel.unref();
-    const p = new DirectPeer(peerName, uid, pid, channel);
+    const p = new DirectPeer(peerName, uid, pid, channel, grant);
     this.maxQueuedBytes = maxQueuedBytes;
     for (const n of names) this.ownerChanged(n, peerName, p);
     this.peers.set(peerName, p);
@@ -227,8 +294,11 @@ export class DirectPeers {
 
   private fromChannel(p: DirectPeer, data: unknown, fds: number[] | undefined): void {
     if (!(data instanceof Uint8Array)) {
-      if ((data as { t?: unknown } | null)?.t === 'bounce') p.bouncing = true;
+      const t = (data as { t?: unknown } | null)?.t;
       if (fds) for (const fd of fds) fdClose(fd);
+      if (t === 'bounce') p.bouncing = true;
+      else if (t === 'end') this.revocations.peerEnded(p);
+      else if (t === 'fin') this.revocations.peerFinished(p);
       return;
     }
     if (p.bouncing) {
@@ -237,6 +307,12 @@ export class DirectPeers {
       const bytes = data.slice();
       this.host.busSend(bytes, fds);
       this.host.callRerouted(new DataView(bytes.buffer, bytes.byteOffset, 12).getUint32(8, bytes[0] === 0x6c));
+      return;
+    }
+    if (p.in === 'closed') {
+      // After its end frame a peer writes only bounces.
+      if (fds) for (const fd of fds) fdClose(fd);
+      this.host.log(`fastbus: direct peer ${p.uniqueName} wrote a message after its end frame; ignored`);
       return;
     }
     let msg: Message;
@@ -256,7 +332,8 @@ export class DirectPeers {
     if (msg.unknownFields !== undefined) delete msg.unknownFields;
     const dest = msg.destination;
     if (dest !== undefined && dest.charCodeAt(0) !== 58 && !this.ownNames.has(dest)) {
-      if (p.out === 'direct' && p.channel.isOpen) {
+      // Bounced on our side of the channel, which the peer reads (until our fin, after a revocation).
+      if (p.switchedOnce && !p.finSent && p.out !== 'closed' && p.channel.isOpen) {
         void p.channel.send({ t: 'bounce' }).catch(() => undefined);
         // The fds go back with it; ours close once passed.
         const closeOurs = (): void => { if (fds) for (const fd of fds) fdClose(fd); };
@@ -280,14 +357,24 @@ export class DirectPeers {
   private channelClosed(p: DirectPeer, reason: string, error: Error | undefined): void {
     if (this.peers.get(p.uniqueName) === p) this.peers.delete(p.uniqueName);
     for (const n of p.names) if (this.owners.get(n) === p) this.owners.delete(n);
+    p.grant.close();
+    // What the peer wrote before the channel closed was delivered first (a closing channel drains).
+    if (p.in === 'draining') this.revocations.peerEnded(p);
     const wasDirect = p.out === 'direct';
-    p.out = 'closed';
+    const revoked = p.out === 'ended';
+    if (!revoked) p.out = 'closed';
     p.in = 'closed';
-    this.host.failCallsTo(p.uniqueName);
     if (p.gone) {
+      this.host.failCallsTo(p.uniqueName);
       this.host.holdInput(false);
       return;
     }
+    if (revoked) {
+      // Calls made on it are answered through the bus now, or fail when the bus says the peer left (PeerGone).
+      if (reason === 'error') this.host.log(`fastbus: revoked direct channel to ${p.uniqueName} failed (${error?.message ?? 'unknown error'})`);
+      return;
+    }
+    this.host.failCallsTo(p.uniqueName);
     if (reason === 'error') this.host.log(`fastbus: direct channel to ${p.uniqueName} failed (${error?.message ?? 'unknown error'}); using the bus`);
     // The bus puts the peer back in our signals' fan-out.
     if (!this.closed && wasDirect) this.host.tellBus('Unswitched', 's', [p.uniqueName]);
@@ -296,6 +383,6 @@ export class DirectPeers {
   /** Closes every channel (the connection is closing). */
   close(): void {
     this.closed = true;
-    for (const p of this.peers.values()) void p.channel.close();
+    for (const p of [...this.peers.values(), ...this.revocations.all()]) if (p.channel.isOpen) void p.channel.close();
   }
 }

@@ -9,3 +9,4 @@ export { InterfaceName, ErrorName, checkInterfaceName, isValidInterfaceName, isV
 export { MemberName, checkMemberName, isValidMemberName } from './member-name.js';
 export { ObjectPath, checkObjectPath, isValidObjectPath } from './object-path.js';
 export { InvalidNameError, type NameKind } from './name-error.js';
+export { DIRECT_INTERFACE } from './direct-interface.js';
