@@ -42,6 +42,7 @@ export class Decoder {
    */
   dv: DataView = EMPTY_VIEW;
   private ab: ArrayBufferLike | null = null;
+  private keptView: WeakRef<DataView> | undefined = undefined;
   /** Offset of the message in its ArrayBuffer (for `dv`). */
   base = 0;
   pos = 0;
@@ -68,7 +69,14 @@ export class Decoder {
     this.base = bytes.byteOffset;
     if (ab !== this.ab) {
       this.ab = ab;
-      this.dv = new DataView(ab);
+      // A large input's view is not held past release(), only weakly: messages that keep coming
+      // in one large buffer (a channel's ring or payload arena, a big message decoded again) reuse it.
+      const kept = this.keptView?.deref();
+      if (kept !== undefined && kept.buffer === ab) this.dv = kept;
+      else {
+        this.dv = new DataView(ab);
+        if (ab.byteLength > KEEP_VIEW_BYTES) this.keptView = new WeakRef(this.dv);
+      }
     }
     this.pos = 0;
     this.end = end;
