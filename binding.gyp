@@ -12,6 +12,7 @@
         "src/native/eventfd.c",
         "src/native/poll.c",
         "src/native/loop-spin.c",
+        "src/native/loop-turn.c",
         "src/native/socket.c",
         "src/native/fd.c",
         "src/native/pidfd.c"

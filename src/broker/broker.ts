@@ -179,6 +179,8 @@ export class Broker {
     };
     // Frames are views of the receive buffer: each is decoded and stamped before the next read.
     c.stream.borrowFrames = true;
+    // Users are read in turns: all of a user's connections share one budget per loop turn.
+    c.stream.readGroup = conn.account.readGroup;
     c.stream.resume();
   }
 

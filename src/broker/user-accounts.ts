@@ -4,6 +4,7 @@
 // Charged: connections (that said Hello), names owned or queued for, match
 // rules, and bytes and fds waiting in queues, each to the user that asked for
 // them (queue-charges.ts says which). Anonymous connections share one account.
+import { ReadGroup } from '../transport/index.js';
 import type { BrokerLimits } from './broker-settings.js';
 
 /** What one user holds in the bus now. */
@@ -18,6 +19,8 @@ export class UserAccount {
   queuedFds = 0;
   /** Set while the user is over its share of queued bytes or fds (the log says so once). */
   overShare = false;
+  /** Its connections' shared read budget per turn of the event loop: users are read in turns (docs/broker.md). */
+  readonly readGroup = new ReadGroup();
   /** Open connections of this user (said Hello or not): the account lives while any does, or while it holds anything. */
   refs = 0;
 

@@ -43,5 +43,6 @@ void socket_init(napi_env env, napi_value exports);
 void fd_init(napi_env env, napi_value exports);
 void pidfd_init(napi_env env, napi_value exports);
 void loop_spin_init(napi_env env, napi_value exports);
+void loop_turn_init(napi_env env, napi_value exports);
 
 #endif

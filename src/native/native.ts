@@ -28,6 +28,7 @@ interface Addon {
   poll_ref(handle: PollHandle, keepAlive: boolean): number;
   loop_spin(maxUs: number): number;
   loop_spin_stats(out: Float64Array): number;
+  loop_turn_count(counter: Uint32Array): number;
   sock_open(type: number): number;
   sock_pair(type: number, out: Int32Array): number;
   sock_bind(fd: number, address: Uint8Array): number;
@@ -155,6 +156,21 @@ export function loopSpin(maxUs: number): void {
   if (!Number.isInteger(maxUs) || maxUs < 0 || maxUs > 1_000_000) throw new RangeError(`loopSpin: maxUs must be an integer 0..1000000, got ${maxUs}`);
   const r = addon.loop_spin(maxUs);
   if (r < 0) throw new SystemError(-r, 'loop_spin');
+}
+
+let turnCounter: Uint32Array | undefined;
+
+/**
+ * A counter of this thread's event loop turns: element 0 grows by one just
+ * before each poll for readiness (wrapping at 2^32), so that readiness
+ * callbacks with the same value came in the same batch. Made on first use.
+ */
+export function loopTurns(): Uint32Array {
+  if (turnCounter) return turnCounter;
+  // Its own ArrayBuffer: storage off the V8 heap, which C writes in place (a small typed array may live on the heap).
+  const counter = new Uint32Array(new ArrayBuffer(4));
+  check(addon.loop_turn_count(counter), 'uv_prepare_start');
+  return (turnCounter = counter);
 }
 
 /** What loopSpin has done in this thread so far. */

@@ -2,6 +2,7 @@
 // FrameReader that splits received bytes into messages, whose settings the
 // owner reads and changes through the stream.
 import { FrameReader } from './frame-reader.js';
+import type { ReadGroup } from './read-group.js';
 
 /** Base of the unix and tcp streams: handlers, closed state and the frame reader's settings. */
 export abstract class FramedStream {
@@ -9,6 +10,9 @@ export abstract class FramedStream {
   onMessage?: (frame: Uint8Array) => void;
   onDrain?: () => void;
   onClose?: (error: Error | undefined) => void;
+
+  /** The group whose budget per loop turn this stream reads within (unix streams; tcp streams read as node:net does). */
+  readGroup: ReadGroup | undefined;
 
   protected readonly reader: FrameReader;
   protected isClosed = false;

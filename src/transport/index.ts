@@ -15,3 +15,4 @@ export * from './handshake.js';
 export * from './connect.js';
 export * from './cookie-keyring.js';
 export * from './buffer-pool.js';
+export * from './read-group.js';

@@ -2,6 +2,7 @@
 // (bytes, for the SASL handshake) and then carries whole D-Bus messages.
 // Writes queued in one tick leave in one system call; queued bytes are
 // visible so that the owner can apply backpressure and limits.
+import type { ReadGroup } from './read-group.js';
 
 /** Callbacks a stream's owner sets. Each is called synchronously from the event loop, never from send(). */
 export interface MessageStreamHandlers {
@@ -21,6 +22,11 @@ export interface MessageStream extends MessageStreamHandlers {
   readonly kind: 'unix' | 'tcp';
   /** Whether the socket can carry unix fds at all. */
   readonly fdCapable: boolean;
+  /**
+   * The group whose read budget per turn of the event loop this stream shares
+   * (read-group.ts; undefined: none). Unix streams only: tcp streams read as node:net does.
+   */
+  readGroup: ReadGroup | undefined;
   /** Outgoing bytes queued and not yet written. */
   readonly queuedBytes: number;
   /** Outgoing fds queued and not yet written. */

@@ -11,6 +11,7 @@ import { FrameReader } from './frame-reader.js';
 import { FramedStream } from './framed-stream.js';
 import type { MessageStream } from './message-stream.js';
 import { dirtyStreams } from './dirty-streams.js';
+import type { GroupReader, ReadGroup } from './read-group.js';
 
 function releaseFds(fds: readonly number[], done: boolean | (() => void)): void {
   if (typeof done === 'function') done();
@@ -46,7 +47,7 @@ const EMPTY = new Uint8Array(0);
 const oneView: Uint8Array[] = [EMPTY];
 
 /** Wraps a connected, non-blocking unix socket fd; the stream owns and closes it. */
-export class UnixStream extends FramedStream implements MessageStream {
+export class UnixStream extends FramedStream implements MessageStream, GroupReader {
   readonly kind = 'unix' as const;
   readonly fdCapable = true;
 
@@ -70,6 +71,11 @@ export class UnixStream extends FramedStream implements MessageStream {
   private waitingWritable = false;
   private queued = 0;
   private queuedFdCount = 0;
+  /** The loop turn this stream last read in (its read group's rotation). */
+  readTurn = -1;
+  /** Received messages wait for this stream's next turn: its read group's budget ran out among them. */
+  private held = false;
+  private heldResume = false;
 
   constructor(fd: number, receiveBufferBytes = 256 * 1024, sendBufferBytes = SEND_BUFFER_BYTES) {
     // Idle connections read into one shared buffer: they hold none of their own.
@@ -234,6 +240,18 @@ export class UnixStream extends FramedStream implements MessageStream {
 
   private read(toEnd = false): void {
     let budget = toEnd ? Infinity : READ_BUDGET_BYTES;
+    // A stream in a read group reads within the group's budget for this loop turn (read-group.ts).
+    const group = toEnd ? undefined : this.readGroup;
+    if (group !== undefined && !group.mayRead(this)) {
+      if (this.held) this.resumeHeldLater();
+      return;
+    }
+    if (this.held) {
+      // What the budget held back goes first, before more is read.
+      this.deliver(group);
+      dirtyStreams.flushAfterRead();
+      if (this.held || group?.exhausted) return;
+    }
     while (budget > 0 && !this.isClosed && (toEnd || !this.paused)) {
       const region = this.raw ? rawBuffer : this.reader.region();
       const n = native.sockRecv(this.fd, region, recvState);
@@ -266,33 +284,63 @@ export class UnixStream extends FramedStream implements MessageStream {
         this.onRaw(region.subarray(0, n));
       } else {
         this.reader.commit(n);
-        this.deliver();
+        this.deliver(group);
         // What this read produced leaves now: held to the end of the callback (up to
         // READ_BUDGET_BYTES of small messages), a flood's copies outlive young-generation
         // collections and pile up in the old generation (the broker's peak RSS in
         // `npm run bench -- broker`, whose signal rows are such a flood, grows with it).
         dirtyStreams.flushAfterRead();
       }
+      if (this.held || group?.exhausted) return;
       // A short read emptied the socket (or stopped at fds: the poll is level-triggered
       // and says so again): skip the read that would only return EAGAIN.
       if (!toEnd && n < region.length) return;
     }
   }
 
-  private deliver(): void {
+  /** Hands received messages to onMessage; with `group`, stops once its budget is spent (the rest is held for the next turn). */
+  private deliver(group?: ReadGroup): void {
     if (this.raw) return;
+    this.held = false;
     try {
+      let n = 0;
       while (!this.paused && !this.isClosed) {
         const frame = this.reader.next();
         if (frame === null) return;
         this.onMessage?.(frame);
+        // A read may hold hundreds of messages, each fanned out to many: look at the clock every few.
+        if (group !== undefined && (++n & 7) === 0 && group.exhausted) {
+          this.held = true;
+          this.resumeHeldLater();
+          break;
+        }
       }
-      // Paused with messages left: they move out of the shared receive buffer.
+      // Paused (or held) with messages left: they move out of the shared receive buffer.
       this.reader.detach();
     } catch (e) {
       if (e instanceof ProtocolError) this.close(e);
       else throw e;
     }
+  }
+
+  /**
+   * Held messages are taken in a later turn even if nothing more arrives (no
+   * readiness would be reported): an immediate tries, and tries again while
+   * the group's budget is still spent.
+   */
+  private resumeHeldLater(): void {
+    if (this.heldResume) return;
+    this.heldResume = true;
+    setImmediate(() => {
+      this.heldResume = false;
+      if (!this.held || this.isClosed || this.paused) return;
+      dirtyStreams.enterCallback();
+      try {
+        this.read();
+      } finally {
+        dirtyStreams.leaveCallback();
+      }
+    });
   }
 
   private flush(): void {

@@ -1,0 +1,55 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loopTurns } from '../native/native.js';
+import { ReadGroup, type GroupReader } from './read-group.js';
+
+/** Resolves once this thread's event loop has begun another turn. */
+async function nextTurn(): Promise<void> {
+  const turns = loopTurns();
+  const before = turns[0];
+  while (turns[0] === before) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Keeps this thread busy for `ms` (the work a stream of a group does). */
+function work(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+describe('read groups', () => {
+  it('count loop turns: the counter stays the same within one turn and grows in the next', async () => {
+    const turns = loopTurns();
+    const a = turns[0];
+    assert.equal(turns[0], a);
+    await nextTurn();
+    assert.notEqual(turns[0], a);
+  });
+
+  it('share one budget per turn among their streams, skipped streams read first in the next turn, and other groups are not held', async () => {
+    const group = new ReadGroup(5);
+    const other = new ReadGroup(5);
+    const a: GroupReader = { readTurn: -1 };
+    const b: GroupReader = { readTurn: -1 };
+    const c: GroupReader = { readTurn: -1 };
+    await nextTurn();
+    assert.equal(group.mayRead(a), true);
+    work(5.1);
+    assert.equal(group.exhausted, true, 'a worked past the budget');
+    assert.equal(group.mayRead(b), false, 'the budget of this turn is spent');
+    assert.equal(other.mayRead(c), true, 'another group has its own');
+    await nextTurn();
+    assert.equal(group.exhausted, false);
+    assert.equal(group.mayRead(a), false, 'a read last turn while b waited: a yields once');
+    assert.equal(group.mayRead(b), true);
+    work(5.1);
+    assert.equal(group.exhausted, true);
+    await nextTurn();
+    assert.equal(group.mayRead(a), true, 'a yielded once, and was not skipped for the budget: it reads in callback order again');
+    work(5.1);
+    assert.equal(group.exhausted, true);
+    assert.equal(group.mayRead(b), false);
+    await nextTurn();
+    assert.equal(group.mayRead(a), false);
+    assert.equal(group.mayRead(b), true);
+  });
+});
