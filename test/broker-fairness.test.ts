@@ -1,8 +1,9 @@
 // Per-user fairness on a fastbus bus (issue 14): uid 65534 opens hundreds of
 // connections that flood and stop reading, and root's calls through the same
-// bus are still queued and answered. Needs root (to start processes as uid
-// 65534, from a copy of the flood peer in a directory that uid can read); it
-// checks answers, never times.
+// bus are still queued and answered; root's p99 on the idle bus and during the
+// flood is reported (never asserted: that is the benchmark's job). Needs root
+// (to start processes as uid 65534, from a copy of the flood peer in a
+// directory that uid can read); it checks answers, never times.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -21,6 +22,8 @@ const KIB = 1024;
 /** Small enough that the flood reaches it at once; below one connection's queue limit, so that it is what protects root. */
 const SHARE = 256 * KIB;
 const QUEUE = 2048 * KIB;
+/** Root's service and caller in processes of their own (test/fixtures/echo-peer.ts). */
+const ECHO_PEER = fileURLToPath(new URL('./fixtures/echo-peer.js', import.meta.url));
 const ECHO = { destination: 'org.fastbus.test.Echo', path: '/echo', interface: 'org.fastbus.test.Echo', member: 'Echo' };
 
 /** Why this test cannot run here, or false when it can. */
@@ -55,7 +58,7 @@ async function echoService(address: string): Promise<MessageStream> {
 
 const skip = skipReason();
 
-describe('per-user fairness on a fastbus bus', { skip, timeout: 90000 }, () => {
+describe('per-user fairness on a fastbus bus', { skip, timeout: 240000 }, () => {
   let dir: string;
   let bus: RunningBroker;
   const log: string[] = [];
@@ -124,6 +127,53 @@ describe('per-user fairness on a fastbus bus', { skip, timeout: 90000 }, () => {
       child.once('exit', (code) => reject(new Error(`flood peer ${name} exited (${code}) before it was ready`)));
     });
   }
+
+  /** Root's caller in a process of its own: `n` untimed, then `n` timed sequential calls to `name`, each reply checked. */
+  async function rootCalls(name: string, n: number): Promise<{ p99Ms: number; answered: number; wrong: number }> {
+    const child = spawn(process.execPath, [ECHO_PEER, 'rtt', bus.address, name, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0, out);
+    return JSON.parse(out) as { p99Ms: number; answered: number; wrong: number };
+  }
+
+  it("answers every call of root while uid 65534 floods the same service from hundreds of connections, and reports root's p99 idle and flooded", async (t) => {
+    // Root's service and caller run in processes of their own: what is timed is the bus, not a shared event loop.
+    const name = 'org.fastbus.test.Echo2';
+    const svc = spawn(process.execPath, [ECHO_PEER, 'service', bus.address, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(svc);
+    await new Promise<void>((resolve, reject) => {
+      svc.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+      svc.once('exit', (code) => reject(new Error(`echo service exited (${code})`)));
+    });
+    const idle = await rootCalls(name, 100);
+    const payload = 'x'.repeat(8 * KIB);
+    const small = 'y'.repeat(KIB);
+    const to = { ...ECHO, destination: name, interface: name };
+    const groups: FloodPlan['groups'] = [
+      // Calls to root's service (which reads): no-reply ones, and ones whose replies nobody reads.
+      { connections: 40, prelude: [], flood: [b64({ ...to, flags: MessageFlags.NO_REPLY_EXPECTED, signature: 's', body: [small] })] },
+      { connections: 30, prelude: [], flood: [b64({ ...to, signature: 's', body: [payload] })] },
+      // Broadcast signals to each other, never read.
+      { connections: 30, prelude: [b64({ ...DBUS, member: 'AddMatch', signature: 's', body: ["type='signal',interface='org.fastbus.test.Flood'"] })],
+        flood: [b64({ type: MessageType.SIGNAL, path: '/flood', interface: 'org.fastbus.test.Flood', member: 'Tick', signature: 's', body: [small] })] },
+    ];
+    const first = children.length;
+    await flood('c', groups);
+    await flood('d', groups);
+    await logLine(/UID 65534 .*reached its share/);
+    const flooded = await rootCalls(name, 100);
+    // Not a bound (the machine may be loaded): the figures the issue asks to see, from the same run.
+    t.diagnostic(`root's call p99: ${idle.p99Ms.toFixed(2)} ms on the idle bus, ${flooded.p99Ms.toFixed(2)} ms while uid 65534 floods from 200 connections`);
+    assert.deepEqual([idle.answered, idle.wrong, flooded.answered, flooded.wrong], [200, 0, 200, 0]);
+    assert.equal(log.filter((l) => /uid 0\)|UID 0 /.test(l)).length, 0, 'no connection of root was dropped or refused');
+    // The flood ends; the next test starts from a bus that has let go of it.
+    for (const c of children.slice(first)) c.kill('SIGKILL');
+    svc.kill('SIGKILL');
+    while (bus.broker.accounts.get(NOBODY) !== undefined) await root.call({ ...DBUS, interface: 'org.freedesktop.DBus.Peer', member: 'Ping' });
+  });
 
   it("queues and answers root's calls while uid 65534 floods from hundreds of connections that stop reading", async () => {
     // Root's service stops reading: what reaches it waits in its queue, charged to whoever sent it.
