@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../c-program.js';
 import type { FloodPlan } from '../../test/fixtures/flood-peer.js';
-import { encodeMessage, MessageFlags, MessageType, type Message } from '../../src/wire/index.js';
+import { connectBus } from '../../src/transport/index.js';
+import { decodeMessage, encodeMessage, MessageFlags, MessageType, type Message, type Variant } from '../../src/wire/index.js';
 
 const NOBODY = 65534;
 const DBUS = { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus' };
@@ -69,6 +70,33 @@ function runToEnd(argv: string[]): Promise<string> {
   });
 }
 
+/** A connection that asks the bus how many connections it has (Debug.Stats ActiveConnections). */
+async function statsClient(address: string): Promise<{ active(): Promise<number>; close(): void }> {
+  const { stream } = await connectBus(address);
+  let serial = 0;
+  let waiting: ((n: number) => void) | undefined;
+  let asked = 0;
+  stream.onMessage = (frame) => {
+    const m = decodeMessage(frame);
+    if (m.replySerial !== asked || !waiting) return;
+    waiting((m.body[0] as Map<string, Variant>).get('ActiveConnections')!.value as number);
+    waiting = undefined;
+  };
+  stream.resume();
+  const send = (member: string, iface = DBUS.interface): number => {
+    stream.send(encodeMessage({ type: MessageType.METHOD_CALL, flags: 0, serial: ++serial, ...DBUS, interface: iface, member, body: [] }));
+    return serial;
+  };
+  send('Hello');
+  return {
+    active: () => new Promise((resolve) => {
+      waiting = resolve;
+      asked = send('GetStats', 'org.freedesktop.DBus.Debug.Stats');
+    }),
+    close: () => stream.close(),
+  };
+}
+
 /** Samples of root's call p99 (µs) on the idle bus and during the flood, `reps` turns each. */
 export async function measureFairness(peer: string, opts: { calls: number; reps: number; processes: number; warm: number }, progress: (s: string) => void): Promise<{ idle: number[]; flooded: number[]; connections: number }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-bench-fairness-'));
@@ -88,6 +116,7 @@ export async function measureFairness(peer: string, opts: { calls: number; reps:
   const idle: number[] = [];
   const flooded: number[] = [];
   let connections = 0;
+  let stats: Awaited<ReturnType<typeof statsClient>> | undefined;
   try {
     const address = (await lineOf(bus, /unix:path=[^\n]*\n/)).trim();
     chmodSync(socket, 0o666);
@@ -95,6 +124,8 @@ export async function measureFairness(peer: string, opts: { calls: number; reps:
     children.push(service);
     await lineOf(service, /ready/);
     await runToEnd([peer, 'rtt', address, String(opts.warm)]);
+    stats = await statsClient(address);
+    const quiet = await stats.active();
     const p99 = async (): Promise<number> => Number((await runToEnd([peer, 'rtt', address, String(opts.calls)])).trim().split(' ')[1]);
     for (let rep = 0; rep < opts.reps; rep++) {
       progress(`broker: fairness repetition ${rep + 1}/${opts.reps}`);
@@ -115,8 +146,11 @@ export async function measureFairness(peer: string, opts: { calls: number; reps:
         f.once('exit', r);
         f.kill('SIGKILL');
       }))));
+      // The next idle run starts once the bus has let go of every flooding connection.
+      while (await stats.active() > quiet);
     }
   } finally {
+    stats?.close();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
