@@ -9,6 +9,7 @@
         "src/native/cma.c",
         "src/native/memfd.c",
         "src/native/mmap.c",
+        "src/native/anon.c",
         "src/native/eventfd.c",
         "src/native/poll.c",
         "src/native/loop-spin.c",

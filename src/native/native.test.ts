@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as n from './native.js';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SystemError } from '../errors.js';
 
 describe('native', () => {
@@ -23,6 +25,38 @@ describe('native', () => {
     assert.equal(n.shmUnmap(b), 0);
     assert.equal(n.fdSize(fd), 4096);
     n.fdClose(fd);
+  });
+
+  it('lends private memory as new ArrayBuffers, counts them until V8 frees them, and refuses to unmap under one', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const region = n.anonMap(1 << 20);
+    assert.equal(n.anonAdvise(region, n.MADV_POPULATE_WRITE), 0);
+    let a: Uint8Array | null = new Uint8Array(n.anonLend(region, 1000));
+    const b = new Uint8Array(n.anonLend(region, 1 << 20));
+    assert.equal(a.byteLength, 1000);
+    a[5] = 42;
+    assert.equal(b[5], 42, 'both are the same memory');
+    assert.equal(n.addressOf(a), n.addressOf(b));
+    assert.equal(n.anonLent(region), 2);
+    assert.throws(() => n.anonLend(region, (1 << 20) + 1), (e: unknown) => e instanceof SystemError && e.code === 'EINVAL');
+    a = null;
+    while (n.anonLent(region) !== 1) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(n.anonUnmap(region), -n.EBUSY, 'b is still alive');
+    assert.equal(b[5], 42);
+    b.fill(0);
+  });
+
+  it('unmaps a region once nothing is lent over it, and lends nothing from it after', () => {
+    const region = n.anonMap(4096);
+    assert.equal(n.anonUnmap(region), 0);
+    assert.equal(n.anonUnmap(region), -n.EINVAL);
+    assert.equal(n.anonAdvise(region, n.MADV_POPULATE_WRITE), -n.EINVAL);
+    assert.throws(() => n.anonLend(region, 10), (e: unknown) => e instanceof SystemError && e.code === 'EINVAL');
+    assert.throws(() => n.anonMap(0), RangeError);
   });
 
   it('passes file descriptors and bytes over a socketpair', () => {

@@ -18,6 +18,11 @@ interface Addon {
   memfd_get_seals(fd: number): number;
   shm_map(fd: number, lengthBytes: number, writable: boolean): ArrayBuffer | number;
   shm_unmap(buffer: ArrayBuffer): number;
+  anon_map(lengthBytes: number): AnonRegion | number;
+  anon_advise(region: AnonRegion, advice: number): number;
+  anon_lend(region: AnonRegion, lengthBytes: number): ArrayBuffer | number;
+  anon_lent(region: AnonRegion): number;
+  anon_unmap(region: AnonRegion): number;
   efd_open(initial: number): number;
   efd_signal(fd: number, n: number): number;
   efd_drain(fd: number): number;
@@ -49,6 +54,9 @@ interface Addon {
   pidfd_open(pid: number): number;
 }
 
+/** An opaque region of private anonymous memory (anonMap). */
+export type AnonRegion = { readonly __brand: 'AnonRegion' };
+
 /** An opaque libuv poll handle. */
 export type PollHandle = { readonly __brand: 'PollHandle' };
 
@@ -69,6 +77,7 @@ export const ESRCH = 3;
 export const EFAULT = 14;
 export const ENOSYS = 38;
 export const EINVAL = 22;
+export const EBUSY = 16;
 
 /** libuv poll events. */
 export const POLL_READABLE = 1;
@@ -88,6 +97,10 @@ export const F_SEAL_SEAL = 0x1;
 export const F_SEAL_SHRINK = 0x2;
 export const F_SEAL_GROW = 0x4;
 export const F_SEAL_WRITE = 0x8;
+
+/** madvise advice for anonAdvise. */
+export const MADV_HUGEPAGE = 14;
+export const MADV_POPULATE_WRITE = 23;
 
 export const IOV_MAX: number = addon.IOV_MAX;
 
@@ -145,6 +158,35 @@ export function shmMap(fd: number, lengthBytes: number, writable: boolean): Arra
 export function shmUnmap(buffer: ArrayBuffer): number {
   return addon.shm_unmap(buffer);
 }
+
+/** Maps `lengthBytes` of private anonymous memory (read/write, not yet faulted in); throws SystemError('mmap'). */
+export function anonMap(lengthBytes: number): AnonRegion {
+  if (!Number.isSafeInteger(lengthBytes) || lengthBytes <= 0) throw new RangeError(`anonMap: lengthBytes must be a positive integer, got ${lengthBytes}`);
+  const r = addon.anon_map(lengthBytes);
+  if (typeof r === 'number') throw new SystemError(-r, 'mmap');
+  return r;
+}
+
+/** madvise(2) of a whole region (MADV_HUGEPAGE, MADV_POPULATE_WRITE): 0 or -errno. */
+export const anonAdvise = addon.anon_advise;
+
+/**
+ * A new ArrayBuffer over the first `lengthBytes` of `region`, the caller's
+ * for as long as it lives (the region counts it as lent until V8 frees it:
+ * see anonLent). Throws SystemError('anon_lend') when the region is unmapped
+ * or shorter.
+ */
+export function anonLend(region: AnonRegion, lengthBytes: number): ArrayBuffer {
+  const r = addon.anon_lend(region, lengthBytes);
+  if (typeof r === 'number') throw new SystemError(-r, 'anon_lend');
+  return r;
+}
+
+/** How many ArrayBuffers lent over `region` are still alive (0: the region is free to lend or unmap). */
+export const anonLent = addon.anon_lent;
+
+/** Unmaps a region: 0, or -EBUSY while an ArrayBuffer lent over it is alive (nothing is unmapped then). */
+export const anonUnmap = addon.anon_unmap;
 
 /**
  * After a poller's callback, keeps this thread's loop polling for up to `maxUs`
