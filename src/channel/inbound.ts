@@ -67,7 +67,8 @@ export class Inbound {
         return;
       case KIND_ADVANCED:
         core.stats.messagesReceived++;
-        this.emit(this.decodeAdvanced(new Uint8Array(core.segment.buffer, at, length)));
+        // A copy: the value's typed arrays are views of the bytes it is decoded from (v8.deserialize).
+        this.emit(this.decodeAdvanced(core.u8.slice(at, at + length)));
         return;
       case KIND_HANDLES:
         return this.handles.receive(at, length);
@@ -108,7 +109,17 @@ export class Inbound {
     return this.scratch.subarray(0, length);
   }
 
-  /** Decodes a received large payload and emits it. */
+  /**
+   * Whether a large payload of this kind may be decoded or handed out from
+   * memory the channel takes back once the listener returns (an arena extent,
+   * a mapping): byte messages in views mode, and JSON (its text is copied).
+   * Not a structured clone: its typed arrays would be views of that memory.
+   */
+  borrows(kind: number): boolean {
+    return kind === KIND_JSON || (this.views && kind === KIND_BYTES);
+  }
+
+  /** Decodes a received large payload and emits it (a structured clone's typed arrays stay views of `bytes`). */
   deliverLarge(kind: number, bytes: Uint8Array): void {
     const core = this.core;
     core.stats.messagesReceived++;

@@ -8,7 +8,7 @@
 import { ProtocolError, SystemError, errnoName } from '../errors.js';
 import { F_SEAL_SHRINK, check, fdClose, fdSize, memfdGetSeals, sockSend } from '../native/native.js';
 import { MAX_ARENA_BYTES, PayloadArena, PeerArena } from './arena.js';
-import { corruptFrame, KIND_BYTES, KIND_LARGE_ARENA, SOCK_ARENA_FD } from './frame-kinds.js';
+import { corruptFrame, KIND_LARGE_ARENA, SOCK_ARENA_FD } from './frame-kinds.js';
 import { LargePathBase } from './large-path-base.js';
 import type { LargePayloadPath, PathParts } from './large-payloads.js';
 
@@ -122,7 +122,7 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > arena.sizeBytes) {
       throw new ProtocolError('CORRUPT_SEGMENT', `corrupt arena payload descriptor: ${length} bytes at offset ${offset} of arena ${id} (${arena.sizeBytes} bytes)`);
     }
-    if (this.core.settings.views || kind !== KIND_BYTES) {
+    if (this.inb.borrows(kind)) {
       // The view is valid until the listener returns; then the extent goes back to the sender.
       try {
         this.inb.deliverLarge(kind, new Uint8Array(arena.buffer, offset, length));

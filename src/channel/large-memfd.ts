@@ -4,7 +4,7 @@
 // cannot hold a payload and the peer cannot use CMA (or when forced).
 import { ProtocolError, SystemError } from '../errors.js';
 import { check, fdClose, fdSize, memfdOpen, memfdTruncate, shmMap, shmUnmap, sockSend } from '../native/native.js';
-import { corruptFrame, KIND_BYTES, KIND_LARGE_MEMFD, SOCK_PAYLOAD_FD } from './frame-kinds.js';
+import { corruptFrame, KIND_LARGE_MEMFD, SOCK_PAYLOAD_FD } from './frame-kinds.js';
 import { LargePathBase } from './large-path-base.js';
 import type { LargePayloadPath, PathParts } from './large-payloads.js';
 
@@ -74,7 +74,7 @@ export class MemfdPath extends LargePathBase implements LargePayloadPath {
       fdClose(fd);
     }
     this.inb.acknowledge(token);
-    if (this.core.settings.views || kind !== KIND_BYTES) {
+    if (this.inb.borrows(kind)) {
       this.inb.deliverLarge(kind, new Uint8Array(map));
     } else {
       // An owned copy in ordinary memory, so the mapping is unmapped now

@@ -130,6 +130,24 @@ describe('channel large payloads', () => {
     await channel.close();
   });
 
+  it('gives structured clones typed arrays of their own, not views of the ring, the arena or a mapping', { timeout: 30_000 }, async () => {
+    for (const largePayload of ['arena', 'memfd'] as const) {
+      // A small ring and arena, so that later messages overwrite the memory earlier ones came through.
+      const options: ChannelOptions = { serialization: 'advanced', largeThresholdBytes: 1024, largePayload, arenaSizeBytes: 64 * 1024, views: true };
+      const { channel } = forkPeer('echo', [], { ...options, ringSizeBytes: 8192 }, options);
+      const sizes = [16, 100, 5000, 20_000];
+      const count = 80;
+      const replies = new Promise<Array<{ i: number; a: Uint8Array }>>((resolve) => {
+        const got: Array<{ i: number; a: Uint8Array }> = [];
+        channel.on('message', (m: { i: number; a: Uint8Array }) => { if (got.push(m) === count) resolve(got); });
+      });
+      for (let i = 0; i < count; i++) await channel.send({ i, a: pattern(sizes[i % sizes.length], i) });
+      const got = await replies;
+      for (const { i, a } of got) assert.deepEqual(a, pattern(sizes[i % sizes.length], i), `${largePayload}: value ${i}, checked once all arrived`);
+      await channel.close();
+    }
+  });
+
   it('waits while the arena is full (trySend false, send pending), then makes progress as the peer reads', { timeout: 20_000 }, async () => {
     const options: ChannelOptions = { largeThresholdBytes: 1024, arenaSizeBytes: 64 * 1024, arenaMaxBytes: 64 * 1024 };
     const { child, channel } = forkPeer('late', [], options, options);
