@@ -1,36 +1,28 @@
 // `npm run bench -- channel`: fastbus channels against child_process IPC,
 // Node `net` over a unix socket, and the limits C programs reach (eventfd
 // and busy-poll ping-pong across two CPUs, process_vm_readv bandwidth):
+// (0) GB/s for 1 MiB and 64 MiB payloads with default options in both
+// directions, (4) where a received payload lands, in one process (landing.ts),
 // (1) one-way 64-byte messages/s, (2) round trip: default options, no
 // polling, spinUs and busy mode, beside C ping-pongs (blocking on an eventfd,
 // and waiting in epoll as Node's loop does) and a bare Node eventfd poller,
-// (3) GB/s for 1 MiB and 64 MiB payloads, first with default options in both
-// directions, then with tuned modes. Parent on CPU 0, peer on CPU 1.
-// FASTBUS_BENCH_CHANNEL=one-way,round-trip,bandwidth (any of them) runs only those parts.
-import { execFileSync, fork as cpFork, type ChildProcess } from 'node:child_process';
+// (3) GB/s for 1 MiB and 64 MiB payloads with tuned modes. The baselines are
+// in baselines.ts. Parent on CPU 0, peer on CPU 1.
+// FASTBUS_BENCH_CHANNEL=defaults,landing,one-way,round-trip,bandwidth (any of them) runs only those parts.
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { fork, type Channel, type ChannelOptions } from '../../src/channel/index.js';
-import * as native from '../../src/native/native.js';
+import { RECEIVE_POOL_IDLE_MS, RECEIVE_POOL_MAX_BYTES, receivePool } from '../../src/channel/receive-pool.js';
 import { buildC } from '../c-program.js';
-import { median, percentile, type BenchContext, type GroupResult, type Row, type Table } from '../harness.js';
+import {
+  PEER, cPingPong, cReadvGbps, eventfdNodeRoundTrip, ipcOneWay, ipcRoundTrip, memcpyRate, netDown, netOneWay, netRoundTrip, pin, pingPong, stop,
+} from './baselines.js';
+import { landingRound, landingRows, landingTables } from './landing.js';
+import { median, type BenchContext, type GroupResult, type Row, type Table } from '../harness.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const PEER = path.join(here, 'peer.js');
 const MiB = 1 << 20;
-
-function pin(pid: number, cpus: number | string): void {
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', typeof cpus === 'number' ? String(cpus % os.cpus().length) : cpus, String(pid)], { stdio: 'ignore' });
-  } catch {
-    // No taskset: the scheduler places the processes.
-  }
-}
 
 /** The CPUs this process may run on now, as taskset's list ("0-1"). */
 function allowedCpus(): string | undefined {
@@ -46,13 +38,6 @@ async function forkChannel(args: string[], options: ChannelOptions, peerOptions:
   pin(forked.child.pid!, 1);
   await forked.channel.ready;
   return forked;
-}
-
-async function stop(child: ChildProcess, channel?: Channel): Promise<void> {
-  const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
-  if (channel) await channel.close();
-  else child.kill();
-  await exited;
 }
 
 function status(): { rss: number; shmem: number } {
@@ -102,185 +87,12 @@ async function channelDown(n: number, size: number, options: ChannelOptions, pee
   return n * size / ((t1 - t0) / 1000);
 }
 
-/** Bytes per second over a unix socket from this process to the peer, length-prefixed frames copied once each by the peer. */
-async function netDown(n: number, size: number): Promise<number> {
-  const sockPath = path.join(os.tmpdir(), `fastbus-bench-channel-${process.pid}.sock`);
-  rmSync(sockPath, { force: true });
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(sockPath, r));
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const child = cpFork(PEER, ['net-recv', sockPath, String(n), String(size)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [sock] = await accepted;
-  pin(child.pid!, 1);
-  const frame = Buffer.alloc(4 + size, 1);
-  frame.writeUInt32LE(size, 0);
-  const done = once(sock, 'data');
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) if (!sock.write(frame)) await once(sock, 'drain');
-  await done;
-  const t1 = performance.now();
-  const exited = once(child, 'exit');
-  sock.destroy();
-  server.close();
-  await exited;
-  rmSync(sockPath, { force: true });
-  return n * size / ((t1 - t0) / 1000);
-}
-
-/** memcpy of `size` bytes between two warm buffers (Uint8Array.set), bytes per second. */
-function memcpyRate(size: number, repeat: number): number {
-  const from = new Uint8Array(size).fill(3), to = new Uint8Array(size).fill(4);
-  to.set(from);
-  const t0 = performance.now();
-  for (let i = 0; i < repeat; i++) to.set(i & 1 ? to : from, 0);
-  return size * repeat / ((performance.now() - t0) / 1000);
-}
-
-async function ipcOneWay(n: number, serialization: 'json' | 'advanced'): Promise<number> {
-  const child = cpFork(PEER, ['ipc-send', String(n)], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  await once(child, 'spawn');
-  pin(child.pid!, 1);
-  let count = 0;
-  const done = new Promise<number>((resolve) => child.on('message', () => { if (++count === n) resolve(performance.now()); }));
-  const t0 = performance.now();
-  child.send('go');
-  const t1 = await done;
-  await stop(child);
-  return n / ((t1 - t0) / 1000);
-}
-
-/** A unix socket server and a connected peer running `args`; frames decoded with one copy each. */
-async function netPeer(args: (sockPath: string) => string[], onFrame: (frame: Buffer) => void): Promise<{ child: ChildProcess; sock: net.Socket; close(): Promise<void> }> {
-  const sockPath = path.join(os.tmpdir(), `fastbus-bench-channel-${process.pid}.sock`);
-  rmSync(sockPath, { force: true });
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(sockPath, r));
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const child = cpFork(PEER, args(sockPath), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [sock] = await accepted;
-  pin(child.pid!, 1);
-  let frame: Buffer | null = null;
-  let filled = 0;
-  let head = Buffer.alloc(0);
-  sock.on('data', (chunk: Buffer) => {
-    let at = 0;
-    while (at < chunk.length) {
-      if (frame === null) {
-        const need = 4 - head.length;
-        head = Buffer.concat([head, chunk.subarray(at, at + need)]);
-        at += Math.min(need, chunk.length - at);
-        if (head.length < 4) return;
-        frame = Buffer.allocUnsafe(head.readUInt32LE(0));
-        filled = 0;
-        head = Buffer.alloc(0);
-      }
-      const n = Math.min(frame.length - filled, chunk.length - at);
-      chunk.copy(frame, filled, at, at + n);
-      filled += n;
-      at += n;
-      if (filled === frame.length) {
-        const f = frame;
-        frame = null;
-        onFrame(f);
-      }
-    }
-  });
-  return {
-    child, sock,
-    async close() {
-      const exited = once(child, 'exit');
-      sock.destroy();
-      server.close();
-      await exited;
-      rmSync(sockPath, { force: true });
-    },
-  };
-}
-
-async function netOneWay(n: number, size: number): Promise<number> {
-  let count = 0;
-  let resolveDone!: (t: number) => void;
-  const done = new Promise<number>((resolve) => { resolveDone = resolve; });
-  const peer = await netPeer((p) => ['net-send', p, String(n), String(size)], () => { if (++count === n) resolveDone(performance.now()); });
-  const t0 = performance.now();
-  peer.sock.write(Buffer.of(1));
-  const t1 = await done;
-  await peer.close();
-  return n / ((t1 - t0) / 1000);
-}
-
-/** Median round trip in µs over n ping-pongs (after 100 to warm up), and p99. */
-function pingPong(n: number, send: () => void, onReply: (cb: () => void) => void): Promise<[number, number]> {
-  const rtts: number[] = new Array(n);
-  let i = -100;
-  let t0 = 0;
-  return new Promise((resolve) => {
-    onReply(() => {
-      const t = performance.now();
-      if (i >= 0) rtts[i] = (t - t0) * 1000;
-      if (++i === n) return resolve([median(rtts), percentile(rtts, 99)]);
-      t0 = performance.now();
-      send();
-    });
-    t0 = performance.now();
-    send();
-  });
-}
-
 async function channelRoundTrip(n: number, options: ChannelOptions): Promise<[number, number]> {
   const { child, channel } = await forkChannel(['ch-echo'], { ...options, views: true }, options);
   const ping = new Uint8Array(64);
   const r = await pingPong(n, () => { channel.trySend(ping); }, (cb) => channel.on('message', cb));
   await stop(child, channel);
   return r;
-}
-
-/** The same ping-pong with no channel: two Node processes, each a libuv poller on an eventfd (the floor under the default mode). */
-async function eventfdNodeRoundTrip(n: number): Promise<[number, number]> {
-  const ping = native.check(native.efdOpen(0), 'eventfd');
-  const pong = native.check(native.efdOpen(0), 'eventfd');
-  const child = cpFork(PEER, ['efd-echo'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', ping, pong] });
-  await once(child, 'spawn');
-  pin(child.pid!, 1);
-  let reply: () => void = () => {};
-  const poller = native.pollOpen(pong, native.POLL_READABLE, () => {
-    native.efdDrain(pong);
-    reply();
-  });
-  const r = await pingPong(n, () => { native.efdSignal(ping, 1); }, (cb) => { reply = cb; });
-  native.pollClose(poller);
-  await stop(child);
-  for (const fd of [ping, pong]) native.fdClose(fd);
-  return r;
-}
-
-async function ipcRoundTrip(n: number): Promise<[number, number]> {
-  const child = cpFork(PEER, ['ipc-echo'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  await once(child, 'spawn');
-  pin(child.pid!, 1);
-  const msg = 'x'.repeat(64);
-  const r = await pingPong(n, () => child.send(msg), (cb) => child.on('message', cb));
-  await stop(child);
-  return r;
-}
-
-async function netRoundTrip(n: number): Promise<[number, number]> {
-  let reply: () => void = () => {};
-  const peer = await netPeer((p) => ['net-echo', p], () => reply());
-  const frame = Buffer.alloc(68);
-  frame.writeUInt32LE(64, 0);
-  const r = await pingPong(n, () => peer.sock.write(frame), (cb) => { reply = cb; });
-  await peer.close();
-  return r;
-}
-
-function cPingPong(binary: string, mode: string, n: number): [number, number] {
-  const [med, p99] = execFileSync(binary, [mode, String(n)], { encoding: 'utf8' }).trim().split(' ').map(Number);
-  return [med, p99];
-}
-
-function cReadvGbps(binary: string, size: number, repeat: number): number {
-  return Number(execFileSync(binary, ['pair', String(size), String(repeat)], { encoding: 'utf8' }).trim());
 }
 
 /**
@@ -304,7 +116,7 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
   const pingpong = buildC('channel/pingpong.c');
   const readvBw = buildC('c/vm-readv.c');
   const notes: string[] = [];
-  const parts = new Set((process.env.FASTBUS_BENCH_CHANNEL ?? 'one-way,round-trip,bandwidth').split(','));
+  const parts = new Set((process.env.FASTBUS_BENCH_CHANNEL ?? 'defaults,landing,one-way,round-trip,bandwidth').split(','));
   const repeat = (part: string): number => (parts.has(part) ? ctx.repeat : 0);
 
   // (0) bandwidth with default options, as users meet them (no views, no largePayload), both directions
@@ -323,18 +135,34 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     up: row('fastbus channel, default options, child -> parent', 'GB/s', true),
     down: row('fastbus channel, default options, parent -> child', 'GB/s', true),
   };
-  for (let r = 0; r < repeat('bandwidth'); r++) {
+  let poolPeak = 0;
+  for (let r = 0; r < repeat('defaults'); r++) {
     ctx.progress(`channel: bandwidth with default options, repetition ${r + 1}/${ctx.repeat}`);
     def1.netUp.samples.push((await netOneWay(d1, MiB)) * MiB / 1e9);
     def1.netDown.samples.push((await netDown(d1, MiB)) / 1e9);
     def1.up.samples.push((await channelOneWay(d1, MiB, false, {}, {})) * MiB / 1e9);
+    poolPeak = Math.max(poolPeak, receivePool.stats.mappedBytes);
     def1.down.samples.push((await channelDown(d1, MiB, {}, {})) / 1e9);
     def1.c.samples.push(cReadvGbps(readvBw, MiB, d1));
     def1.memcpy.samples.push(memcpyRate(MiB, d1) / 1e9);
     def64.c.samples.push(cReadvGbps(readvBw, 64 * MiB, d64));
     def64.memcpy.samples.push(memcpyRate(64 * MiB, d64) / 1e9);
+    poolPeak = Math.max(poolPeak, receivePool.stats.mappedBytes);
     def64.up.samples.push((await channelOneWay(d64, 64 * MiB, false, {}, {})) * 64 * MiB / 1e9);
+    poolPeak = Math.max(poolPeak, receivePool.stats.mappedBytes);
     def64.down.samples.push((await channelDown(d64, 64 * MiB, {}, {})) / 1e9);
+  }
+  if (parts.has('defaults')) {
+    const { lends, reuses, misses } = receivePool.stats;
+    notes.push(`Receive pool (where a default receiver's large payloads land): in this process, which receives the child -> parent rows, it mapped at most ${(poolPeak / MiB).toFixed(0)} MiB (bound ${RECEIVE_POOL_MAX_BYTES / MiB} MiB per process; free slabs unmapped after ${RECEIVE_POOL_IDLE_MS / 1000} s unused); ${lends} payloads landed in it, ${reuses} of them in a slab lent before, ${misses} got a plain new buffer.`);
+  }
+
+  // (4) where a received payload lands (one process)
+  const landing = landingRows();
+  const l1 = q ? 200 : 1000, l64 = q ? 8 : 32;
+  for (let r = 0; r < repeat('landing'); r++) {
+    ctx.progress(`channel: where a payload lands, repetition ${r + 1}/${ctx.repeat}`);
+    await landingRound(landing, l1, l64);
   }
 
   // (1) one-way 64-byte messages/s
@@ -430,6 +258,7 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
   const tables: Table[] = [
     { title: 'Bandwidth with default options, 1 MiB payloads', rows: Object.values(def1), baseline: def1.netUp.label, note: `${d1} payloads per sample; no views, no largePayload on either side: the receiver gets a buffer of its own` },
     { title: 'Bandwidth with default options, 64 MiB payloads', rows: Object.values(def64), baseline: def64.c.label, note: `${d64} payloads per sample; no views, no largePayload on either side` },
+    ...landingTables(landing, l1, l64),
     { title: 'One-way 64-byte messages per second', rows: Object.values(oneWay), baseline: oneWay.ipcJson.label, note: `${nCh} per sample for channels` },
     { title: 'Round trip, sleeping (median)', rows: Object.values(rtt), baseline: rtt.cEventfd.label, note: `${nSleep} ping-pongs of 64 bytes per sample` },
     { title: 'Round trip, busy polling (median)', rows: Object.values(busy), baseline: busy.cBusy.label, note: `${nBusy} ping-pongs per sample` },

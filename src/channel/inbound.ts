@@ -8,6 +8,7 @@ import type { ChannelCore } from './channel-core.js';
 import { KIND_ADVANCED, KIND_BYTES, KIND_CHUNK, KIND_HANDLES, KIND_JSON } from './frame-kinds.js';
 import type { LargePayloads } from './large-payloads.js';
 import type { PassedHandles } from './passed-handles.js';
+import { receivePool } from './receive-pool.js';
 import type { RingReader } from './ring.js';
 
 /** A buffer of exactly `length` bytes, not zeroed, in memory of its own (never a pool slice). */
@@ -20,6 +21,8 @@ export class Inbound {
   large!: LargePayloads;
   /** Handles passed with messages (set once made: it needs this side). */
   handles!: PassedHandles;
+  /** drain() stopped early so that the event loop turns before the rest (see ReceivePool.dry); cleared by the loop. */
+  turnWanted = false;
   private scratch: Uint8Array = new Uint8Array(0);
   private readonly reader: RingReader;
   private readonly views: boolean;
@@ -35,12 +38,12 @@ export class Inbound {
     const reader = this.reader;
     // Without a listener, messages wait in the ring (and the sender waits) rather than being lost.
     if (!core.hasListener()) return;
-    while (!core.paused && reader.refresh()) {
+    while (!core.paused && !this.turnWanted && reader.refresh()) {
       let kind: number;
       try {
         while ((kind = reader.next()) !== -1) {
           this.dispatch(kind, reader.offset, reader.length);
-          if (core.paused || core.isClosed()) break;
+          if (core.paused || core.isClosed() || this.turnWanted) break;
           // A chunk is copied out: its room goes back at once, so the sender refills while we copy.
           if (kind === KIND_CHUNK && reader.release()) core.ring();
         }
@@ -101,10 +104,15 @@ export class Inbound {
   /**
    * Where a large payload of `length` bytes is received: in views mode, byte
    * messages land in one reused buffer (valid until the listener returns, as
-   * every view); otherwise in a buffer the listener owns.
+   * every view); otherwise in a buffer the listener owns, from the process's
+   * receive pool (memory already faulted in) or, when the pool is full, new.
    */
   landing(kind: number, length: number): Uint8Array {
-    if (!(this.views && kind === KIND_BYTES)) return ownedBytes(length);
+    if (!(this.views && kind === KIND_BYTES)) {
+      const pooled = receivePool.take(length);
+      if (receivePool.dry) this.turnWanted = true;
+      return pooled ?? ownedBytes(length);
+    }
     if (this.scratch.byteLength < length) this.scratch = ownedBytes(length);
     return this.scratch.subarray(0, length);
   }

@@ -72,6 +72,14 @@ export class WaitLoop {
         inb.drain();
         if (core.isClosed()) return;
         publishAll(); // replies sent by listeners ring their peers now, not after this loop
+        if (inb.turnWanted) {
+          // The receive pool is dry: let the loop turn (V8 gives lent buffers back then), then go on.
+          inb.turnWanted = false;
+          this.resetDoorbell();
+          out.flush();
+          setImmediate(this.run);
+          return;
+        }
         // Reset the doorbell before flush() arms producerWaiting (and waitForAck its ack wait): a
         // ring for room or an acknowledgement that comes after this is then never drained unseen.
         this.resetDoorbell();

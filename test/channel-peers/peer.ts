@@ -15,6 +15,8 @@
 //               contents, then closes them); a message without handles is answered with 'none'
 //   send-fds    sends argv[3] messages, each with a new fd of /dev/null, then prints 'sent N' (N fds passed)
 //   fd-count    never listens; at close prints the fds it has that it did not have once its channel was open
+//   hold-all    with its receive pool bounded to argv[5] bytes, holds every payload (argv[3] of argv[4] bytes,
+//               payload i = pattern(size, i)); on 'report' answers { intact, mappedBytes, lends, misses }
 //   bad-options calls parentChannel with options it refuses, then prints which of its inherited fds 3..6 are still open
 import { createHook } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
@@ -22,6 +24,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { connect, parentChannel, type Channel, type ChannelOptions, type SendHandle } from '../../src/channel/index.js';
+import { receivePool } from '../../src/channel/receive-pool.js';
 
 const mode = process.argv[2];
 const options: ChannelOptions = process.env.PEER_OPTIONS ? JSON.parse(process.env.PEER_OPTIONS) as ChannelOptions : {};
@@ -172,6 +175,20 @@ async function main(): Promise<void> {
       process.stdout.write(`extra ${extra.length}${extra.length ? `: ${extra.join(', ')}` : ''}\n`);
       process.exit(0);
     });
+    return;
+  }
+  if (mode === 'hold-all') {
+    const [count, size, maxBytes] = process.argv.slice(3, 6).map(Number);
+    receivePool.maxBytes = maxBytes;
+    const ch = parentChannel(options);
+    const held: Uint8Array[] = [];
+    ch.on('message', (m) => {
+      if (m instanceof Uint8Array) return void held.push(m);
+      const intact = held.filter((b, i) => Buffer.compare(b, pattern(size, i)) === 0).length;
+      const { mappedBytes, lends, misses } = receivePool.stats;
+      ch.send(held.length === count ? { intact, mappedBytes, lends, misses } : { held: held.length }).catch(() => {});
+    });
+    ch.on('close', () => process.exit(0));
     return;
   }
   if (mode === 'bad-options') {
