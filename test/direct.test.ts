@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Connection, type Message } from '../src/client/index.js';
 import { CLI, run, startBus, type TestBus } from './fixtures/bus.js';
+import { dbusBrokerSkip, startDbusBroker } from './fixtures/dbus-broker.js';
 import { floodBothWays, IFACE, Peers, type Peer } from './fixtures/direct-peers.js';
 
 describe('the direct path on a fastbus bus', () => {
@@ -195,6 +196,21 @@ describe('the direct path\'s queue limit', () => {
 describe('the direct path where it must not apply', () => {
   it('changes nothing for a fastbus client on dbus-daemon', { timeout: 60000 }, async () => {
     const bus = await startBus('dbus-daemon');
+    const driver = await connect(bus.address);
+    const peers = new Peers(bus, () => driver);
+    try {
+      const b = await peers.start('auto');
+      const a = await peers.start('auto');
+      await floodOneWay(a, b);
+    } finally {
+      await peers.stopAll();
+      driver.close();
+      await bus.stop();
+    }
+  });
+
+  it('changes nothing for a fastbus client on dbus-broker', { timeout: 60000, skip: dbusBrokerSkip() }, async () => {
+    const bus = await startDbusBroker();
     const driver = await connect(bus.address);
     const peers = new Peers(bus, () => driver);
     try {

@@ -63,7 +63,8 @@ export async function openBus(v: BusValues): Promise<Connection> {
     throw new ConnectError(v.system ? 'the system bus' : 'the session bus', e as Error);
   }
   try {
-    return await connect(address, { timeoutMs, connectTimeoutMs: timeoutMs ?? 10000 });
+    // A command makes a few calls and leaves: a direct channel would never pay for the round trip that asks for it.
+    return await connect(address, { timeoutMs, connectTimeoutMs: timeoutMs ?? 10000, direct: 'off' });
   } catch (e) {
     throw new ConnectError(address, e as Error);
   }

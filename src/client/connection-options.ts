@@ -22,8 +22,9 @@ export interface ConnectionOptions {
   /** Skip Hello: for a peer-to-peer connection (no bus). */
   peer?: boolean;
   /**
-   * The direct path (docs/direct.md): 'auto' lets a fastbus bus grant this
-   * connection channels to other fastbus peers; 'off' (the default for now) keeps all traffic on the bus.
+   * The direct path (docs/direct.md): 'auto' (the default) lets a fastbus bus
+   * grant this connection channels to other fastbus peers (on other buses it
+   * changes nothing); 'off' keeps all traffic on the bus.
    */
   direct?: 'auto' | 'off';
   /** Direct channels poll instead of sleeping (one core per channel end; lowest latency). */

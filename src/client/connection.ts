@@ -559,7 +559,7 @@ export async function connect(address: string, options: ConnectionOptions = {}):
   try {
     const [name] = await connection.callMethod({ destination: DBUS, path: DBUS_PATH, interface: DBUS, member: 'Hello' }, { timeoutMs });
     connection.uniqueName = name as string;
-    if (options.direct === 'auto' && unixFd) await connection.enableDirect(options.directBusy === true);
+    if ((options.direct ?? 'auto') === 'auto' && unixFd) await connection.enableDirect(options.directBusy === true);
   } catch (e) {
     connection.close();
     throw e;
