@@ -289,6 +289,9 @@ export class Broker {
     conn.bytesIn += frame.length;
     const shared = fds !== undefined && fds.length > 0 ? new SharedFds(fds) : undefined;
     const r: Routed = { msg, bytes: undefined, frame, fds: shared, from: conn };
+    // A reply's routing is the caller's doing (see below): timed, to charge the caller's user.
+    const isReply = msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR;
+    const t0 = isReply ? performance.now() : 0;
     try {
       this.dispatch(conn, r);
     } catch (e) {
@@ -297,6 +300,9 @@ export class Broker {
       shared?.release();
       r.bodyDone?.();
     }
+    // Read in turns, a service answering another user's calls spends that user's time, not its own
+    // user's: a flood of calls must not slow down the service's other callers (docs/broker.md).
+    if (isReply && r.payer !== undefined && r.payer !== conn.account) conn.account.readGroup.transfer(r.payer.readGroup, performance.now() - t0);
   }
 
   private dispatch(conn: Connection, r: Routed): void {

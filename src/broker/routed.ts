@@ -10,6 +10,7 @@ import type { MatchableMessage } from '../match/index.js';
 import type { PolicyMessage } from './bus-policy.js';
 import type { Connection } from './connection.js';
 import type { SharedFds } from './shared-fds.js';
+import type { UserAccount } from './user-accounts.js';
 import { DRIVER_NAME } from './driver-names.js';
 
 /** One message the bus routes, decoded, with the bytes it will forward. */
@@ -27,6 +28,8 @@ export interface Routed {
   fds: SharedFds | undefined;
   /** The sending connection; undefined for the bus's own messages. */
   from: Connection | undefined;
+  /** A unicast message's payer, once routed (who asked for it: see router.ts). */
+  payer?: UserAccount;
 }
 
 /** The body's values, decoded on first use (while the frame is still valid). */

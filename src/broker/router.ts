@@ -62,6 +62,7 @@ export class Router {
     const isCall = msg.type === MessageType.METHOD_CALL;
     // Calls and unicast signals are the sender's doing: its user pays. Replies and errors, the caller's (it asked).
     const payer = isCall || msg.type === MessageType.SIGNAL ? from.account : target.account;
+    r.payer = payer;
     const refused = this.refusal(target, payer, size);
     if (isCall) {
       // A refused call is answered to its caller; the receiver is not at fault.

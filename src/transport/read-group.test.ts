@@ -10,10 +10,11 @@ async function nextTurn(): Promise<void> {
   while (turns[0] === before) await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Keeps this thread busy for `ms` (the work a stream of a group does). */
+/** The groups' clock (ms), moved by the test: `work(ms)` is a stream of a group working that long. */
+let clockMs = 0;
+const clock = (): number => clockMs;
 function work(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
+  clockMs += ms;
 }
 
 describe('read groups', () => {
@@ -26,8 +27,8 @@ describe('read groups', () => {
   });
 
   it('share one budget per turn among their streams, skipped streams read first in the next turn, and other groups are not held', async () => {
-    const group = new ReadGroup(5);
-    const other = new ReadGroup(5);
+    const group = new ReadGroup(5, clock);
+    const other = new ReadGroup(5, clock);
     const a: GroupReader = { readTurn: -1 };
     const b: GroupReader = { readTurn: -1 };
     const c: GroupReader = { readTurn: -1 };
@@ -51,5 +52,23 @@ describe('read groups', () => {
     await nextTurn();
     assert.equal(group.mayRead(a), false);
     assert.equal(group.mayRead(b), true);
+  });
+
+  it('charge work done for another group to that group, which pays a debt of several budgets over as many turns', async () => {
+    const service = new ReadGroup(5, clock);
+    const caller = new ReadGroup(5, clock);
+    const s: GroupReader = { readTurn: -1 };
+    const c: GroupReader = { readTurn: -1 };
+    await nextTurn();
+    assert.equal(service.mayRead(s), true);
+    work(5.1);
+    // What the service's stream did was the caller's doing, and more: the service has its budget back.
+    service.transfer(caller, 12);
+    assert.equal(service.exhausted, false);
+    assert.equal(caller.mayRead(c), false, 'the caller owes 7 ms');
+    await nextTurn();
+    assert.equal(caller.mayRead(c), false, 'still 2 ms');
+    await nextTurn();
+    assert.equal(caller.mayRead(c), true);
   });
 });

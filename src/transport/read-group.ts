@@ -32,7 +32,8 @@ export class ReadGroup {
   private skippedBefore = 0;
   private readonly turns = loopTurns();
 
-  constructor(readonly msPerTurn = READ_MS_PER_TURN) {}
+  /** `clock`: milliseconds, performance.now() unless a test gives its own. */
+  constructor(readonly msPerTurn = READ_MS_PER_TURN, private readonly clock: () => number = () => performance.now()) {}
 
   /**
    * Whether `reader` may read now (false: it waits for the next turn, its
@@ -49,27 +50,41 @@ export class ReadGroup {
       return false;
     }
     reader.readTurn = now;
-    this.since = performance.now();
+    this.since = this.clock();
     return true;
   }
 
   /** Whether this turn's budget is spent, counting the time since mayRead() or the last look. */
   get exhausted(): boolean {
-    const t = performance.now();
+    const t = this.clock();
     if (this.turn === this.turns[0]) this.left -= t - this.since;
     this.since = t;
     this.refresh();
     return this.left <= 0;
   }
 
-  /** Starts the budget of a new turn, if one began; returns the current turn. */
+  /**
+   * Moves `ms` this group spent (in this turn) to `to`'s account: work done
+   * by one group's stream for another (a service's replies to another user's
+   * calls). A group may so owe more than a turn's budget: it then waits as
+   * many turns as it owes.
+   */
+  transfer(to: ReadGroup, ms: number): void {
+    this.refresh();
+    this.left += ms;
+    to.refresh();
+    to.left -= ms;
+  }
+
+  /** Starts the budget of a new turn, if one began (a debt is paid a budget per turn); returns the current turn. */
   private refresh(): number {
     const now = this.turns[0];
     if (now !== this.turn) {
-      this.skippedBefore = this.turn === ((now - 1) >>> 0) ? this.skipped : 0;
+      const turns = (now - this.turn) >>> 0;
+      this.skippedBefore = turns === 1 ? this.skipped : 0;
       this.skipped = 0;
+      this.left = this.turn === -1 ? this.msPerTurn : Math.min(this.msPerTurn, this.left + this.msPerTurn * turns);
       this.turn = now;
-      this.left = this.msPerTurn;
     }
     return now;
   }
