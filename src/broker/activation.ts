@@ -5,12 +5,20 @@
 // waits until the name has an owner. A failing exit, systemd's
 // ActivationFailure or the start timeout ends the wait with an error; an exit
 // with status 0 does not (the service may have forked into the background).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { isValidBusName } from '../names/index.js';
 import { BusError, BusErrors } from './bus-error.js';
+
+let childProcess: typeof import('node:child_process') | undefined;
+/** node:child_process, loaded at the first start: not on the bus's start-up path (it costs several ms to load). */
+function spawn(...args: Parameters<typeof import('node:child_process').spawn>): ChildProcess {
+  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return childProcess.spawn(...args);
+}
 
 /** The name systemd owns on a bus; in systemd activation mode it is never spawned. */
 export const SYSTEMD_NAME = 'org.freedesktop.systemd1';

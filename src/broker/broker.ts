@@ -9,10 +9,11 @@ import os from 'node:os';
 import { ProtocolError } from '../errors.js';
 import { DIRECT_INTERFACE } from '../names/index.js';
 import * as native from '../native/native.js';
-import {
-  authenticateServer, currentCookie, listenersFromEnvironment, openListener, parseBusAddress, formatBusAddress,
-  type AcceptedConnection, type BusAddress, type Listener,
-} from '../transport/index.js';
+// Transport's files one by one, not its index: the bus loads no client side (start-up time).
+import { formatBusAddress, parseBusAddress, type BusAddress } from '../transport/bus-address.js';
+import { currentCookie } from '../transport/cookie-keyring.js';
+import { authenticateServer } from '../transport/handshake.js';
+import { listenersFromEnvironment, openListener, type AcceptedConnection, type Listener } from '../transport/listener.js';
 import { checkMessage, MessageFlags, MessageType, type DecodedMessage } from '../wire/index.js';
 import { ActivationQueue } from './activation-queue.js';
 import { DEFAULT_DIRECT, type BrokerSettings } from './broker-settings.js';

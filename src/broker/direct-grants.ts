@@ -7,7 +7,7 @@
 // monitor or eavesdropper is attached and no send/receive rule is configured;
 // one that attaches revokes every channel (revokeAll): the switch in reverse,
 // each end's marker (Revoked) passing through the bus as PeerRevoked.
-import { GrantedTraffic, makeGrantedFds } from '../channel/granted-ends.js';
+import { GrantedTraffic, makeGrantedFds } from '../channel/granted-fds.js';
 import { DIRECT_INTERFACE } from '../names/index.js';
 import { fdClose } from '../native/native.js';
 import { MessageType, type DecodedMessage, type Message } from '../wire/index.js';

@@ -2,7 +2,7 @@
 // SENDER stamped once (by re-writing the header; bodies are never re-encoded),
 // and the views of it that match rules and policy rules look at, made on
 // first use. The frame is borrowed from the receive buffer until routing ends.
-import { largeFrames } from '../transport/index.js';
+import { largeFrames } from '../transport/buffer-pool.js';
 import { decodeMessage, withSender, parseSignature, MessageType, type DecodedMessage, type MessageHeader } from '../wire/index.js';
 import { writeHeader } from '../wire/encode-message.js';
 import { encoder } from '../wire/encoder.js';

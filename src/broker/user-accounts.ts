@@ -4,7 +4,7 @@
 // Charged: connections (that said Hello), names owned or queued for, match
 // rules, and bytes and fds waiting in queues, each to the user that asked for
 // them (queue-charges.ts says which). Anonymous connections share one account.
-import { ReadGroup } from '../transport/index.js';
+import { ReadGroup } from '../transport/read-group.js';
 import type { BrokerLimits } from './broker-settings.js';
 
 /** What one user holds in the bus now. */

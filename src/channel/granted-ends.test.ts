@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as n from '../native/native.js';
-import { GrantedTraffic, GrantState, makeGrantedFds, openGranted } from './granted-ends.js';
+import { GrantState, openGranted } from './granted-ends.js';
+import { GrantedTraffic, makeGrantedFds } from './granted-fds.js';
 import { createSegment, segmentSizeBytes } from './segment.js';
 
 describe('channels made for two other processes', () => {

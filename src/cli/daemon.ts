@@ -3,7 +3,6 @@
 // work: --session/--system/--config-file choose the configuration,
 // --address overrides <listen>, --print-address/--print-pid write to stdout
 // or an fd; SIGHUP reloads the configuration, SIGTERM/SIGINT stop the bus.
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, writeSync } from 'node:fs';
 import v8 from 'node:v8';
 import { startBroker, type BrokerOptions } from '../broker/index.js';
@@ -110,6 +109,7 @@ async function runDaemon(argv: string[]): Promise<number> {
   }
   if (parsed.fork) {
     // Node cannot fork(): run a detached copy with --nofork and pass its address on.
+    const { spawn } = await import('node:child_process');
     const args = argv.filter((x) => x !== '--fork' && !x.startsWith('--print-address') && !x.startsWith('--print-pid'));
     const child = spawn(process.execPath, [process.argv[1], 'daemon', ...args, '--nofork', '--print-address=1'], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
     const address = await new Promise<string>((resolve, reject) => {
