@@ -13,7 +13,9 @@ import * as native from '../native/native.js';
 import { formatBusAddress, parseBusAddress, type BusAddress } from '../transport/bus-address.js';
 import { currentCookie } from '../transport/cookie-keyring.js';
 import { authenticateServer } from '../transport/handshake.js';
-import { listenersFromEnvironment, openListener, type AcceptedConnection, type Listener } from '../transport/listener.js';
+import {
+  ACCEPT_RETRY_MS, listenersFromEnvironment, openListener, type AcceptedConnection, type AcceptTrouble, type Listener,
+} from '../transport/listener.js';
 import { checkMessage, MessageFlags, MessageType, type DecodedMessage } from '../wire/index.js';
 import { ActivationQueue } from './activation-queue.js';
 import { DEFAULT_DIRECT, type BrokerSettings } from './broker-settings.js';
@@ -92,15 +94,20 @@ export class Broker {
   static async start(settings: BrokerSettings): Promise<Broker> {
     const b = new Broker(settings);
     const onConnection = (c: AcceptedConnection): void => b.accept(c);
+    // One line when a listener cannot accept (out of fds), one when it can again; it retries meanwhile.
+    const trouble: AcceptTrouble = {
+      failed: (e) => b.log(`cannot accept connections: ${e.message}; new clients wait in the backlog, retrying every ${ACCEPT_RETRY_MS} ms`),
+      recovered: (ms) => b.log(`accepting connections again after ${ms} ms`),
+    };
     try {
-      if (settings.socketActivation) b.listeners.push(...listenersFromEnvironment(onConnection));
+      if (settings.socketActivation) b.listeners.push(...listenersFromEnvironment(onConnection, trouble));
       for (const text of settings.listen) {
         // Alternatives of one <listen> are tried in order until one works.
         let last: Error | undefined;
         let ok = false;
         for (const a of parseBusAddress(text)) {
           try {
-            b.listeners.push(await openListener(a, onConnection));
+            b.listeners.push(await openListener(a, onConnection, trouble));
             ok = true;
             break;
           } catch (e) {

@@ -78,6 +78,7 @@ export const EFAULT = 14;
 export const ENOSYS = 38;
 export const EINVAL = 22;
 export const EBUSY = 16;
+export const ECONNABORTED = 103;
 
 /** libuv poll events. */
 export const POLL_READABLE = 1;

@@ -1,7 +1,9 @@
 // Listening sockets for a bus: unix path/abstract (through the native door),
 // tcp (node:net), and sockets inherited by systemd socket activation
 // (LISTEN_FDS/LISTEN_PID, fds from 3). Each accepted connection comes with
-// its peer credentials, read once at accept, and a stream in raw mode.
+// its peer credentials, read once at accept, and a stream in raw mode. A unix
+// listener out of descriptors stops watching and retries (ACCEPT_RETRY_MS)
+// instead of being called back for ever; libuv does the same job for tcp.
 import net from 'node:net';
 import { chmodSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import * as native from '../native/native.js';
@@ -31,6 +33,19 @@ export interface Listener {
 
 export type ConnectionHandler = (connection: AcceptedConnection) => void;
 
+/**
+ * Told when accept fails for a reason other than an aborted or missing connection
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM: out of descriptors or memory), once until a
+ * connection is accepted again; then `recovered` gets the time it took.
+ */
+export interface AcceptTrouble {
+  failed(error: SystemError): void;
+  recovered(afterMs: number): void;
+}
+
+/** How long a unix listener stops watching after accept failed, before it tries again. */
+export const ACCEPT_RETRY_MS = 100;
+
 const BACKLOG = 4096;
 
 function acceptUnix(fd: number, onConnection: ConnectionHandler, withPidfd: boolean): void {
@@ -50,7 +65,11 @@ class UnixListener implements Listener {
   private readonly unlinkPath: string | undefined;
   private paused = false;
 
-  constructor(fd: number, address: BusAddress, onConnection: ConnectionHandler, nonBlocking: boolean, unlinkPath?: string) {
+  /** Set while accept failed (out of fds): when it did, and the timer that retries. */
+  private failedAt: number | undefined;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(fd: number, address: BusAddress, onConnection: ConnectionHandler, nonBlocking: boolean, private readonly trouble?: AcceptTrouble, unlinkPath?: string) {
     this.fd = fd;
     this.address = address;
     this.unlinkPath = unlinkPath;
@@ -59,10 +78,37 @@ class UnixListener implements Listener {
       // An inherited socket may be blocking: accept once per readiness then.
       for (let i = 0; i < (nonBlocking ? 64 : 1); i++) {
         const c = native.sockAccept(this.fd);
-        if (c < 0) return;
+        if (c === -native.ECONNABORTED || c === -native.EINTR) continue;
+        if (c === -native.EAGAIN) return;
+        if (c < 0) {
+          this.acceptFailed(-c);
+          return;
+        }
+        if (this.failedAt !== undefined) {
+          this.trouble?.recovered(Date.now() - this.failedAt);
+          this.failedAt = undefined;
+        }
         acceptUnix(c, onConnection, true);
       }
     });
+  }
+
+  /**
+   * Out of descriptors (or memory): the connection stays in the backlog and the
+   * socket readable, so the poll would call back at once, for ever. Stop watching
+   * and try again a little later (fds are freed by connections closing).
+   */
+  private acceptFailed(errno: number): void {
+    if (this.failedAt === undefined) {
+      this.failedAt = Date.now();
+      this.trouble?.failed(new SystemError(errno, 'accept', this.address.params.path ?? `@${this.address.params.abstract}`));
+    }
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.watch();
+    }, ACCEPT_RETRY_MS);
+    this.retry.unref();
+    this.watch();
   }
 
   pause(): void {
@@ -77,11 +123,12 @@ class UnixListener implements Listener {
 
   /** Watches the socket for connections unless paused. */
   private watch(): void {
-    if (this.poll) native.pollUpdate(this.poll, this.paused ? 0 : native.POLL_READABLE);
+    if (this.poll) native.pollUpdate(this.poll, this.paused || this.retry !== undefined ? 0 : native.POLL_READABLE);
   }
 
   close(): void {
     if (!this.poll) return;
+    clearTimeout(this.retry);
     native.pollClose(this.poll);
     this.poll = null;
     native.fdClose(this.fd);
@@ -153,7 +200,7 @@ class TcpListener implements Listener {
  * port 0 picks a free port, shown in `address`). Throws BusAddressError for an
  * address it cannot listen on and SystemError when the socket calls fail.
  */
-export async function openListener(address: BusAddress, onConnection: ConnectionHandler): Promise<Listener> {
+export async function openListener(address: BusAddress, onConnection: ConnectionHandler, trouble?: AcceptTrouble): Promise<Listener> {
   if (address.transport === 'unix') {
     const resolved = resolveListenAddress(address);
     const bytes = unixSocketBytes(resolved);
@@ -177,7 +224,7 @@ export async function openListener(address: BusAddress, onConnection: Connection
         throw e; // Node's error: code, syscall 'chmod', path
       }
     }
-    return new UnixListener(fd, { transport: 'unix', params }, onConnection, true, params.path);
+    return new UnixListener(fd, { transport: 'unix', params }, onConnection, true, trouble, params.path);
   }
   if (address.transport === 'tcp') {
     const p = address.params;
@@ -197,7 +244,7 @@ export async function openListener(address: BusAddress, onConnection: Connection
  * as listeners; an empty list when there are none. Clears the variables so
  * children do not inherit them.
  */
-export function listenersFromEnvironment(onConnection: ConnectionHandler): Listener[] {
+export function listenersFromEnvironment(onConnection: ConnectionHandler, trouble?: AcceptTrouble): Listener[] {
   const count = Number(process.env.LISTEN_FDS ?? 0);
   const pid = process.env.LISTEN_PID;
   if (!count || (pid !== undefined && Number(pid) !== process.pid)) return [];
@@ -208,7 +255,7 @@ export function listenersFromEnvironment(onConnection: ConnectionHandler): Liste
   for (let i = 0; i < count; i++) {
     const name = boundName(3 + i);
     const params: Record<string, string> = name === undefined ? { path: `(fd ${3 + i})` } : name.startsWith('@') ? { abstract: name.slice(1) } : { path: name };
-    out.push(new UnixListener(3 + i, { transport: 'unix', params }, onConnection, false));
+    out.push(new UnixListener(3 + i, { transport: 'unix', params }, onConnection, false, trouble));
   }
   return out;
 }
