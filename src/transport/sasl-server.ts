@@ -48,7 +48,12 @@ type State = 'nul' | 'auth' | 'data' | 'begin' | 'done';
  */
 export class SaslServer {
   private state: State = 'nul';
+  /** Received bytes not yet taken as lines: `buffer`, then `pieces` not joined yet (they hold no line end). */
   private buffer: Buffer = Buffer.alloc(0);
+  private pieces: Buffer[] = [];
+  private piecesBytes = 0;
+  /** Whether the last byte received was '\r' (a line end may straddle two reads). */
+  private endsInCr = false;
   private commands = 0;
   private mechanism = '';
   private uid: number | undefined;
@@ -74,8 +79,22 @@ export class SaslServer {
   /** Takes received bytes; returns the reply bytes and, when done, the result. */
   receive(bytes: Uint8Array): { reply: string; result?: SaslResult } {
     assertNotDone(this.state);
-    const parts: Uint8Array[] = [this.buffer, bytes];
+    if (bytes.length === 0) return { reply: '' };
+    // Bytes without a line end are kept as they come and joined only once a line
+    // is complete: joining and searching everything on each read made a line sent
+    // in small pieces cost quadratic time. The first read goes the long way (its NUL).
+    const lineEnd = hasLineEnd(bytes, this.endsInCr);
+    this.endsInCr = bytes[bytes.length - 1] === 0x0d;
+    if (!lineEnd && this.state !== 'nul') {
+      this.pieces.push(Buffer.from(bytes));
+      this.piecesBytes += bytes.length;
+      if (this.buffer.length + this.piecesBytes > MAX_LINE_BYTES) throw new ProtocolError('AUTH_LINE_TOO_LONG', 'authentication line too long');
+      return { reply: '' };
+    }
+    const parts: Uint8Array[] = [this.buffer, ...this.pieces, bytes];
     this.buffer = Buffer.concat(parts);
+    this.pieces = [];
+    this.piecesBytes = 0;
     let reply = '';
     if (this.state === 'nul') {
       if (this.buffer.length === 0) return { reply };
@@ -206,6 +225,14 @@ export class SaslServer {
     if (this.uid === undefined || !this.options.allowUid(this.uid)) return this.rejected();
     return this.ok();
   }
+}
+
+/** Whether `bytes` hold a line end (\r\n), or start one that a previous read ending in \r began. */
+function hasLineEnd(bytes: Uint8Array, afterCr: boolean): boolean {
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
+    if (i > 0 ? bytes[i - 1] === 0x0d : afterCr) return true;
+  }
+  return false;
 }
 
 function assertNotDone(state: State): void {

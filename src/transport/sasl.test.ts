@@ -90,6 +90,44 @@ describe('SASL server', () => {
     assert.throws(() => s.receive(Buffer.alloc(1, 0x41)), (e: unknown) => e instanceof ProtocolError && e.code === 'AUTH_LINE_TOO_LONG');
   });
 
+  it('gives the same replies and result, and the same bytes after BEGIN, whatever the reads the exchange is cut into', () => {
+    const wire = Buffer.from(`\0AUTH EXTERNAL\r\nDATA\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\nlMSG\r\nrest`);
+    const run = (cuts: number[]): { reply: string; uid?: number; unixFd?: boolean; rest?: string } => {
+      const s = new SaslServer(opts());
+      let reply = '';
+      let from = 0;
+      for (const to of [...cuts, wire.length]) {
+        const r = s.receive(wire.subarray(from, to));
+        reply += r.reply;
+        if (r.result) return { reply, uid: r.result.uid, unixFd: r.result.unixFd, rest: Buffer.concat([r.result.rest, wire.subarray(to)]).toString('latin1') };
+        from = to;
+      }
+      return { reply };
+    };
+    const whole = run([]);
+    assert.deepEqual(whole, { reply: `DATA\r\nOK ${guid}\r\nAGREE_UNIX_FD\r\n`, uid: 1000, unixFd: true, rest: 'lMSG\r\nrest' });
+    for (let cut = 1; cut < wire.length; cut++) assert.deepEqual(run([cut]), whole, `cut at ${cut}`);
+    assert.deepEqual(run(Array.from({ length: wire.length - 1 }, (_, i) => i + 1)), whole, 'a byte at a time');
+  });
+
+  it('hands over exactly the bytes after BEGIN when they come in the read that ends it', () => {
+    const s = new SaslServer(opts());
+    assert.equal(s.receive(Buffer.from(`\0AUTH EXTERNAL ${hex('1000')}\r\nBEG`)).reply, `OK ${guid}\r\n`);
+    const r = s.receive(Buffer.from('IN\r\n\r\nl\0\0'));
+    assert.deepEqual([...r.result!.rest], [...Buffer.from('\r\nl\0\0')]);
+  });
+
+  it('does not take a lone \n as a line end, nor a \r\n split by another read as two', () => {
+    const s = new SaslServer(opts());
+    assert.equal(s.receive(Buffer.from(`\0AUTH EXTERNAL ${hex('1000')}\n`)).reply, '');
+    assert.throws(() => s.receive(Buffer.from('\r\n')), (e: unknown) => e instanceof ProtocolError && e.code === 'AUTH_BAD_LINE');
+    const t = new SaslServer(opts());
+    assert.equal(t.receive(Buffer.from(`\0AUTH EXTERNAL ${hex('1000')}\r`)).reply, '');
+    assert.equal(t.receive(Buffer.from('x')).reply, '');
+    assert.equal(t.receive(Buffer.from('\n')).reply, '');
+    assert.throws(() => t.receive(Buffer.from('\r\n')), (e: unknown) => e instanceof ProtocolError && e.code === 'AUTH_BAD_LINE');
+  });
+
   it('joins a line whose \r and \n arrive in different reads', () => {
     const s = new SaslServer(opts());
     assert.equal(s.receive(Buffer.from(`\0AUTH EXTERNAL ${hex('1000')}\r`)).reply, '');
