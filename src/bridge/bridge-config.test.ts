@@ -6,6 +6,7 @@ import path from 'node:path';
 import { readBridgeConfig, resolveBridgeOptions } from './bridge-config.js';
 import { natsConnectionOptions } from './nats-settings.js';
 import { callSubject, checkBridgedName, checkPrefix, signalSubject } from './subjects.js';
+import { BridgeOptionsError } from './bridge-options-error.js';
 
 function withFile(text: string, body: (file: string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'fastbus-bridge-config-'));
@@ -48,7 +49,7 @@ test('NATS settings become the client options: servers, credentials, TLS files',
 test('subjects: a prefix keeps fleets apart; only well-known names are bridged', () => {
   assert.equal(callSubject('fleet1', 'org.example.Svc'), 'fleet1.call.org.example.Svc');
   assert.equal(signalSubject('a.b', 'org.example.Svc'), 'a.b.signal.org.example.Svc');
-  for (const bad of ['', 'a..b', 'a.*', 'a.>', 'a b']) assert.throws(() => checkPrefix(bad), TypeError);
-  for (const bad of [':1.5', 'org.freedesktop.DBus', 'nodots', 'a.-b.c d']) assert.throws(() => checkBridgedName(bad), TypeError);
+  for (const bad of ['', 'a..b', 'a.*', 'a.>', 'a b']) assert.throws(() => checkPrefix(bad), BridgeOptionsError);
+  for (const bad of [':1.5', 'org.freedesktop.DBus', 'nodots', 'a.-b.c d']) assert.throws(() => checkBridgedName(bad), BridgeOptionsError);
   assert.equal(checkBridgedName('org.example.Svc'), 'org.example.Svc');
 });

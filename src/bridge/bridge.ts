@@ -10,6 +10,7 @@ import { Exporter } from './exporter.js';
 import { Importer } from './importer.js';
 import { natsConnectionOptions, type NatsSettings } from './nats-settings.js';
 import { checkBridgedName, checkPrefix, DEFAULT_PREFIX } from './subjects.js';
+import { BridgeOptionsError } from './bridge-options-error.js';
 
 /** What startBridge needs. */
 export interface BridgeOptions {
@@ -54,8 +55,8 @@ export class BridgeConnectError extends Error {
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const exportsList = [...new Set(options.exports ?? [])].map(checkBridgedName);
   const importsList = [...new Set(options.imports ?? [])].map(checkBridgedName);
-  for (const n of exportsList) if (importsList.includes(n)) throw new TypeError(`bridge: ${n} cannot be both exported and imported by one bridge`);
-  if (exportsList.length === 0 && importsList.length === 0) throw new TypeError('bridge: nothing to do: give names to export and/or import');
+  for (const n of exportsList) if (importsList.includes(n)) throw new BridgeOptionsError(`bridge: ${n} cannot be both exported and imported by one bridge`);
+  if (exportsList.length === 0 && importsList.length === 0) throw new BridgeOptionsError('bridge: nothing to do: give names to export and/or import');
   const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
   const timeoutMs = options.timeoutMs ?? 25000;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));

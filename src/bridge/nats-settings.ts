@@ -4,6 +4,7 @@
 // that order of rising precedence; turned into the nats client's options.
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from 'nats';
+import { BridgeOptionsError } from './bridge-options-error.js';
 
 /** The NATS side of a bridge. */
 export interface NatsSettings {
@@ -60,7 +61,7 @@ export function natsConnectionOptions(s: NatsSettings, name: string): Connection
   if (s.user !== undefined) o.user = s.user;
   if (s.password !== undefined) o.pass = s.password;
   if (s.token !== undefined) o.token = s.token;
-  if (s.nkeyFile !== undefined && s.credsFile !== undefined) throw new TypeError('bridge: give an nkey seed file or a creds file, not both');
+  if (s.nkeyFile !== undefined && s.credsFile !== undefined) throw new BridgeOptionsError('bridge: give an nkey seed file or a creds file, not both');
   if (s.nkeyFile !== undefined) o.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(s.nkeyFile, 'utf8').trim()));
   if (s.credsFile !== undefined) o.authenticator = credsAuthenticator(readFileSync(s.credsFile));
   if (s.tls || s.caFile !== undefined || s.certFile !== undefined || s.keyFile !== undefined) {

@@ -3,26 +3,27 @@
 // export NAME; NAME's signals are published on `PREFIX.signal.NAME`. The
 // name's dots become subject tokens, so `PREFIX.signal.>` watches everything.
 import { checkBusName } from '../names/index.js';
+import { BridgeOptionsError } from './bridge-options-error.js';
 
 /** The default subject prefix. */
 export const DEFAULT_PREFIX = 'fastbus';
 /** The queue group every exporting bridge joins on a call subject. */
 export const EXPORT_QUEUE = 'fastbus-bridge';
 
-/** Throws a TypeError unless `prefix` is one or more NATS subject tokens without wildcards. */
+/** Throws a BridgeOptionsError unless `prefix` is one or more NATS subject tokens without wildcards. */
 export function checkPrefix(prefix: string): string {
   const tokens = prefix.split('.');
   if (prefix === '' || tokens.some((t) => t === '' || /[\s*>]/.test(t))) {
-    throw new TypeError(`bridge: subject prefix '${prefix}' must be dot-separated tokens without spaces, '*' or '>'`);
+    throw new BridgeOptionsError(`bridge: subject prefix '${prefix}' must be dot-separated tokens without spaces, '*' or '>'`);
   }
   return prefix;
 }
 
-/** Throws a TypeError unless `name` is a well-known bus name (unique names mean nothing on another bus). */
+/** Throws a BridgeOptionsError unless `name` is a well-known bus name (unique names mean nothing on another bus). */
 export function checkBridgedName(name: string): string {
   const rule = typeof name === 'string' && !name.startsWith(':') ? checkBusName(name, 'well-known') : 'is not a well-known bus name';
-  if (rule !== null) throw new TypeError(`bridge: '${String(name)}' ${rule}`);
-  if (name === 'org.freedesktop.DBus') throw new TypeError('bridge: org.freedesktop.DBus is each bus\'s own and cannot be bridged');
+  if (rule !== null) throw new BridgeOptionsError(`bridge: '${String(name)}' ${rule}`);
+  if (name === 'org.freedesktop.DBus') throw new BridgeOptionsError('bridge: org.freedesktop.DBus is each bus\'s own and cannot be bridged');
   return name;
 }
 

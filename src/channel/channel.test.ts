@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { exposedCount } from '../cma/index.js';
-import { NOBODY, peerAsUid } from '../../test/channel-peers/other-uid.js';
+import { NOBODY, otherUidSkip, readableCopy } from '../../test/fixtures/other-uid.js';
 import { Channel, ChannelClosedError, connect, fork, listen, type ChannelOptions, type ForkOptions } from './index.js';
 import { settingsFrom } from './channel-options.js';
 
@@ -189,12 +189,14 @@ describe('channel', () => {
   });
 
   it('falls back to a memfd when the peer runs as another uid and the kernel refuses it CMA', { timeout: 20_000 }, async (t) => {
-    const other = peerAsUid(NOBODY);
-    if ('skip' in other) return t.skip(other.skip);
+    const skip = otherUidSkip();
+    if (skip) return t.skip(skip);
+    // The checkout may be out of that uid's reach (a 0700 home): the peer runs from a readable copy.
+    const other = readableCopy(['test/channel-peers/peer.js']);
     cleanups.push(other.remove);
     const lines: string[] = [];
-    const forked = fork(other.peer, ['echo'], {
-      uid: NOBODY, gid: NOBODY, cwd: other.cwd, largeThresholdBytes: 1024, arenaMaxBytes: 1 << 20, log: (l) => lines.push(l),
+    const forked = fork(other.path('test/channel-peers/peer.js'), ['echo'], {
+      ...NOBODY, cwd: other.root, largeThresholdBytes: 1024, arenaMaxBytes: 1 << 20, log: (l) => lines.push(l),
       env: { ...process.env, PEER_OPTIONS: JSON.stringify({ largeThresholdBytes: 1024 }) },
     });
     cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fdClose, memfdOpen, memfdTruncate, sockSend } from '../native/native.js';
-import { NOBODY, peerAsUid } from '../../test/channel-peers/other-uid.js';
+import { NOBODY, otherUidSkip, readableCopy } from '../../test/fixtures/other-uid.js';
 import { ChannelClosedError, connect, fork, listen, type Channel, type ChannelOptions, type ForkOptions } from './index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -313,12 +313,14 @@ describe('channel large payloads', () => {
   });
 
   it('moves 64 MiB payloads in chunks through the ring, in order and unaltered, to a peer of another uid when CMA and the arena are both refused', { timeout: 120_000 }, async (t) => {
-    const other = peerAsUid(NOBODY);
-    if ('skip' in other) return t.skip(other.skip);
+    const skip = otherUidSkip();
+    if (skip) return t.skip(skip);
+    // The checkout may be out of that uid's reach (a 0700 home): the peer runs from a readable copy.
+    const other = readableCopy(['test/channel-peers/peer.js']);
     cleanups.push(other.remove);
     const lines: string[] = [];
     // The peer runs as nobody: it may not read this (root) process, so CMA is refused; no memfd can be made here, so no arena.
-    const forked = fork(other.peer, ['digest'], { uid: NOBODY, gid: NOBODY, cwd: other.cwd, refuseMemfd: true, log: (l) => lines.push(l), env: { ...process.env, PEER_OPTIONS: '{}' } });
+    const forked = fork(other.path('test/channel-peers/peer.js'), ['digest'], { ...NOBODY, cwd: other.root, refuseMemfd: true, log: (l) => lines.push(l), env: { ...process.env, PEER_OPTIONS: '{}' } });
     cleanups.push(() => { forked.child.kill('SIGKILL'); void forked.channel.close(); });
     const { channel } = forked;
     const payloads: Array<Uint8Array | string> = [randomBytes(1 << 20), 'between', randomBytes(64 << 20), 'and', randomBytes(64 << 20)];

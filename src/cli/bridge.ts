@@ -51,7 +51,7 @@ register('bridge', {
       const { values, positionals } = parseCommand(argv, OPTIONS);
       if (values.help) return void console.log(USAGE);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-      const { startBridge, resolveBridgeOptions, BridgeConnectError } = await import('../bridge/index.js');
+      const { startBridge, resolveBridgeOptions, BridgeConnectError, BridgeOptionsError } = await import('../bridge/index.js');
       const picked = values.address !== undefined || values.session || values.system;
       const options = resolveBridgeOptions({
         bus: picked ? addressOf(values) : undefined,
@@ -82,7 +82,7 @@ register('bridge', {
       try {
         bridge = await startBridge(options);
       } catch (e) {
-        if (e instanceof TypeError) throw new UsageError(e.message);
+        if (e instanceof BridgeOptionsError) throw new UsageError(e.message);
         console.error(`fastbus ${(e as Error).message}`);
         return e instanceof BridgeConnectError ? 3 : 1;
       }
