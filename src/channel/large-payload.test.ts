@@ -124,8 +124,9 @@ describe('channel large payloads', () => {
     await channel.send(value);
     assert.deepEqual(await checked, value);
     assert.equal(views.length, 2);
+    // (Not necessarily at two extents of it: a view is valid only until the listener returns, and the
+    // peer may reuse the first one's extent for the second once the first was taken.)
     assert.equal(views[0].buffer, views[1].buffer, 'both payloads are views of the same arena');
-    assert.notEqual(views[0].byteOffset, views[1].byteOffset, 'at two extents of it');
     assert.equal(channel.stats.arenaTransfers, 3);
     await channel.close();
   });
