@@ -24,14 +24,16 @@ describe('channels made for two other processes', () => {
     }
   });
 
-  it('lets the maker revoke a channel it made: each end reads the flag from its own mapping', () => {
+  it('lets the maker revoke a channel it made, each end reading the flag, and each end publish its rules version to the other', () => {
     const fds = makeGrantedFds(4096);
     const traffic = new GrantedTraffic(fds.memfd, 4096);
-    const ends = [new GrantState(fds.memfd), new GrantState(fds.memfd)];
+    const ends = [new GrantState(fds.memfd, 0), new GrantState(fds.memfd, 1)];
     try {
       assert.deepEqual(ends.map((e) => e.revoked), [false, false]);
       traffic.revoke();
       assert.deepEqual(ends.map((e) => e.revoked), [true, true]);
+      ends[0].rulesVersion = 7;
+      assert.deepEqual(ends.map((e) => e.peerRulesVersion), [0, 7], 'each side reads the other\'s rules version');
       ends[0].close();
       assert.equal(ends[0].revoked, false, 'a closed view reads nothing');
     } finally {

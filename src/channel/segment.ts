@@ -6,7 +6,8 @@
 //
 //   0      header: magic 'FBCH', layoutVersion, ringBytes, dataOffset,
 //          per side: pid and the address of a small exposed probe buffer,
-//          grantFlags (48: written only by the maker of a granted channel)
+//          grantFlags (48: written only by the maker of a granted channel),
+//          per side of a granted channel: rulesVersion (56 + 4 * side, written by that side)
 //   128    ring 0 (side 0 -> side 1): tail | head | consumerSleeping | producerWaiting ackWanted | acked
 //   768    ring 1 (side 1 -> side 0): tail | head | consumerSleeping | producerWaiting ackWanted | acked
 //          (each word alone on a 128-byte line: no false sharing, even with
@@ -22,8 +23,8 @@ export const SEGMENT_MAGIC = 0x48434246;
 /**
  * Bumped whenever the segment's offsets or what travels in it change (frame
  * kinds, socket messages): 2 added handles (KIND_HANDLES frames, SOCK_HANDLES),
- * 3 the grant flags word (GRANT_FLAGS: an end that does not read it must not
- * take a granted channel).
+ * 3 the grant flags and rules version words (GRANT_FLAGS, RULES_VERSION: an end
+ * that does not use them must not take a granted channel).
  */
 export const LAYOUT_VERSION = 3;
 export const LINE_BYTES = 128;
@@ -44,6 +45,12 @@ const PROBE_ADDRESS = 32; // + 8 * side (u64)
  * revoked (the ends must stop sending new messages on the channel).
  */
 export const GRANT_FLAGS = 48;
+/**
+ * Per side of a granted channel (+ 4 * side): a counter that side bumps each
+ * time its signal match rules change, before it sends them on the channel,
+ * so that the other side knows at once when the copy it holds is stale.
+ */
+export const RULES_VERSION = 56;
 
 /** Byte offsets of one ring's control words. */
 export interface RingControl {

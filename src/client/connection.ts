@@ -112,6 +112,7 @@ export class Connection extends EventEmitter {
       busCall: (member, signature, body) => this.busCall(member, signature, body),
       getNameOwner: (name) => this.getNameOwner(name),
       closed: () => this.isClosed,
+      rulesChanged: () => this.direct?.rulesChanged(),
     });
     // Each frame is decoded at once and none of its bytes kept (ay values are copied).
     stream.borrowFrames = true;
@@ -434,6 +435,7 @@ export class Connection extends EventEmitter {
         // A new hold started while these are handled queues the rest behind it, in order.
         for (const m of held) this.handle(m);
       },
+      matchRules: () => this.signalSubs.ruleTexts(),
       redeliver: (msg) => {
         if (!this.direct?.fromBus(msg)) this.dispatch(msg, undefined);
       },

@@ -10,6 +10,7 @@
 // messages from the bus wait ('draining') until its end frame is read.
 import type { Channel } from '../channel/index.js';
 import type { GrantState } from '../channel/granted-ends.js';
+import type { MatchRule } from '../match/index.js';
 import type { Message } from '../wire/index.js';
 
 /** Where one direction of a pair stands. */
@@ -29,6 +30,9 @@ export class DirectPeer {
   peerFin = false;
   /** While draining: the peer's messages from the bus, delivered once its end frame is read. */
   held: Message[] | undefined;
+  /** The peer's match rules as its last rules frame said (undefined: unparseable, copy everything), and that frame's version. */
+  peerRules: MatchRule[] | undefined = [];
+  peerRulesVersion = 0;
   /** Well-known names the bus says the peer owns now. */
   readonly names = new Set<string>();
   /** Every name the peer owned while granted (a reply to a call sent to one of them may come back on the channel). */

@@ -13,53 +13,24 @@ import { GrantState, openGranted } from '../channel/granted-ends.js';
 import { DIRECT_INTERFACE } from '../names/index.js';
 import { fdClose } from '../native/native.js';
 import { forEachPart, joinParts, MessageFlags, MessageType, type EncodedParts, type Message } from '../wire/index.js';
+import type { DirectHost, DirectOptions } from './direct-host.js';
 import { DirectPeer } from './direct-peer.js';
 import { DirectRevocations } from './direct-revocations.js';
+import { MatchableSelf, peerWants, RulesMirror, takeRules, type RulesFrame } from './direct-rules.js';
 import { DBusError, ErrorNames } from './errors.js';
 
 const DBUS = 'org.freedesktop.DBus';
 /** How long input from the bus waits for a dead peer's channel to report its end (a frozen peer process cannot hold us). */
 const GONE_WAIT_MS = 2000;
 
-/** What DirectPeers needs from its connection. */
-export interface DirectHost {
-  readonly uniqueName: string;
-  /** Queues a message's bytes on the bus socket, with fds it closes once sent. */
-  busSend(bytes: Uint8Array, fds?: number[]): void;
-  /** Tells the bus something: a Direct1 call that expects no reply. */
-  tellBus(member: string, signature: string, body: unknown[]): void;
-  decode(bytes: Uint8Array): Message;
-  /** Handles a message that arrived on a channel (sender already stamped). */
-  dispatchDirect(msg: Message, peer: DirectPeer): void;
-  /** Rejects the calls sent on the channel to `peer` with the bus's NoReply. */
-  failCallsTo(peer: string): void;
-  /** A call sent on a channel was sent again through the bus. */
-  callRerouted(serial: number): void;
-  /** Holds (true) or releases (false) input from the bus. */
-  holdInput(hold: boolean): void;
-  /** Handles a message from the bus that was held while a revoked channel drained. */
-  redeliver(msg: Message): void;
-  log(line: string): void;
-}
-
-/** Options of the direct path. */
-export interface DirectOptions {
-  /** Channels poll instead of sleeping (one core per channel end, lowest latency). */
-  busy?: boolean;
-}
-
-/** The pieces of an encoded message whose large `ay` values were left out of its buffer. */
-function pieces(parts: EncodedParts): Uint8Array[] {
-  const all: Uint8Array[] = [];
-  forEachPart(parts, (bytes) => all.push(bytes));
-  return all;
-}
-
 /** Every direct peer of one connection. */
 export class DirectPeers {
   /** The bus's max_outgoing_bytes: calls waiting for ring room beyond it fail with LimitsExceeded. */
   maxQueuedBytes = 256 * 1024 * 1024;
   private readonly peers = new Map<string, DirectPeer>();
+  /** Our match rules as our peers see them, and our signals as their rules see them. */
+  private readonly rules: RulesMirror;
+  private readonly self: MatchableSelf;
   /** Revoked channels (a monitor attached), until they are done. */
   private readonly revocations: DirectRevocations;
   /** Well-known names owned by granted peers, as the bus pushes them. */
@@ -71,6 +42,8 @@ export class DirectPeers {
   private closed = false;
 
   constructor(private readonly host: DirectHost, private readonly options: DirectOptions = {}) {
+    this.self = new MatchableSelf(() => host.uniqueName, this.ownNames);
+    this.rules = new RulesMirror(() => host.matchRules());
     this.revocations = new DirectRevocations({
       tellBus: (member, signature, body) => host.tellBus(member, signature, body),
       redeliver: (msg) => host.redeliver(msg),
@@ -132,7 +105,8 @@ export class DirectPeers {
           if (p.out !== 'direct') continue;
           // Revoked: the bus delivers this one to the peer, after our marker.
           if (p.grant.revoked) this.revocations.revoke(p);
-          else this.write(p, bytes, false);
+          // Only to a peer whose rules ask for it (the bus leaves the peer out of its fan-out).
+          else if (peerWants(p, msg, this.self)) this.write(p, bytes, false);
         }
       }
       return undefined;
@@ -199,6 +173,8 @@ export class DirectPeers {
         this.host.tellBus('Switched', 's', [name]);
         p.out = 'direct';
         p.switchedOnce = true;
+        // The first frame the peer reads: which of our signals it wants copied.
+        this.rules.send(p);
         return;
       }
       case 'PeerSwitched': {
@@ -239,7 +215,6 @@ export class DirectPeers {
     }
   }
 
-
   private grant(msg: Message): void {
     const [peerName, uid, pid, names, side, maxQueuedBytes, memfd, efd0, efd1, sock] = msg.body as
       [string, number, number, string[], number, number, number, number, number, number];
@@ -252,7 +227,7 @@ export class DirectPeers {
     let grant: GrantState;
     try {
       // Mapped before the channel takes the memfd over.
-      grant = new GrantState(fds[memfd]);
+      grant = new GrantState(fds[memfd], side);
     } catch (e) {
       return decline((e as Error).message);
     }
@@ -272,6 +247,7 @@ export class DirectPeers {
     // (setImmediate) would only run when some other event wakes the loop.
     if (this.options.busy !== true) channel.unref();
     const p = new DirectPeer(peerName, uid, pid, channel, grant);
+    grant.rulesVersion = this.rules.version;
     this.maxQueuedBytes = maxQueuedBytes;
     for (const n of names) this.ownerChanged(n, peerName, p);
     this.peers.set(peerName, p);
@@ -299,6 +275,7 @@ export class DirectPeers {
       if (t === 'bounce') p.bouncing = true;
       else if (t === 'end') this.revocations.peerEnded(p);
       else if (t === 'fin') this.revocations.peerFinished(p);
+      else if (t === 'rules') takeRules(p, data as RulesFrame);
       return;
     }
     if (p.bouncing) {
@@ -380,9 +357,21 @@ export class DirectPeers {
     if (!this.closed && wasDirect) this.host.tellBus('Unswitched', 's', [p.uniqueName]);
   }
 
+  /** Our match rules changed (called before the AddMatch it needs can return). */
+  rulesChanged(): void {
+    this.rules.changed(this.peers.values());
+  }
+
   /** Closes every channel (the connection is closing). */
   close(): void {
     this.closed = true;
     for (const p of [...this.peers.values(), ...this.revocations.all()]) if (p.channel.isOpen) void p.channel.close();
   }
+}
+
+/** The pieces of an encoded message whose large `ay` values were left out of its buffer. */
+function pieces(parts: EncodedParts): Uint8Array[] {
+  const all: Uint8Array[] = [];
+  forEachPart(parts, (bytes) => all.push(bytes));
+  return all;
 }

@@ -26,6 +26,8 @@ export interface SubscriptionHost {
   busCall(member: string, signature: string, body: unknown[]): Promise<unknown[]>;
   getNameOwner(name: string): Promise<string | undefined>;
   closed(): boolean;
+  /** The set of rules changed (called before the AddMatch it needs can return). */
+  rulesChanged(): void;
 }
 
 interface Subscription {
@@ -67,8 +69,11 @@ export class SignalSubscriptions {
     const installed = this.host.busCall('AddMatch', 's', [rule]).then(() => undefined);
     const entry: RuleEntry = { count: 1, installed };
     this.rules.set(rule, entry);
+    this.host.rulesChanged();
     installed.catch(() => {
-      if (this.rules.get(rule) === entry) this.rules.delete(rule);
+      if (this.rules.get(rule) !== entry) return;
+      this.rules.delete(rule);
+      this.host.rulesChanged();
     });
     return installed;
   }
@@ -79,12 +84,18 @@ export class SignalSubscriptions {
     if (!e) return;
     if (--e.count > 0) return;
     this.rules.delete(rule);
+    this.host.rulesChanged();
     if (this.host.closed()) return;
     await e.installed.catch(() => undefined);
     // A RemoveMatch for a rule re-added meanwhile would remove the new one's copy: the bus counts too, so it is still balanced.
     await this.host.busCall('RemoveMatch', 's', [rule]).catch((error: unknown) => {
       if (!(error instanceof DisconnectedError)) throw error;
     });
+  }
+
+  /** The rules, once each. */
+  ruleTexts(): string[] {
+    return [...this.rules.keys()];
   }
 
   /** The match rules this connection holds, with their counts (for tests and diagnostics). */
