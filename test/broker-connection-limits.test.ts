@@ -74,8 +74,9 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
     });
 
     describe('auth_timeout', () => {
+      // Long enough that the clients below connect and say Hello well within it on a loaded machine.
       before(async () => {
-        bus = await startBus(kind, config({ auth_timeout: 3000, max_completed_connections: 1 }));
+        bus = await startBus(kind, config({ auth_timeout: 6000, max_completed_connections: 1 }));
       });
       after(stop);
 
