@@ -36,6 +36,37 @@ describe('the direct path on a fastbus bus', () => {
     }
   });
 
+  it('switches one pair to a new channel 100 times under load both ways (a monitor revoking each), each sender\'s calls and signals in order', { timeout: 240000 }, async () => {
+    const grants = async (): Promise<number> => {
+      const [m] = await driver.callMethod({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus.Debug.Stats', member: 'GetStats' });
+      return (m as Record<string, { value: number }>).DirectGrants.value;
+    };
+    const [a, b] = await Promise.all([peers.start('auto'), peers.start('auto')]);
+    await a.call('WatchTicks', 's', [b.name]);
+    await b.call('WatchTicks', 's', [a.name]);
+    const grantsBefore = await grants();
+    await Promise.all([a.call('FloodOn', 'suu', [b.name, 16, 5]), b.call('FloodOn', 'suu', [a.name, 16, 5])]);
+    for (let i = 0; i < 100; i++) {
+      // Both ends on the new channel, with calls and ticks in flight both ways.
+      await Promise.all([a.call('WaitDirect', 's', [b.name]), b.call('WaitDirect', 's', [a.name])]);
+      // A monitor revokes it (the switch in reverse); once it has gone, the pair is granted again.
+      const monitor = await connect(bus.address, { direct: 'off' });
+      await monitor.becomeMonitor([`sender='${a.name}',member='Marker'`], () => undefined);
+      monitor.close();
+    }
+    await Promise.all([a.call('WaitDirect', 's', [b.name]), b.call('WaitDirect', 's', [a.name])]);
+    const [[errorsA, lastA], [errorsB, lastB]] = await Promise.all([a.call('FloodOff'), b.call('FloodOff')]) as [[number, number], [number, number]];
+    assert.deepEqual([errorsA, errorsB], [0, 0], 'every call was answered');
+    assert.ok(await grants() - grantsBefore >= 101, 'the pair was granted a channel 101 times');
+    for (const [to, from, last] of [[b, a, lastA], [a, b, lastB]] as const) {
+      const [received, disorder] = await to.call('Stats', 's', [from.name]);
+      assert.equal(received, last, `${to.name} got every one of ${from.name}'s ${last} calls and ticks`);
+      assert.equal(disorder, 0, `${to.name} got ${from.name}'s messages in order`);
+    }
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGKILL');
+  });
+
   it('answers every call to a name moving from one owner to another exactly once, by an owner', { timeout: 60000 }, async () => {
     const NAME = 'org.fastbus.Test.Moving';
     const b = await peers.start('auto', [NAME]);

@@ -399,7 +399,9 @@ export class Connection extends EventEmitter {
 
   /** Whether traffic to `uniqueName` travels a direct channel now. */
   isDirect(uniqueName: string): boolean {
-    return this.direct?.peer(uniqueName)?.out === 'direct';
+    const p = this.direct?.peer(uniqueName);
+    // A channel the bus revoked is no longer used, even before the next send notices.
+    return p?.out === 'direct' && !p.grant.revoked;
   }
 
   private directHost(): ConstructorParameters<typeof DirectPeers>[0] {
