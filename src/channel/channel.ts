@@ -36,16 +36,6 @@ function toBytes(view: ArrayBufferView): Uint8Array {
   return view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-function joinPieces(pieces: readonly Uint8Array[], byteLength: number): Uint8Array {
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(byteLength).buffer, 0, byteLength);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.byteLength;
-  }
-  return out;
-}
-
 /**
  * One end of a channel. Events: 'message' (value, handle?), 'close' (reason, error?).
  * Async-iterable over messages (values only: handles go to 'message' listeners).
@@ -190,14 +180,13 @@ export class Channel extends EventEmitter {
   }
 
   /**
-   * trySend of the bytes of `pieces` joined (`byteLength` in all), delivered as one byte
-   * message. A large message that the payload arena can take now is copied there piece by
-   * piece (each byte once); anything else is joined into one buffer first.
+   * Sends the bytes of `pieces` joined (`byteLength` in all, above the large-payload threshold)
+   * as one byte message when the payload arena can take them now, copying each piece once
+   * into it. Returns false, sending nothing, otherwise: the caller then sends them joined.
    */
   trySendPieces(pieces: readonly Uint8Array[], byteLength: number): boolean {
     if (this.core.state !== 'open') throw new ChannelClosedError(this.closeReason, 'trySend');
-    if (this.out.queue.length === 0 && this.large.sendPieces(KIND_BYTES, pieces, byteLength)) return true;
-    return this.trySend(joinPieces(pieces, byteLength));
+    return this.out.queue.length === 0 && this.large.sendPieces(KIND_BYTES, pieces, byteLength);
   }
 
   /** Resolves when a message of up to the large-payload threshold can be sent without waiting. */

@@ -23,6 +23,8 @@ const DBUS = 'org.freedesktop.DBus';
 /** How long input from the bus waits for a dead peer's channel to report its end (a frozen peer process cannot hold us). */
 const GONE_WAIT_MS = 2000;
 
+const EMPTY = new Uint8Array(0);
+
 /** Every direct peer of one connection. */
 export class DirectPeers {
   /** The bus's max_outgoing_bytes: calls waiting for ring room beyond it fail with LimitsExceeded. */
@@ -141,12 +143,15 @@ export class DirectPeers {
     const ch = p.channel;
     if (!ch.isOpen) return false;
     const handles = fds === undefined ? undefined : [...fds];
-    let sent: boolean;
-    if (message instanceof Uint8Array) sent = ch.trySend(message, handles);
-    else if (handles === undefined) sent = ch.trySendPieces(pieces(message), message.byteLength);
-    else sent = ch.trySend((message = joinParts(message)), handles);
-    if (!sent) {
-      const bytes = message instanceof Uint8Array ? message : joinParts(message);
+    let bytes: Uint8Array;
+    let sent = false;
+    if (message instanceof Uint8Array) bytes = message;
+    else {
+      // Straight into the payload arena when it can take the message now; else joined, as any other.
+      if (handles === undefined) sent = ch.trySendPieces(pieces(message), message.byteLength);
+      bytes = sent ? EMPTY : joinParts(message);
+    }
+    if (!sent && !ch.trySend(bytes, handles)) {
       const n = bytes.byteLength;
       if (isCall && p.queuedBytes + n > this.maxQueuedBytes) {
         throw new DBusError(ErrorNames.LimitsExceeded, `The destination ${p.uniqueName} has a full message queue`);
