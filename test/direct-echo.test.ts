@@ -85,6 +85,9 @@ for (const busy of [false, true]) {
       const sent = [1, 2, 3].map((seed) => pattern(size + seed, seed));
       const replies = (await Promise.all(sent.map((b) => call(client, echo, 'EchoBytes', 'ay', [b])))) as Array<[Uint8Array]>;
       replies.forEach(([back], i) => assert.ok(Buffer.from(back).equals(Buffer.from(sent[i])), `reply ${i} is its call's body, unaltered`));
+      assert.equal(new Set(replies.map(([back]) => back.buffer)).size, 3, 'each reply owns its memory');
+      replies[0][0].fill(0);
+      assert.ok(Buffer.from(replies[1][0]).equals(Buffer.from(sent[1])), 'changing one reply leaves the others alone');
       const last = pattern(size, 4);
       const [back] = (await call(client, echo, 'EchoBytes', 'ay', [last])) as [Uint8Array];
       assert.ok(Buffer.from(back).equals(Buffer.from(last)));

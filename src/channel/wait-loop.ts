@@ -4,7 +4,7 @@
 // doorbell's own, up to pollUs, see src/native/loop-spin.c) so that a reply
 // that comes soon needs no wake-up; with spinUs it first polls the ring that
 // long; busy mode never sleeps and polls in 1 ms slices between event-loop
-// turns. Each wake-up drains the inbound ring, then writes what waits to go
+// turns, a slice ending early once it delivered something. Each wake-up drains the inbound ring, then writes what waits to go
 // out; the doorbell is reset after that (off the path of a reply), before sleeping.
 import { performance } from 'node:perf_hooks';
 import { POLL_READABLE, efdDrain, pollClose, pollOpen, pollRef, type PollHandle } from '../native/native.js';
