@@ -5,8 +5,9 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as native from '../native/native.js';
+import { ReadGroup } from './read-group.js';
 import { UnixStream } from './unix-stream.js';
-import { frame, socketPair } from '../../test/fixtures/frames.js';
+import { frame, serialOf, socketPair } from '../../test/fixtures/frames.js';
 
 it('writes what each read produced before reading more, so a relayed burst queues at most one read', { timeout: 10000 }, async (t) => {
   const RECEIVE_BYTES = 256 * 1024;
@@ -51,4 +52,34 @@ it('writes what each read produced before reading more, so a relayed burst queue
     else n += native.check(r, 'read');
   }
   for (let i = 0; i < COUNT; i += 997) assert.deepEqual(got.subarray(i * SIZE, (i + 1) * SIZE), frames[i]);
+});
+
+it('stops between messages once its read group has spent its turn, and delivers the rest in later turns, in order, though nothing more arrives', { timeout: 10000 }, async (t) => {
+  const COUNT = 100;
+  const frames = Array.from({ length: COUNT }, (_, i) => frame(i + 1, 40));
+  const fds = socketPair();
+  // All of it before the first read; then nothing more arrives to report readiness again.
+  assert.ok(native.sockSend(fds[1], frames, null) > 0);
+  // A clock that moves 1 ms at each look: the 0.5 ms budget is spent at the first look of every turn.
+  let clockMs = 0;
+  const stream = new UnixStream(fds[0]);
+  stream.readGroup = new ReadGroup(0.5, () => (clockMs += 1));
+  t.after(() => {
+    stream.close();
+    native.fdClose(fds[1]);
+  });
+  const turns = new Set<number>();
+  const serials: number[] = [];
+  const done = new Promise<void>((resolve) => {
+    stream.onMessage = (f) => {
+      turns.add(native.loopTurns()[0]);
+      serials.push(serialOf(f));
+      if (serials.length === COUNT) resolve();
+    };
+  });
+  stream.startMessages(new Uint8Array(0));
+  await done;
+  assert.deepEqual(serials, frames.map((_, i) => i + 1));
+  // Eight messages a turn at most (the group looks at its clock every eight).
+  assert.ok(turns.size >= COUNT / 8, `${COUNT} messages in ${turns.size} turns`);
 });

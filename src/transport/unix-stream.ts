@@ -323,23 +323,13 @@ export class UnixStream extends FramedStream implements MessageStream, GroupRead
     }
   }
 
-  /**
-   * Held messages are taken in a later turn even if nothing more arrives (no
-   * readiness would be reported): an immediate tries, and tries again while
-   * the group's budget is still spent.
-   */
+  /** Held messages are taken in a later turn even if nothing more arrives: an immediate tries (again while the budget is spent). */
   private resumeHeldLater(): void {
     if (this.heldResume) return;
     this.heldResume = true;
     setImmediate(() => {
       this.heldResume = false;
-      if (!this.held || this.isClosed || this.paused) return;
-      dirtyStreams.enterCallback();
-      try {
-        this.read();
-      } finally {
-        dirtyStreams.leaveCallback();
-      }
+      if (this.held && !this.isClosed && !this.paused) this.ready(0, native.POLL_READABLE);
     });
   }
 
