@@ -191,8 +191,8 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     cEventfd: row('C eventfd ping-pong (blocking)', 'µs', false),
     cEpoll: row('C eventfd ping-pong, waiting in epoll as Node does', 'µs', false),
     nodeEventfd: row('Node eventfd ping-pong, a bare libuv poller (no channel)', 'µs', false),
-    chDefault: row('fastbus channel, default options (sleeps at once)', 'µs', false),
-    chNoPoll: row('fastbus channel, pollUs: 50 (polls up to 50 µs after a wake-up)', 'µs', false),
+    chDefault: row('fastbus channel, default options (polls up to 50 µs after a wake-up)', 'µs', false),
+    chNoPoll: row('fastbus channel, pollUs: 0 (sleeps at once)', 'µs', false),
     chSpin: row('fastbus channel, spinUs: 50', 'µs', false),
     ipc: row('child_process IPC (json)', 'µs', false),
     net: row('Node net, unix socket', 'µs', false),
@@ -212,7 +212,7 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     rtt.cEpoll.samples.push(keep(rtt.cEpoll.label, cPingPong(pingpong, 'epoll', nSleep)));
     rtt.nodeEventfd.samples.push(keep(rtt.nodeEventfd.label, await eventfdNodeRoundTrip(nSleep)));
     rtt.chDefault.samples.push(keep(rtt.chDefault.label, await channelRoundTrip(nSleep, {})));
-    rtt.chNoPoll.samples.push(keep(rtt.chNoPoll.label, await channelRoundTrip(nSleep, { pollUs: 50 })));
+    rtt.chNoPoll.samples.push(keep(rtt.chNoPoll.label, await channelRoundTrip(nSleep, { pollUs: 0 })));
     rtt.chSpin.samples.push(keep(rtt.chSpin.label, await channelRoundTrip(nSleep, { spinUs: 50 })));
     rtt.ipc.samples.push(keep(rtt.ipc.label, await ipcRoundTrip(nSleep)));
     rtt.net.samples.push(keep(rtt.net.label, await netRoundTrip(nSleep)));
@@ -266,6 +266,6 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     { title: 'Bandwidth, 64 MiB payloads', rows: Object.values(bw64), baseline: bw64.c.label, note: `${k64} payloads per sample; receiver in views mode; the arena row raises arenaMaxBytes to 256 MiB (its arena is 128 MiB)` },
   ];
   notes.push('Parent pinned to CPU 0 and peer to CPU 1 (taskset), as the C programs pin themselves; the machine is shared, so compare ratios within a run.');
-  notes.push('CPU cost: default mode uses no CPU while idle (a sleeping consumer costs one eventfd write per wake-up); with pollUs its loop polls after a wake-up for an adaptive window of up to that long, one core per end while messages keep coming within it; spinUs burns up to that long after each batch, blocking the event loop; busy mode keeps one core at 100% per busy end.');
+  notes.push('CPU cost: no mode but busy uses CPU while idle; by default (pollUs 50) the loop polls after a wake-up for an adaptive window of up to 50 µs, one core per end while messages keep coming within it, and sleeps at once when they come further apart; with pollUs 0 a sleeping consumer costs one eventfd write per wake-up; spinUs burns up to that long after each batch, blocking the event loop; busy mode keeps one core at 100% per busy end.');
   return { tables: tables.filter((t) => t.rows.every((r) => r.samples.length > 0)), notes };
 }

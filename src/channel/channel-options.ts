@@ -9,11 +9,13 @@ const DEFAULT_ARENA_BYTES = 8 * MiB;
 const DEFAULT_ARENA_MAX_BYTES = 64 * MiB;
 
 /**
- * The default longest polling window after a wake-up: 0 (off) for now. 50 µs covers a peer's reply
- * on these VMs, but with it on, chunked 64 MiB transfers stalled for tens of seconds when several
- * ran at once on an oversubscribed machine (docs/channel.md): opt in with pollUs.
+ * The default longest polling window after a wake-up: 50 µs covers a peer's reply on these VMs
+ * (a round trip several times under the C eventfd ping-pong's, where without it the default was
+ * 1.5-2x it); an idle channel's window shrinks to 0, so it costs nothing while quiet. It was off
+ * while chunked 64 MiB transfers stalled with it on: that was a lost wake-up (fixed in 79ac7d5);
+ * docs/channel.md, "The wake-up path", gives the measurements and the stress run since.
  */
-const DEFAULT_POLL_US = 0;
+const DEFAULT_POLL_US = 50;
 
 /** How large payloads travel (see ChannelOptions.largePayload). */
 export type LargePayloadMode = 'auto' | 'arena' | 'cma' | 'memfd' | 'ring';
@@ -25,7 +27,7 @@ export interface ChannelOptions {
   serialization?: 'json' | 'advanced';
   /**
    * Longest window, in microseconds, of the event loop's polling after a wake-up by the doorbell
-   * (default 0: sleep at once; 50 covers a reply on a VM, see docs/channel.md). The window adapts: it grows while messages keep coming
+   * (default 50, which covers a reply on a VM; 0: sleep at once, see docs/channel.md). The window adapts: it grows while messages keep coming
    * within it and shrinks when they do not, so an idle channel does not poll. See docs/channel.md.
    */
   pollUs?: number;

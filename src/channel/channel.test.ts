@@ -299,8 +299,8 @@ describe('channel', () => {
   // Two ends that never sleep share the machine's cores with everything else: on a loaded 2-core
   // machine one round trip can take a scheduler slice, hence few in busy mode and a generous watchdog.
   const waits: Array<[string, ChannelOptions, number]> = [
-    ['sleeping at once (the default)', {}, 100],
-    ['with a polling window after a wake-up (pollUs: 50)', { pollUs: 50 }, 100],
+    ['with a polling window after a wake-up (the default, pollUs: 50)', {}, 100],
+    ['sleeping at once (pollUs: 0)', { pollUs: 0 }, 100],
     ['in busy mode', { busy: true }, 10],
     ['with a spin before sleeping', { spinUs: 50 }, 100],
   ];
@@ -318,7 +318,8 @@ describe('channel', () => {
 
   it('refuses a polling window that is not a whole number of microseconds up to one second', () => {
     for (const bad of [-1, 1.5, 1_000_001, Number.NaN]) assert.throws(() => settingsFrom({ pollUs: bad }, 1 << 20), RangeError);
-    assert.equal(settingsFrom({}, 1 << 20).pollUs, 0);
+    assert.equal(settingsFrom({}, 1 << 20).pollUs, 50);
+    assert.equal(settingsFrom({ pollUs: 0 }, 1 << 20).pollUs, 0);
   });
 
   it('yields messages by async iteration in order, ending at close', { timeout: 20_000 }, async () => {
