@@ -447,7 +447,10 @@ export class Decoder {
     const vt = el.fields![1];
     let out: unknown;
     if (this.dictAsObject && (kt.tag === 0x73 || kt.tag === 0x6f || kt.tag === 0x67)) {
-      const obj: Record<string, unknown> = Object.create(null);
+      // Built on an empty prototype, then given a null one: V8 keeps such an object's
+      // properties fast, while one from Object.create(null) starts as a hash table
+      // (about 10% of an a{sv} decode, measured by CPU time per message).
+      const obj = new NullPrototyped() as Record<string, unknown>;
       if (kt.tag === 0x73 && vt.tag === 0x76) {
         // a{sv}, as in the Map branch: no dispatch per entry.
         while (this.pos < stop) {
@@ -462,6 +465,7 @@ export class Decoder {
           obj[k] = this.value(vt);
         }
       }
+      Object.setPrototypeOf(obj, null);
       out = obj;
     } else {
       const map = new Map<unknown, unknown>();
@@ -702,3 +706,7 @@ export function decodeValues(signature: string, bytes: Uint8Array, options?: Dec
     d.release();
   }
 }
+
+/** The constructor of dictAsObject's objects: its prototype has no properties, not even `__proto__`. */
+class NullPrototyped {}
+Object.setPrototypeOf(NullPrototyped.prototype, null);

@@ -103,6 +103,13 @@ describe('messages', () => {
     assert.deepEqual({ ...sv }, { a: new Variant('u', 1), b: new Variant('as', ['x']) });
     assert.deepEqual({ ...os }, { '/p': 'q' });
     assert.equal(Object.getPrototypeOf(os), null);
+    // Keys that name Object.prototype's members are own data properties, never a prototype's.
+    const odd = encodeMessage({ type: 2, flags: 0, serial: 5, replySerial: 9, signature: 'a{sv}', body: [new Map<string, Variant>([['__proto__', new Variant('s', 'p')], ['constructor', new Variant('u', 2)], ['toString', new Variant('b', true)]])] });
+    const [oddObj] = decodeMessage(odd, { dictAsObject: true }).body as [Record<string, Variant>];
+    assert.equal(Object.getPrototypeOf(oddObj), null);
+    assert.deepEqual(Object.keys(oddObj), ['__proto__', 'constructor', 'toString']);
+    assert.deepEqual(oddObj['__proto__'], new Variant('s', 'p'));
+    assert.deepEqual(oddObj.constructor, new Variant('u', 2));
   });
 
   it('sets UNIX_FDS from the fds given or from the largest fd index in the body', () => {
