@@ -14,6 +14,7 @@
         "src/native/poll.c",
         "src/native/loop-spin.c",
         "src/native/loop-turn.c",
+        "src/native/loop-busy.c",
         "src/native/socket.c",
         "src/native/fd.c",
         "src/native/pidfd.c"

@@ -32,25 +32,30 @@ export class Inbound {
     this.views = core.settings.views;
   }
 
-  /** Delivers every frame in the ring (and what arrives meanwhile) while someone listens and the channel is not paused. */
-  drain(): void {
+  /**
+   * Delivers every frame in the ring (and what arrives meanwhile) while someone listens and the
+   * channel is not paused; with `one`, returns after the first message it delivers.
+   */
+  drain(one = false): void {
     const core = this.core;
     const reader = this.reader;
     // Without a listener, messages wait in the ring (and the sender waits) rather than being lost.
     if (!core.hasListener()) return;
+    const stats = core.stats;
+    const received = stats.messagesReceived;
     while (!core.paused && !this.turnWanted && reader.refresh()) {
       let kind: number;
       try {
         while ((kind = reader.next()) !== -1) {
           this.dispatch(kind, reader.offset, reader.length);
-          if (core.paused || core.isClosed() || this.turnWanted) break;
+          if (core.paused || core.isClosed() || this.turnWanted || (one && stats.messagesReceived !== received)) break;
           // A chunk is copied out: its room goes back at once, so the sender refills while we copy.
           if (kind === KIND_CHUNK && reader.release()) core.ring();
         }
       } finally {
         if (!core.isClosed() && reader.release()) core.ring();
       }
-      if (core.isClosed()) return;
+      if (core.isClosed() || (one && stats.messagesReceived !== received)) return;
     }
   }
 

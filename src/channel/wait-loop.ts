@@ -3,16 +3,22 @@
 // it sleeps; after a wake-up the loop keeps polling (an adaptive window of the
 // doorbell's own, up to pollUs, see src/native/loop-spin.c) so that a reply
 // that comes soon needs no wake-up; with spinUs it first polls the ring that
-// long; busy mode never sleeps and polls in 1 ms slices between event-loop
-// turns, a slice ending early once it delivered something. Each wake-up drains the inbound ring, then writes what waits to go
+// long; busy mode never sleeps: it polls in 1 ms slices, one per event-loop
+// turn, driven from C (src/native/loop-busy.c), which runs the promise jobs
+// and nextTicks after each message delivered, inside the slice (so an awaited
+// reply's continuation sends at once). Each wake-up drains the inbound ring, then writes what waits to go
 // out; the doorbell is reset after that (off the path of a reply), before sleeping.
 import { performance } from 'node:perf_hooks';
-import { POLL_READABLE, efdDrain, pollClose, pollOpen, pollRef, type PollHandle } from '../native/native.js';
+import {
+  POLL_READABLE, busyClose, busyOpen, busyRef, efdDrain, pollClose, pollOpen, pollRef, type BusyHandle, type PollHandle,
+} from '../native/native.js';
 import type { ChannelCore } from './channel-core.js';
 import type { Inbound } from './inbound.js';
 import { publishAll, type Outbound } from './outbound.js';
 
-const BUSY_SLICE_MS = 1;
+const BUSY_SLICE_US = 1000;
+/** Ring polls per call from C in busy mode (a call returns early after a delivery). */
+const BUSY_POLLS = 64;
 
 /** What the loop asks of the channel. */
 export interface LoopHooks {
@@ -31,7 +37,7 @@ export class WaitLoop {
   /** The doorbell fired and its eventfd is not reset yet. */
   private rung = false;
   private running = false;
-  private busyTimer: NodeJS.Immediate | null = null;
+  private busyPoller: BusyHandle | null = null;
   private refed = true;
 
   constructor(private readonly core: ChannelCore, private readonly out: Outbound, private readonly inb: Inbound, private readonly hooks: LoopHooks) {
@@ -54,7 +60,12 @@ export class WaitLoop {
         this.resetDoorbell();
       }, this.core.settings.pollUs);
     }
-    setImmediate(() => (this.busy ? this.busyLoop() : this.runOnce()));
+    setImmediate(() => {
+      if (!this.busy) return this.runOnce();
+      if (this.core.isClosed()) return;
+      this.busyPoller = busyOpen(this.busyPoll, BUSY_SLICE_US);
+      if (!this.refed) busyRef(this.busyPoller, false);
+    });
   }
 
   /** Runs after the current stack (a new listener, resume): not in busy mode, which runs anyway. */
@@ -118,48 +129,51 @@ export class WaitLoop {
     return false;
   }
 
-  private busyLoop(): void {
+  /**
+   * Busy mode, called by C again and again during a slice: polls the ring up to BUSY_POLLS
+   * times, returning as soon as it delivered a message, so that what its listener left to
+   * promises runs (C's callback scope ends) before the next poll. False ends the slice: the loop
+   * turns (closed, the peer gone, or the receive pool asked for a turn).
+   */
+  private readonly busyPoll = (): boolean => {
     const { core, out, inb } = this;
-    this.busyTimer = null;
-    if (core.isClosed()) return;
+    if (core.isClosed()) return false;
     this.running = true;
     try {
-      const end = performance.now() + BUSY_SLICE_MS;
+      // The receive pool was dry at the last payload: the loop has turned since (V8 gives lent buffers back).
+      inb.turnWanted = false;
       const stats = core.stats;
       const received = stats.messagesReceived;
-      slice: do {
-        for (let i = 0; i < 64 && !core.isClosed(); i++) {
-          if (!core.paused) inb.drain();
-          out.flush();
-          publishAll();
-          // A listener that answered through a promise (an awaited call's reply) runs only once this
-          // task ends: end the slice after a delivery, or each answer would wait out the whole slice.
-          if (stats.messagesReceived !== received) break slice;
-        }
-      } while (performance.now() < end && !core.isClosed());
-      if (core.hungUp && !core.paused) this.hooks.peerGone();
+      for (let i = 0; i < BUSY_POLLS; i++) {
+        if (!core.paused) inb.drain(true);
+        out.flush();
+        publishAll();
+        if (core.isClosed()) return false;
+        if (stats.messagesReceived !== received) break;
+      }
+      if (core.hungUp && !core.paused) {
+        this.hooks.peerGone();
+        return false;
+      }
+      return !inb.turnWanted;
     } catch (e) {
       this.hooks.fail(e);
+      return false;
     } finally {
       this.running = false;
     }
-    if (!core.isClosed()) {
-      this.busyTimer = setImmediate(() => this.busyLoop());
-      if (!this.refed) this.busyTimer.unref();
-    }
-  }
+  };
 
-  /** Whether the doorbell (or the busy timer) keeps the process alive. */
+  /** Whether the doorbell (or the busy poller) keeps the process alive. */
   ref(refed: boolean): void {
     this.refed = refed;
     if (this.doorbell) pollRef(this.doorbell, refed);
-    if (this.busyTimer) {
-      if (refed) this.busyTimer.ref(); else this.busyTimer.unref();
-    }
+    if (this.busyPoller) busyRef(this.busyPoller, refed);
   }
 
   close(): void {
     if (this.doorbell) pollClose(this.doorbell);
-    if (this.busyTimer) clearImmediate(this.busyTimer);
+    if (this.busyPoller) busyClose(this.busyPoller);
+    this.busyPoller = null;
   }
 }

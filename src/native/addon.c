@@ -12,6 +12,7 @@ static napi_value init(napi_env env, napi_value exports) {
   eventfd_init(env, exports);
   loop_spin_init(env, exports);
   loop_turn_init(env, exports);
+  loop_busy_init(env, exports);
   poll_init(env, exports);
   socket_init(env, exports);
   fd_init(env, exports);

@@ -45,5 +45,6 @@ void fd_init(napi_env env, napi_value exports);
 void pidfd_init(napi_env env, napi_value exports);
 void loop_spin_init(napi_env env, napi_value exports);
 void loop_turn_init(napi_env env, napi_value exports);
+void loop_busy_init(napi_env env, napi_value exports);
 
 #endif

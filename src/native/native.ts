@@ -34,6 +34,9 @@ interface Addon {
   loop_spin(maxUs: number): number;
   loop_spin_stats(out: Float64Array): number;
   loop_turn_count(counter: Uint32Array): number;
+  busy_open(callback: () => boolean, sliceUs: number): BusyHandle | number;
+  busy_close(handle: BusyHandle): number;
+  busy_ref(handle: BusyHandle, keepAlive: boolean): number;
   sock_open(type: number): number;
   sock_pair(type: number, out: Int32Array): number;
   sock_bind(fd: number, address: Uint8Array): number;
@@ -59,6 +62,8 @@ export type AnonRegion = { readonly __brand: 'AnonRegion' };
 
 /** An opaque libuv poll handle. */
 export type PollHandle = { readonly __brand: 'PollHandle' };
+/** An opaque busy poller (busyOpen). */
+export type BusyHandle = { readonly __brand: 'BusyHandle' };
 
 const require = createRequire(import.meta.url);
 const addon = require('../../../build/Release/fastbus.node') as Addon;
@@ -199,6 +204,29 @@ export function loopSpin(maxUs: number): void {
   if (!Number.isInteger(maxUs) || maxUs < 0 || maxUs > 1_000_000) throw new RangeError(`loopSpin: maxUs must be an integer 0..1000000, got ${maxUs}`);
   const r = addon.loop_spin(maxUs);
   if (r < 0) throw new SystemError(-r, 'loop_spin');
+}
+
+/**
+ * Polls busily from the event loop's idle phase: from the next turn on, each
+ * turn of the loop (which then never sleeps) calls `callback` again and again
+ * until it returns false or `sliceUs` passed. Node runs the promise jobs and
+ * the process.nextTick queue after each call, inside the slice. Close it with busyClose.
+ */
+export function busyOpen(callback: () => boolean, sliceUs: number): BusyHandle {
+  if (!Number.isInteger(sliceUs) || sliceUs < 0 || sliceUs > 1_000_000) throw new RangeError(`busyOpen: sliceUs must be an integer 0..1000000, got ${sliceUs}`);
+  const r = addon.busy_open(callback, sliceUs);
+  if (typeof r === 'number') throw new SystemError(-r, 'uv_idle_start');
+  return r;
+}
+
+/** Stops a busy poller (also from inside its own callback). */
+export function busyClose(handle: BusyHandle): void {
+  check(addon.busy_close(handle), 'busy_close');
+}
+
+/** Whether a busy poller keeps the process alive (it does when opened). */
+export function busyRef(handle: BusyHandle, keepAlive: boolean): void {
+  check(addon.busy_ref(handle, keepAlive), 'busy_ref');
 }
 
 let turnCounter: Uint32Array | undefined;
