@@ -2,10 +2,17 @@
  * zero timeout) for a short window instead of sleeping at once, so that a
  * message arriving within the window needs no wake-up of this thread. The
  * window adapts as guest halt-polling does, by the gap from the end of one
- * callback to the next event: past the window but within the maximum (a
- * longer window would have caught it), it doubles; past the maximum, it halves.
- * One state per thread (loop_spin, shared by its pollers), or one of a
- * poller's own (loop_spin_new: a channel's doorbell adapts to its own peer). */
+ * callback to the next event: within the growth bound (a longer window would
+ * have caught it), it doubles; past it, it halves.
+ * One state per thread (loop_spin, shared by its pollers; its growth bound is
+ * the maximum), or one of a poller's own (loop_spin_new: a channel's doorbell
+ * adapts to its own peer). An own window grows on gaps of up to GROW_FACTOR
+ * times its maximum: in a conversation whose peer sleeps too, each gap holds
+ * both wake-ups and is longer than the window, though once both ends poll
+ * every turn is caught. When that does not pay (the window is at its maximum
+ * and still MISS_LIMIT events in a row came after it closed: traffic that
+ * comes regularly but answers nothing), only the maximum grows it again for a
+ * while (cooling, a number of events that doubles each time it does not help). */
 #include "napi-util.h"
 #include "loop-spin.h"
 #include <errno.h>
@@ -15,11 +22,22 @@
 
 /* The first non-zero window. */
 #define SPIN_START_NS 10000u
+/* An own window grows on gaps of up to this many times its maximum. */
+#define GROW_FACTOR 4u
+/* Events in a row after a closed window at its maximum that start a cooling. */
+#define MISS_LIMIT 8u
+/* The first cooling's length in events, and the longest. */
+#define COOL_MIN 64u
+#define COOL_MAX 65536u
 
 struct loop_spin {
   uv_idle_t idle;     /* active while polling: libuv then polls with timeout 0 */
   uint64_t max_ns;    /* 0: never poll after activity (the default) */
   uint64_t window_ns; /* the current window, 0..max_ns */
+  uint64_t grow_ns;   /* a gap up to this long grows the window: max_ns, or GROW_FACTOR * max_ns for an own window */
+  uint32_t misses;    /* events in a row that came after a closed window at its maximum */
+  uint32_t cool;      /* events left during which only gaps up to max_ns grow the window */
+  uint32_t cool_len;  /* the next cooling's length */
   uint64_t deadline;  /* uv_hrtime() at which polling stops */
   uint64_t last_end;  /* uv_hrtime() at the end of the last callback; 0 if not measured */
   int polling;
@@ -49,8 +67,13 @@ void loop_spin_begin(loop_spin_t *s) {
   if (s->polling) {
     /* Not spun yet: an earlier event of this same batch began polling, and
      * this one came with the wake-up that brought the batch. */
-    if (s->spun) s->caught++;
-    else s->woken++;
+    if (s->spun) {
+      s->caught++;
+      s->misses = 0;
+      s->cool_len = COOL_MIN;
+    } else {
+      s->woken++;
+    }
     return;
   }
   s->woken++;
@@ -58,7 +81,14 @@ void loop_spin_begin(loop_spin_t *s) {
   /* From the end of the last callback, not from when polling stopped: JavaScript
    * may have held the loop past the deadline, and the window counts in the gap. */
   uint64_t gap = uv_hrtime() - s->last_end;
-  if (gap <= s->max_ns) {
+  if (s->cool > 0) {
+    s->cool--;
+  } else if (s->window_ns == s->max_ns && gap > s->max_ns && ++s->misses >= MISS_LIMIT) {
+    s->misses = 0;
+    s->cool = s->cool_len;
+    s->cool_len = s->cool_len < COOL_MAX ? s->cool_len * 2 : COOL_MAX;
+  }
+  if (gap <= (s->cool > 0 ? s->max_ns : s->grow_ns)) {
     uint64_t grown = s->window_ns ? s->window_ns * 2 : SPIN_START_NS;
     s->window_ns = grown < s->max_ns ? grown : s->max_ns;
   } else {
@@ -112,6 +142,7 @@ static napi_value loop_spin(napi_env env, napi_callback_info info) {
   loop_spin_t *s = loop_spin_of(env);
   if (!s) return fb_int(env, -ENOMEM);
   s->max_ns = (uint64_t)fb_u32(env, argv[0]) * 1000u;
+  s->grow_ns = s->max_ns;
   if (s->window_ns > s->max_ns) s->window_ns = s->max_ns;
   if (s->polling && s->deadline > uv_hrtime() + s->max_ns) s->deadline = uv_hrtime() + s->max_ns;
   return fb_int(env, 0);
@@ -140,6 +171,8 @@ loop_spin_t *loop_spin_new(uv_loop_t *loop, uint64_t max_ns) {
   }
   s->idle.data = s;
   s->max_ns = max_ns;
+  s->grow_ns = max_ns * GROW_FACTOR;
+  s->cool_len = COOL_MIN;
   /* Polling never keeps Node running by itself. */
   uv_unref((uv_handle_t *)&s->idle);
   return s;
