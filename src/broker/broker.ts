@@ -4,11 +4,11 @@
 // to the matching rules (fan-out.ts), or to one connection (router.ts); monitors
 // get copies (monitors.ts) and replies are tracked (reply-tracker.ts). A peer at
 // fault or too slow is dropped with one log line, and nobody else is harmed.
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { ProtocolError } from '../errors.js';
 import { DIRECT_INTERFACE } from '../names/index.js';
 import * as native from '../native/native.js';
+import { randomBytes } from '../util/random-bytes.js';
 // Transport's files one by one, not its index: the bus loads no client side (start-up time).
 import { formatBusAddress, parseBusAddress, type BusAddress } from '../transport/bus-address.js';
 import { currentCookie } from '../transport/cookie-keyring.js';

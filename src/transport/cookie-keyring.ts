@@ -3,10 +3,10 @@
 // secret>" readable only by the user. The server picks a fresh cookie (less
 // than five minutes old), adding one when there is none; clients of the same
 // user read the same file to prove who they are.
-import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from '../util/random-bytes.js';
 
 /** The context every implementation uses. */
 export const COOKIE_CONTEXT = 'org_freedesktop_general';

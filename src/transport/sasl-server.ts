@@ -3,8 +3,15 @@
 // It takes the leading NUL byte, tolerates the whole exchange (and the first
 // message) in one read, answers ERROR to unknown commands and keeps going, and
 // hands back whatever follows `BEGIN\r\n`. No I/O here: the caller moves bytes.
-import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { ProtocolError } from '../errors.js';
+import { randomBytes } from '../util/random-bytes.js';
+
+/** SHA-1 in hex, from node:crypto loaded at the first DBUS_COOKIE_SHA1 exchange: loading it initialises OpenSSL (the bus's start-up). */
+function sha1Hex(text: string): string {
+  const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+  return crypto.createHash('sha1').update(text).digest('hex');
+}
 
 /** What the server accepts. */
 export interface SaslServerOptions {
@@ -219,7 +226,7 @@ export class SaslServer {
       return `DATA ${Buffer.from(`${c.context} ${c.id} ${this.cookieChallenge}`, 'latin1').toString('hex')}\r\n`;
     }
     const [clientChallenge, digest] = text.split(' ');
-    const expected = createHash('sha1').update(`${this.cookieChallenge}:${clientChallenge}:${this.cookieSecret}`).digest('hex');
+    const expected = sha1Hex(`${this.cookieChallenge}:${clientChallenge}:${this.cookieSecret}`);
     this.cookieChallenge = '';
     if (clientChallenge === undefined || digest !== expected) return this.rejected();
     if (this.uid === undefined || !this.options.allowUid(this.uid)) return this.rejected();

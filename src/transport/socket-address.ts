@@ -1,7 +1,7 @@
 // Turns a parsed unix bus address into socket address bytes (a leading NUL
 // byte names an abstract socket), and picks paths for unix:dir=/tmpdir=.
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { randomBytes } from '../util/random-bytes.js';
 import { BusAddressError, type BusAddress } from './bus-address.js';
 
 /** sun_path holds 108 bytes. */
