@@ -21,6 +21,8 @@ if (!existsSync(addon) || sources.some((f) => statSync(f).mtimeMs > statSync(add
   run(process.execPath, ['scripts/build-native.mjs']);
 }
 run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
+// The daemon in one file, as users run it (bin/fastbus.cjs): the tests that start a bus use it.
+run(process.execPath, ['scripts/bundle-daemon.mjs']);
 run(process.execPath, ['scripts/check-layers.mjs', 'src']);
 
 function* walk(dir) {

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { connect } from '../src/client/index.js';
 import { CLI, printedAddress } from './fixtures/bus.js';
 
-const root = path.resolve(path.dirname(CLI), '../../..');
+const root = path.resolve(path.dirname(CLI), '..');
 const run = promisify(execFile);
 const HOOK = `
 import { register } from 'node:module';
@@ -53,8 +53,15 @@ describe('the NATS client is loaded only by the bridge', () => {
     await assert.rejects(importAll(['fastbus/bridge']), /the NATS client was loaded/);
   });
 
-  test('fastbus daemon runs and serves without loading NATS code', async () => {
-    const child = spawn(process.execPath, ['--import', hook, CLI, 'daemon', '--session', '--nofork', '--print-address', `--address=unix:path=${path.join(dir, 'bus')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  test('the one-file daemon (bin/fastbus.cjs daemon) holds no bridge module and requires no NATS code', () => {
+    const bundle = readFileSync(path.join(root, 'dist/fastbus-daemon.cjs'), 'utf8');
+    assert.match(bundle, /^"src\/broker\/broker\.js": function/m);
+    assert.doesNotMatch(bundle, /^"src\/bridge\//m);
+    assert.doesNotMatch(bundle, /require\("nats"\)|nkeys/);
+  });
+
+  test('fastbus daemon from its modules (dist/src/cli/main.js) runs and serves without loading NATS code', async () => {
+    const child = spawn(process.execPath, ['--import', hook, path.join(root, 'dist/src/cli/main.js'), 'daemon', '--session', '--nofork', '--print-address', `--address=unix:path=${path.join(dir, 'bus')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     try {

@@ -131,7 +131,7 @@ for (const kind of ['fastbus', 'dbus-daemon'] as BusKind[]) {
 
 describe('dbus-run-session with fastbus as its dbus-daemon', { timeout: 30000 }, () => {
   it('runs a command on a fastbus session bus', async () => {
-    const wrapper = path.join(path.dirname(CLI), '../../../bin/fastbus-dbus-daemon');
+    const wrapper = path.join(path.dirname(CLI), 'fastbus-dbus-daemon');
     const out = await new Promise<string>((resolve, reject) => {
       execFile('dbus-run-session', [`--dbus-daemon=${wrapper}`, '--', 'busctl', '--user', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.Peer', 'GetMachineId'],
         { timeout: 20000 }, (e, stdout, stderr) => (e ? reject(new Error(`${e.message} ${stderr}`)) : resolve(stdout)));

@@ -11,7 +11,7 @@ import { connect, type Connection, defineInterface, Variant } from '../src/clien
 import { startBus, type BusKind, type TestBus } from './fixtures/bus.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const main = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const main = path.join(root, 'bin', 'fastbus.cjs');
 const impl = {
   Label: 'start',
   Add: (a: number, b: number) => a + b,

@@ -111,7 +111,7 @@ export async function measureFairness(peer: string, opts: { calls: number; reps:
   copyFileSync(path.join(repoRoot, 'dist/test/fixtures/flood-peer.js'), script);
   chmodSync(script, 0o644);
   const children: ChildProcess[] = [];
-  const bus = spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli/main.js'), 'daemon', `--config-file=${config}`, '--nofork', '--print-address'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const bus = spawn(process.execPath, [path.join(repoRoot, 'bin/fastbus.cjs'), 'daemon', `--config-file=${config}`, '--nofork', '--print-address'], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(bus);
   const idle: number[] = [];
   const flooded: number[] = [];

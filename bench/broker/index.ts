@@ -103,7 +103,7 @@ export async function startBus(name: BusName, dir: string, peer: string): Promis
   let brokerPid: () => number;
   if (name.startsWith('fastbus')) {
     const flags = name.split(' ').slice(1);
-    child = spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--session', '--nofork', '--print-address', ...flags, `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [path.join(repoRoot, 'bin/fastbus.cjs'), 'daemon', '--session', '--nofork', '--print-address', ...flags, `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
     brokerPid = () => child.pid!;
   } else if (name === 'dbus-daemon') {
     child = spawn('dbus-daemon', ['--session', '--nofork', '--print-address', `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'ignore'] });

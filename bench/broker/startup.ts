@@ -50,7 +50,7 @@ function busToHello(label: Exclude<Label, typeof NODE>, sock: string): Promise<{
     const args = ['--session', '--nofork', '--print-address', `--address=unix:path=${sock}`];
     const t0 = performance.now();
     const child = label === 'fastbus'
-      ? spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli/main.js'), 'daemon', ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+      ? spawn(process.execPath, [path.join(repoRoot, 'bin/fastbus.cjs'), 'daemon', ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
       : spawn('dbus-daemon', args, { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     const onExit = (code: number | null): void => reject(new Error(`${label} exited (${code}) before answering Hello`));

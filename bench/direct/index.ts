@@ -36,7 +36,7 @@ interface FastbusBus {
 
 async function startFastbus(dir: string, label: string, busy: boolean): Promise<FastbusBus> {
   const sock = path.join(dir, `${label}.sock`);
-  const child = spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli/main.js'), 'daemon', '--session', '--nofork', '--print-address', `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/fastbus.cjs'), 'daemon', '--session', '--nofork', '--print-address', `--address=unix:path=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const address = (await lines(child).next(/unix:path=[^\n]*\n/)).trim();
   const service = spawn(process.execPath, [path.join(here, 'peer.js'), 'service', address, 'auto', busy ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await lines(service).next(/ready/);

@@ -133,6 +133,8 @@ async function runDaemon(argv: string[]): Promise<number> {
   // The young generation keeps its first size instead of growing up to 16 MiB a
   // half-space under floods: a scavenge of few survivors costs little, and the
   // bus's resident memory stays smaller (both flags are read at each GC).
+  // bin/fastbus.cjs sets the same flags before it compiles the daemon's bundle
+  // (its code cache is taken only under them): change both together.
   v8.setFlagsFromString('--no-parallel-scavenge');
   v8.setFlagsFromString('--semi-space-growth-factor=1');
   const options: BrokerOptions = { socketActivation: parsed.socketActivation || process.env.LISTEN_FDS !== undefined, busyPollUs: parsed.busyPollUs };

@@ -65,8 +65,8 @@ export type PollHandle = { readonly __brand: 'PollHandle' };
 /** An opaque busy poller (busyOpen). */
 export type BusyHandle = { readonly __brand: 'BusyHandle' };
 
-const require = createRequire(import.meta.url);
-const addon = require('../../../build/Release/fastbus.node') as Addon;
+// Resolved from this file's URL (in dist/src/native, or the same URL inside the one-file CLI).
+const addon = createRequire(import.meta.url)('../../../build/Release/fastbus.node') as Addon;
 
 /** Throws a SystemError when `result` is -errno; returns it otherwise. */
 export function check(result: number, syscall: string, detail?: string): number {
