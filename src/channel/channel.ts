@@ -105,8 +105,18 @@ export class Channel extends EventEmitter {
     };
     this.sockWatch = ends.sockWatch ?? new SocketWatch(core.sock, POLL_READABLE | POLL_DISCONNECT);
     this.sockWatch.onEvent = (status, events) => this.onSocket(status, events);
-    this.loop.start();
-    if (core.side === 1) this.socket.sendAttached();
+    try {
+      this.loop.start();
+      // Fails (EPIPE) when the peer is already gone.
+      if (core.side === 1) this.socket.sendAttached();
+    } catch (e) {
+      // The caller closes the fds: the pollers on them must be closed first (a socket watch the
+      // caller passed stays its own), and the loop's scheduled run must find the channel closed.
+      core.state = 'closed';
+      this.loop.close();
+      if (ends.sockWatch === undefined) pollClose(this.sockWatch.handle);
+      throw e;
+    }
     this.on('newListener', (event) => {
       if (event === 'message') this.loop.runSoon();
     });

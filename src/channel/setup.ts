@@ -91,7 +91,7 @@ export function openReceived(side: 0 | 1, fds: ReceivedFds, peerPid: number, opt
   try {
     return new Channel(ends, options);
   } catch (e) {
-    // The channel checks its options before it takes anything over: all is still ours.
+    // A channel that throws has closed the pollers it opened on these fds: all is ours again.
     probe.release();
     shmUnmap(segment.buffer);
     closeFds();

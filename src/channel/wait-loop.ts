@@ -173,6 +173,7 @@ export class WaitLoop {
 
   close(): void {
     if (this.doorbell) pollClose(this.doorbell);
+    this.doorbell = null;
     if (this.busyPoller) busyClose(this.busyPoller);
     this.busyPoller = null;
   }

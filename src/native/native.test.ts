@@ -215,6 +215,20 @@ describe('native', () => {
     n.fdClose(efd);
   });
 
+  it('refuses to close an fd that a poller still watches, and closes it once the poller is closed', () => {
+    // libuv keeps a watcher for the fd's number: a new fd with that number would be refused (EEXIST).
+    const efd = n.check(n.efdOpen(0), 'eventfd');
+    const h = n.pollOpen(efd, n.POLL_READABLE, () => {});
+    assert.throws(() => n.fdClose(efd), /a poller still watches this fd/);
+    assert.equal(n.pollClose(h), 0);
+    assert.equal(n.fdClose(efd), 0);
+    // The number is free for a new fd and a new poller.
+    const again = n.check(n.efdOpen(0), 'eventfd');
+    assert.equal(again, efd);
+    n.pollClose(n.pollOpen(again, n.POLL_READABLE, () => {}));
+    n.fdClose(again);
+  });
+
   it('gives the address of a view', () => {
     const buf = new Uint8Array(new ArrayBuffer(64), 16, 8);
     const base = n.addressOf(new Uint8Array(buf.buffer));

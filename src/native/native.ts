@@ -124,7 +124,6 @@ export const efdOpen = addon.efd_open;
 export const efdSignal = addon.efd_signal;
 export const efdDrain = addon.efd_drain;
 export const pollUpdate = addon.poll_update;
-export const pollClose = addon.poll_close;
 export const pollRef = addon.poll_ref;
 export const sockOpen = addon.sock_open;
 export const sockPair = addon.sock_pair;
@@ -137,7 +136,6 @@ export const sockPeergroups = addon.sock_peergroups;
 export const sockPeerpidfd = addon.sock_peerpidfd;
 export const sockSetopt = addon.sock_setopt;
 export const sockShutdown = addon.sock_shutdown;
-export const fdClose = addon.fd_close;
 export const fdRead = addon.fd_read;
 export const fdWrite = addon.fd_write;
 export const fdSize = addon.fd_size;
@@ -274,7 +272,30 @@ export function pollOpen(fd: number, events: number, callback: (status: number, 
   if (!Number.isInteger(spinMaxUs) || spinMaxUs < 0 || spinMaxUs > 1_000_000) throw new RangeError(`pollOpen: spinMaxUs must be an integer 0..1000000, got ${spinMaxUs}`);
   const r = addon.poll_open(fd, events, callback, spinMaxUs);
   if (typeof r === 'number') throw new SystemError(-r, 'uv_poll_start');
+  polled.set(fd, r);
+  polledFd.set(r, fd);
   return r;
+}
+
+/**
+ * This thread's open pollers by fd. An fd closed under its poller stays in
+ * libuv's table (its number, once reused, is refused with EEXIST) or, if the
+ * loop has not registered it yet, makes libuv abort: fdClose refuses it.
+ */
+const polled = new Map<number, PollHandle>();
+const polledFd = new WeakMap<PollHandle, number>();
+
+/** Stops and closes a poller (its fd stays open): 0, or -EBADF if it was closed already. */
+export function pollClose(handle: PollHandle): number {
+  const fd = polledFd.get(handle);
+  if (fd !== undefined && polled.get(fd) === handle) polled.delete(fd);
+  return addon.poll_close(handle);
+}
+
+/** close(2): 0 or -errno. Closing an fd that a poller still watches is a bug: it throws and closes nothing. */
+export function fdClose(fd: number): number {
+  if (polled.has(fd)) throw new Error(`fdClose(${fd}): a poller still watches this fd; close the poller first`);
+  return addon.fd_close(fd);
 }
 
 /** What the own polling window of a poller opened with `spinMaxUs` has done (as loopSpinStats). */
