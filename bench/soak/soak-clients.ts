@@ -26,6 +26,9 @@ export class SoakTally {
   nameChanges = 0;
   reconnects = 0;
   largeBodies = 0;
+  /** Pairs (caller, service) whose caller sent on a channel, and the messages it sent there, counted as callers leave. */
+  directPairs = 0;
+  directSent = 0;
   /** The first few lost or wrong replies, described. */
   faults: string[] = [];
   /** Call round trips (ms) of the current interval. */
@@ -49,6 +52,15 @@ export async function startService(address: string, k: number, tickMs: number): 
   let tick = 0;
   const timer = setInterval(() => exported.emit('Tick', ++tick), tickMs);
   return { name, close: () => { clearInterval(timer); bus.close(); } };
+}
+
+/** Counts the caller's direct pairs before it leaves. */
+function countDirect(bus: Connection, tally: SoakTally): void {
+  for (const p of bus.directPeers()) {
+    if (!p.switched) continue;
+    tally.directPairs++;
+    tally.directSent += p.sent;
+  }
 }
 
 function randomText(rnd: () => number, max: number): string {
@@ -115,6 +127,7 @@ export async function runCaller(address: string, k: number, services: string[], 
       }
     } else if (r < 0.84) {
       // Leave and come back as a new connection.
+      countDirect(bus, tally);
       bus.close();
       bus = await connect(address);
       tally.reconnects++;
@@ -122,5 +135,6 @@ export async function runCaller(address: string, k: number, services: string[], 
     }
     await new Promise((resolve) => setTimeout(resolve, rnd() * thinkMs));
   }
+  countDirect(bus, tally);
   bus.close();
 }

@@ -154,6 +154,7 @@ function formatReport(o: SoakOptions, t: SoakTally, rss: SoakReport['rssKiB'], i
   const lines = [
     `soak: ${o.clients} clients for ${o.seconds} s: ${t.calls} calls answered, replies lost ${t.lost}, wrong replies ${t.wrong}`,
     `  ${t.largeBodies} large bodies (256 KiB-1 MiB), ${t.signals} signals received by subscribers, ${t.nameChanges} names acquired and released, ${t.reconnects} reconnections`,
+    `  direct path: ${t.directPairs} caller-service pairs switched to a channel, ${t.directSent} messages sent on channels by callers (counted as callers left)`,
     `  ${readers} slow readers (${dropped} dropped by the bus), ${killed} peers killed mid-message; bus ${busUp ? 'up and answering at the end' : 'NOT answering at the end'}`,
     `  bus RSS: idle ${mib(rss.idle)}, all connected ${mib(rss.start)}, peak ${mib(rss.peak)}, after 1 min ${mib(rss.afterOneMinute)}, end ${mib(rss.end)}`,
     '  call latency by interval:   from-to s   calls    p50 ms    p99 ms    max ms',
