@@ -9,8 +9,23 @@ import { XmlError } from './xml-error.js';
 // (U+F900..U+FFFD) nor outside the BMP. Current Unicode classes stand in for Unicode 2.0's.
 const NOT_NAME = '\\u{F900}-\\u{FFFD}\\u{10000}-\\u{10FFFF}';
 const START = `\\p{Ll}\\p{Lu}\\p{Lo}\\p{Lt}\\p{Nl}_:`;
+/** The pattern of an XML Name, for flags 'vy'. */
+export const NAME_SOURCE = `[[${START}]--[${NOT_NAME}]][[${START}\\p{Mc}\\p{Me}\\p{Mn}\\p{Lm}\\p{Nd}.\\-\\u00B7]--[${NOT_NAME}]]*`;
+
+/**
+ * `new RegExp(source, flags)`, made at its first use: a pattern with Unicode
+ * property classes takes milliseconds to build and again to compile, which a
+ * document that needs none of them (a bus config) should not pay at start-up.
+ */
+export function lazyRegExp(source: string, flags: string): () => RegExp {
+  let re: RegExp | undefined;
+  return () => (re ??= new RegExp(source, flags));
+}
+
 /** An XML Name, sticky (read at `lastIndex`). */
-export const NAME = new RegExp(`[[${START}]--[${NOT_NAME}]][[${START}\\p{Mc}\\p{Me}\\p{Mn}\\p{Lm}\\p{Nd}.\\-\\u00B7]--[${NOT_NAME}]]*`, 'vy');
+const NAME = lazyRegExp(NAME_SOURCE, 'vy');
+/** The ASCII part of NAME: the same match where no character past it is outside ASCII. */
+const ASCII_NAME = /[A-Za-z_:][A-Za-z0-9_:.\-]*/y;
 const SPACE = /[ \t\n\r]*/y;
 
 /** Whether `code` is a Char of XML 1.0 (section 2.2), as a character reference must be. */
@@ -73,10 +88,17 @@ export class XmlCursor {
 
   /** Reads a Name, or fails with `what` expected. */
   name(what: string): string {
-    NAME.lastIndex = this.i;
-    const m = NAME.exec(this.src);
+    ASCII_NAME.lastIndex = this.i;
+    const ascii = ASCII_NAME.exec(this.src);
+    if (ascii && !(this.src.charCodeAt(ASCII_NAME.lastIndex) >= 0x80)) {
+      this.i = ASCII_NAME.lastIndex;
+      return ascii[0];
+    }
+    const name = NAME();
+    name.lastIndex = this.i;
+    const m = name.exec(this.src);
     if (!m) this.fail(`expected ${what}`);
-    this.i = NAME.lastIndex;
+    this.i = name.lastIndex;
     return m[0];
   }
 

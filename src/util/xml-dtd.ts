@@ -4,7 +4,7 @@
 // ones are never fetched), element and notation declarations are checked and
 // dropped. Refused, with an XmlError: parameter entity references and
 // <!ATTLIST> default values (expat would add such attributes; we do not).
-import { XmlCursor, isXmlChar, NAME } from './xml-cursor.js';
+import { XmlCursor, isXmlChar, lazyRegExp, NAME_SOURCE } from './xml-cursor.js';
 
 /** A general entity declared in the internal subset. */
 export interface XmlEntity {
@@ -25,9 +25,9 @@ export interface XmlDoctype {
 
 const PREDEFINED = new Set(['lt', 'gt', 'amp', 'quot', 'apos']);
 const PUBID = /^[ \r\na-zA-Z0-9\-'()+,./:=?;!*#@$_%]*$/;
-const ELEMENT_DECL = new RegExp(`<!ELEMENT[ \\t\\n\\r]+${NAME.source}[ \\t\\n\\r]+(?:EMPTY|ANY|\\([^<>%"']*\\)[?*+]?)[ \\t\\n\\r]*>`, 'vy');
+const ELEMENT_DECL = lazyRegExp(`<!ELEMENT[ \\t\\n\\r]+${NAME_SOURCE}[ \\t\\n\\r]+(?:EMPTY|ANY|\\([^<>%"']*\\)[?*+]?)[ \\t\\n\\r]*>`, 'vy');
 /** One attribute definition of an <!ATTLIST>, up to its default (a quote there is a default value). */
-const ATT_DEF = new RegExp(`[ \\t\\n\\r]+${NAME.source}[ \\t\\n\\r]+(?:CDATA|IDREFS|IDREF|ID|ENTITY|ENTITIES|NMTOKENS|NMTOKEN|NOTATION[ \\t\\n\\r]+\\([^\\(\\)<>%"']*\\)|\\([^\\(\\)<>%"']*\\))[ \\t\\n\\r]+(?:#REQUIRED|#IMPLIED|#FIXED[ \\t\\n\\r]+["']|["'])`, 'vy');
+const ATT_DEF = lazyRegExp(`[ \\t\\n\\r]+${NAME_SOURCE}[ \\t\\n\\r]+(?:CDATA|IDREFS|IDREF|ID|ENTITY|ENTITIES|NMTOKENS|NMTOKEN|NOTATION[ \\t\\n\\r]+\\([^\\(\\)<>%"']*\\)|\\([^\\(\\)<>%"']*\\))[ \\t\\n\\r]+(?:#REQUIRED|#IMPLIED|#FIXED[ \\t\\n\\r]+["']|["'])`, 'vy');
 const CHAR_REF = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/y;
 const GENERAL_REF = /&[^ \t\n\r&;%<>"']+;/y;
 
@@ -124,11 +124,12 @@ function attlistDecl(cur: XmlCursor): void {
   space(cur, 'after <!ATTLIST');
   cur.name('an element name');
   for (;;) {
-    ATT_DEF.lastIndex = cur.i;
-    const m = ATT_DEF.exec(cur.src);
+    const attDef = ATT_DEF();
+    attDef.lastIndex = cur.i;
+    const m = attDef.exec(cur.src);
     if (!m) break;
     if (/["']$/.test(m[0])) cur.fail('default attribute values in <!ATTLIST> are not supported', at);
-    cur.i = ATT_DEF.lastIndex;
+    cur.i = attDef.lastIndex;
   }
   cur.skipSpace();
   if (cur.src[cur.i] === '%') cur.fail('parameter entity references are not supported');
@@ -159,9 +160,10 @@ function internalSubset(cur: XmlCursor, entities: Map<string, XmlEntity>): void 
     else if (s.startsWith('<!ATTLIST', i)) attlistDecl(cur);
     else if (s.startsWith('<!NOTATION', i)) notationDecl(cur);
     else if (s.startsWith('<!ELEMENT', i)) {
-      ELEMENT_DECL.lastIndex = i;
-      if (!ELEMENT_DECL.test(s)) cur.fail(/^[^>]*%/.test(s.slice(i)) ? 'parameter entity references are not supported' : 'bad <!ELEMENT> declaration');
-      cur.i = ELEMENT_DECL.lastIndex;
+      const elementDecl = ELEMENT_DECL();
+      elementDecl.lastIndex = i;
+      if (!elementDecl.test(s)) cur.fail(/^[^>]*%/.test(s.slice(i)) ? 'parameter entity references are not supported' : 'bad <!ELEMENT> declaration');
+      cur.i = elementDecl.lastIndex;
     } else cur.fail('expected a markup declaration in the DOCTYPE internal subset');
   }
 }

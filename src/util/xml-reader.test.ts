@@ -26,6 +26,17 @@ describe('XML reader', () => {
     assert.equal(Object.getPrototypeOf(root.attributes), null, 'attribute names like __proto__ cannot reach a prototype');
   });
 
+  it('reads names past ASCII as XML 1.0 Appendix B does: letters start them, marks and U+00B7 continue them', () => {
+    const root = readXml('<aé b\u00B7c="1" _\u0300="2"><\u00E9t\u00E9/></aé>');
+    assert.equal(root.name, 'aé');
+    assert.deepEqual({ ...root.attributes }, { 'b\u00B7c': '1', '_\u0300': '2' });
+    assert.equal(root.children[0].name, '\u00E9t\u00E9');
+    // U+00D7 (×) is no letter: the name ends before it, as it would after ASCII.
+    fails('<a\u00D7/>', /./);
+    fails('<\u00D7/>', /expected/);
+    fails('<\uF900/>', /expected/);
+  });
+
   it('replaces the five predefined entities and character references, and refuses bad ones', () => {
     assert.equal(readXml('<a>&lt;&gt;&amp;&quot;&apos;&#65;&#x1F600;</a>').text, '<>&"\'A😀');
     fails('<a>&#0;</a>', /invalid character number/, 1, 4);

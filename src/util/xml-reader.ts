@@ -3,7 +3,7 @@
 // expat checks it for dbus-daemon, without namespaces, validation or anything
 // loaded from outside. Returns the tree of elements with their text. The
 // DOCTYPE is read by xml-dtd.ts; entity expansion and nesting are bounded.
-import { XmlCursor, isXmlChar, NAME } from './xml-cursor.js';
+import { XmlCursor, isXmlChar, lazyRegExp, NAME_SOURCE } from './xml-cursor.js';
 import { readDoctype, type XmlDoctype, type XmlEntity } from './xml-dtd.js';
 import { XmlError } from './xml-error.js';
 
@@ -40,7 +40,7 @@ const MAX_ENTITY_NESTING = 32;
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 const BAD_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const XML_DECL = /<\?xml[ \t\n\r]+version[ \t\n\r]*=[ \t\n\r]*(?:"[A-Za-z0-9_.-]*"|'[A-Za-z0-9_.-]*')(?:[ \t\n\r]+encoding[ \t\n\r]*=[ \t\n\r]*(?:"([A-Za-z][A-Za-z0-9._-]*)"|'([A-Za-z][A-Za-z0-9._-]*)'))?(?:[ \t\n\r]+standalone[ \t\n\r]*=[ \t\n\r]*(?:"(yes|no)"|'(yes|no)'))?[ \t\n\r]*\?>/y;
-const REFERENCE = new RegExp(`&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(${NAME.source}));`, 'vy');
+const REFERENCE = lazyRegExp(`&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(${NAME_SOURCE}));`, 'vy');
 const MARKUP = /[<&]/g;
 const ATTR_SPECIAL = /[<&\t\n\r]/;
 
@@ -181,11 +181,12 @@ class XmlReader extends XmlCursor {
 
   /** A reference at `this.i`: the text it stands for, or an entity to expand, or undefined when it is skipped. */
   private reference(inAttribute: boolean): string | XmlEntity | undefined {
-    REFERENCE.lastIndex = this.i;
-    const m = REFERENCE.exec(this.src);
+    const reference = REFERENCE();
+    reference.lastIndex = this.i;
+    const m = reference.exec(this.src);
     if (!m) this.fail("'&' is not the start of a reference (write &amp;)");
     const at = this.i;
-    this.i = REFERENCE.lastIndex;
+    this.i = reference.lastIndex;
     if (m[3] === undefined) {
       const code = m[1] !== undefined ? parseInt(m[1], 16) : Number(m[2]);
       if (!isXmlChar(code)) this.fail(`reference to invalid character number ${m[0]}`, at);
