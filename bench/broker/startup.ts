@@ -1,8 +1,10 @@
 // Start-up of a bus, from spawning it to the first answered Hello (the bus
 // prints its address once it listens; a client then connects, authenticates
-// and says Hello): fastbus and dbus-daemon on Debian's session.conf, beside a
-// bare `node -e 0` (the floor under any Node program), taking turns in the
-// same run. Wall time, and the CPU time the started process used until then
+// and says Hello): fastbus as users start it (bin/fastbus.cjs: the one-file
+// daemon with its code cache), fastbus from its modules through Node's ESM
+// loader (dist/src/cli/main.js: what the bundle saves) and dbus-daemon, on
+// Debian's session.conf, beside a bare `node -e 0` (the floor under any Node
+// program), taking turns in the same run. Wall time, and the CPU time the started process used until then
 // (all its threads; steadier than wall time on a loaded machine).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +15,8 @@ import { repoRoot } from '../c-program.js';
 import type { BenchContext, Row, Table } from '../harness.js';
 
 const NODE = 'node -e 0';
-const LABELS = [NODE, 'fastbus', 'dbus-daemon'] as const;
+const MODULES = 'fastbus, from its modules';
+const LABELS = [NODE, 'fastbus', MODULES, 'dbus-daemon'] as const;
 type Label = (typeof LABELS)[number];
 
 /** CPU time of every thread of a live process so far, in ms (schedstat run time). */
@@ -49,9 +52,10 @@ function busToHello(label: Exclude<Label, typeof NODE>, sock: string): Promise<{
   return new Promise((resolve, reject) => {
     const args = ['--session', '--nofork', '--print-address', `--address=unix:path=${sock}`];
     const t0 = performance.now();
-    const child = label === 'fastbus'
-      ? spawn(process.execPath, [path.join(repoRoot, 'bin/fastbus.cjs'), 'daemon', ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
-      : spawn('dbus-daemon', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const entry = label === 'fastbus' ? 'bin/fastbus.cjs' : 'dist/src/cli/main.js';
+    const child = label === 'dbus-daemon'
+      ? spawn('dbus-daemon', args, { stdio: ['ignore', 'pipe', 'ignore'] })
+      : spawn(process.execPath, [path.join(repoRoot, entry), 'daemon', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     const onExit = (code: number | null): void => reject(new Error(`${label} exited (${code}) before answering Hello`));
     child.once('exit', onExit);
@@ -83,7 +87,7 @@ export async function startupTables(ctx: BenchContext): Promise<Table[]> {
     for (let i = 0; i < rounds; i++) {
       ctx.progress(`broker: start-up round ${i + 1}/${rounds}`);
       for (const label of LABELS) {
-        const r = label === NODE ? await bareNode() : await busToHello(label, path.join(dir, `${label}-${i}`));
+        const r = label === NODE ? await bareNode() : await busToHello(label, path.join(dir, `${LABELS.indexOf(label)}-${i}`));
         wall.get(label)!.push(r.wallMs);
         cpu.get(label)!.push(r.cpuMs);
       }
