@@ -10,6 +10,7 @@
         "src/native/memfd.c",
         "src/native/mmap.c",
         "src/native/anon.c",
+        "src/native/heap.c",
         "src/native/eventfd.c",
         "src/native/poll.c",
         "src/native/loop-spin.c",

@@ -23,6 +23,8 @@ export class Inbound {
   handles!: PassedHandles;
   /** drain() stopped early so that the event loop turns before the rest (see ReceivePool.dry); cleared by the loop. */
   turnWanted = false;
+  /** The length of the last payload lent from the receive pool (0: none since drain() looked). */
+  private pooledLength = 0;
   private scratch: Uint8Array = new Uint8Array(0);
   private readonly reader: RingReader;
   private readonly views: boolean;
@@ -41,6 +43,11 @@ export class Inbound {
     const reader = this.reader;
     // Without a listener, messages wait in the ring (and the sender waits) rather than being lost.
     if (!core.hasListener()) return;
+    if (this.collectWanted) {
+      // A turn after the last payload was delivered: nothing on the stack holds it any more.
+      this.collectWanted = false;
+      receivePool.collect();
+    }
     const stats = core.stats;
     const received = stats.messagesReceived;
     while (!core.paused && !this.turnWanted && reader.refresh()) {
@@ -48,6 +55,7 @@ export class Inbound {
       try {
         while ((kind = reader.next()) !== -1) {
           this.dispatch(kind, reader.offset, reader.length);
+          if (this.pooledLength > 0) this.afterPooled();
           if (core.paused || core.isClosed() || this.turnWanted || (one && stats.messagesReceived !== received)) break;
           // A chunk is copied out: its room goes back at once, so the sender refills while we copy.
           if (kind === KIND_CHUNK && reader.release()) core.ring();
@@ -57,6 +65,17 @@ export class Inbound {
       }
       if (core.isClosed() || (one && stats.messagesReceived !== received)) return;
     }
+  }
+
+  private collectWanted = false;
+
+  /** After a payload landed in the receive pool: whether to have V8 collect before the next (ReceivePool.collectWanted). */
+  private afterPooled(): void {
+    const length = this.pooledLength;
+    this.pooledLength = 0;
+    if (!receivePool.collectWanted(length)) return;
+    this.collectWanted = true;
+    this.turnWanted = true; // the slabs come back on the next turn
   }
 
   private dispatch(kind: number, at: number, length: number): void {
@@ -112,10 +131,24 @@ export class Inbound {
    * every view); otherwise in a buffer the listener owns, from the process's
    * receive pool (memory already faulted in) or, when the pool is full, new.
    */
-  landing(kind: number, length: number): Uint8Array {
+  landing(kind: number, length: number): Uint8Array;
+  /**
+   * With `mayWait`: or null when the frame being received should rather be
+   * read again after an event-loop turn, because the receive pool is about to
+   * get a slab back (ReceivePool.waitWanted); the frame is put back then.
+   */
+  landing(kind: number, length: number, mayWait: true): Uint8Array | null;
+  landing(kind: number, length: number, mayWait = false): Uint8Array | null {
     if (!(this.views && kind === KIND_BYTES)) {
+      // Not once the peer hung up: what it sent is delivered without waiting, then the channel closes.
+      if (mayWait && !this.core.hungUp && receivePool.waitWanted(length)) {
+        this.reader.unread();
+        this.turnWanted = true;
+        return null;
+      }
       const pooled = receivePool.take(length);
       if (receivePool.dry) this.turnWanted = true;
+      if (pooled !== null) this.pooledLength = length;
       return pooled ?? ownedBytes(length);
     }
     if (this.scratch.byteLength < length) this.scratch = ownedBytes(length);

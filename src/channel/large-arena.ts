@@ -131,7 +131,8 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
       }
       return;
     }
-    const owned = this.inb.landing(kind, length);
+    const owned = this.inb.landing(kind, length, true);
+    if (owned === null) return; // put back: read again after a turn
     owned.set(new Uint8Array(arena.buffer, offset, length));
     this.inb.acknowledge(token);
     this.inb.deliverLarge(kind, owned);

@@ -47,7 +47,8 @@ export class CmaPath extends LargePathBase implements LargePayloadPath {
     const address = u64[(at >> 3) + 1];
     const bytes = f64[(at >> 3) + 2];
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new ProtocolError('CORRUPT_SEGMENT', `large payload of ${bytes} bytes`);
-    const target = this.inb.landing(kind, bytes);
+    const target = this.inb.landing(kind, bytes, true);
+    if (target === null) return; // put back: read again after a turn
     readFully(this.core.peerPid, [{ address, length: bytes }], [target]);
     this.inb.acknowledge(token);
     this.inb.deliverLarge(kind, target);

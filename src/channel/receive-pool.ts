@@ -8,10 +8,16 @@
 // it. One pool per process, shared by its channels. Bounded: at most
 // `maxBytes` mapped (lent and free together); beyond that, and for payloads
 // larger than a quarter of it, a plain new buffer. Free slabs unused for
-// `idleMs` are unmapped. See docs/channel.md, "Large payloads".
+// `idleMs` are unmapped. V8 frees a dropped buffer only when it collects,
+// often several payloads later: once a receiver has used up its free slabs,
+// the pool has V8 collect its young generation (collect(), after the listener
+// returned) and the next payload waits a few event-loop turns for a slab to
+// come back (waitWanted()) rather than fault in a new one. See
+// docs/channel.md, "Large payloads".
 import { markAsUntransferable } from 'node:worker_threads';
 import { SystemError } from '../errors.js';
 import { EBUSY, MADV_POPULATE_WRITE, anonAdvise, anonLend, anonLent, anonMap, anonUnmap, type AnonRegion } from '../native/native.js';
+import { collectYoungGeneration } from './young-collection.js';
 
 const STEP_BYTES = 2 << 20;
 const MIN_SLAB_BYTES = 64 << 10;
@@ -20,6 +26,15 @@ const MIN_SLAB_BYTES = 64 << 10;
 export const RECEIVE_POOL_MAX_BYTES = 1 << 30;
 /** Free slabs unused this long are unmapped. */
 export const RECEIVE_POOL_IDLE_MS = 2000;
+/** The pool asks V8 to collect only once at least this much was lent since it last asked. */
+export const RECEIVE_POOL_COLLECT_MIN_BYTES = 8 << 20;
+/**
+ * ... and only once that much would take at least twice the collection's time to fault in
+ * afresh, at this rate (bytes per ms; about 1 GB/s on the VMs this was measured on).
+ */
+const FAULT_BYTES_PER_MS = 1e6;
+/** After collect(), a payload waits this long at most (less if small) for a slab to come back before the pool maps a new one. */
+export const RECEIVE_POOL_COLLECT_WAIT_MS = 5;
 
 interface Slab {
   region: AnonRegion;
@@ -41,6 +56,10 @@ export interface ReceivePoolStats {
   reuses: number;
   /** Payloads that got a plain new buffer (the pool was full, or the payload too large for it). */
   misses: number;
+  /** Collections the pool asked V8 for (collect()). */
+  collects: number;
+  /** Event-loop turns payloads waited for a slab to come back (waitWanted()). */
+  waits: number;
 }
 
 /** The slab size for a payload: a power of two up to 2 MiB, whole 2 MiB steps above. */
@@ -59,6 +78,21 @@ export class ReceivePool {
   private lends = 0;
   private reuses = 0;
   private misses = 0;
+  private collects = 0;
+  private waits = 0;
+  /** Bytes lent since the last collect(). */
+  private lentSinceCollect = 0;
+  /** How long the last collect() took, in ms (a first guess before it ran). */
+  private collectMs = 2;
+  /** When collect() last ran (performance.now()). */
+  private collectedAt = -Infinity;
+  /** When collect() last ran (performance.now()), -Infinity before it did. */
+  get lastCollectAt(): number {
+    return this.collectedAt;
+  }
+
+  /** How fast new memory faults in here, in bytes per ms (settable: tests make payloads always wait). */
+  faultBytesPerMs = FAULT_BYTES_PER_MS;
   private trimTimer: NodeJS.Timeout | null = null;
   /**
    * The last take found no free slab (it mapped one, or missed). Slabs come back only once V8 has
@@ -71,8 +105,13 @@ export class ReceivePool {
   /**
    * @param maxBytes what the pool may map, lent and free slabs together (settable: tests lower it)
    * @param idleMs free slabs not lent for this long are unmapped (0: only by trim())
+   * @param collectWaitMs how long after collect() a payload may wait for a slab to come back (settable)
    */
-  constructor(public maxBytes: number = RECEIVE_POOL_MAX_BYTES, readonly idleMs: number = RECEIVE_POOL_IDLE_MS) {}
+  constructor(
+    public maxBytes: number = RECEIVE_POOL_MAX_BYTES,
+    readonly idleMs: number = RECEIVE_POOL_IDLE_MS,
+    public collectWaitMs: number = RECEIVE_POOL_COLLECT_WAIT_MS,
+  ) {}
 
   /**
    * A buffer of exactly `length` bytes the caller owns (its contents are
@@ -97,7 +136,61 @@ export class ReceivePool {
     markAsUntransferable(ab);
     slab.lentAt = performance.now();
     this.lends++;
+    this.lentSinceCollect += size;
     return new Uint8Array(ab);
+  }
+
+  /**
+   * Whether collect() is worth calling now, once the listener returned: the
+   * next payload of `length` bytes would find no free slab (it would map a
+   * new one and fault it in), and the slabs lent since the last collection
+   * are enough that faulting them in afresh would cost at least twice what
+   * the last collection took.
+   */
+  collectWanted(length: number): boolean {
+    if (this.lentSinceCollect < Math.max(RECEIVE_POOL_COLLECT_MIN_BYTES, 2 * this.collectMs * this.faultBytesPerMs)) return false;
+    const size = slabBytesFor(length);
+    if (size > this.maxBytes / 4) return false;
+    return !this.slabs.some((slab) => slab.sizeBytes >= length && slab.sizeBytes <= 2 * size && anonLent(slab.region) === 0);
+  }
+
+  /**
+   * Whether a payload of `length` bytes should wait an event-loop turn rather
+   * than land now: no free slab holds it, but slabs that would are lent and
+   * collect() ran recently, so they may be about to come back (V8 frees
+   * buffers on a turn after the collection, once a helper thread swept them).
+   * Recently: less than `collectWaitMs` ago, and less than half of what
+   * faulting in a new slab would take (a small payload waits less).
+   */
+  waitWanted(length: number, nowMs: number = performance.now()): boolean {
+    const size = slabBytesFor(length);
+    const sinceMs = nowMs - this.collectedAt;
+    if (sinceMs > this.collectWaitMs || sinceMs > size / this.faultBytesPerMs / 2) return false;
+    if (size > this.maxBytes / 4) return false;
+    let lent = false;
+    for (const slab of this.slabs) {
+      if (slab.sizeBytes < length || slab.sizeBytes > 2 * size) continue;
+      if (anonLent(slab.region) === 0) return false;
+      lent = true;
+    }
+    if (lent) this.waits++;
+    return lent;
+  }
+
+  /**
+   * Has V8 collect its young generation now, where payload buffers the
+   * listener dropped are, so that their slabs come back on a later event-loop
+   * turn rather than after V8's own collection, several payloads later (a new
+   * slab costs page faults: about 1 GB/s on the VMs this was measured on).
+   * Call it with no lent buffer of interest on the stack.
+   */
+  collect(): void {
+    const t0 = performance.now();
+    collectYoungGeneration();
+    this.collectedAt = performance.now();
+    this.collectMs = this.collectedAt - t0;
+    this.lentSinceCollect = 0;
+    this.collects++;
   }
 
   /** A free slab that holds `length` bytes without wasting more than half of it, searching from the cursor. */
@@ -181,7 +274,7 @@ export class ReceivePool {
 
   get stats(): ReceivePoolStats {
     const free = this.slabs.filter((slab) => anonLent(slab.region) === 0).length;
-    return { mappedBytes: this.mapped, slabs: this.slabs.length, free, lends: this.lends, reuses: this.reuses, misses: this.misses };
+    return { mappedBytes: this.mapped, slabs: this.slabs.length, free, lends: this.lends, reuses: this.reuses, misses: this.misses, collects: this.collects, waits: this.waits };
   }
 }
 

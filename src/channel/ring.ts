@@ -173,6 +173,8 @@ export class RingReader extends RingEnd {
   length = 0;
   private head: number;
   private tailSeen: number;
+  /** The head before the frame next() returned last (unread() goes back to it). */
+  private frameHead = 0;
 
   constructor(segment: Segment, control: RingControl) {
     super(segment, control);
@@ -204,6 +206,7 @@ export class RingReader extends RingEnd {
       if (length < 0 || frame > this.cap - pos || frame > avail || avail < 0 || avail > this.cap) {
         throw new ProtocolError('CORRUPT_SEGMENT', `corrupt channel ring: frame of ${length} bytes at ${pos} with ${avail} bytes published`);
       }
+      this.frameHead = this.head;
       this.head = (this.head + frame) | 0;
       if (kind !== KIND_PAD) {
         this.offset = this.data + pos + FRAME_HEADER_BYTES;
@@ -211,6 +214,11 @@ export class RingReader extends RingEnd {
         return kind;
       }
     }
+  }
+
+  /** Puts the frame next() returned last back: the next next() returns it again. */
+  unread(): void {
+    this.head = this.frameHead;
   }
 
   /**

@@ -9,6 +9,7 @@ static napi_value init(napi_env env, napi_value exports) {
   memfd_init(env, exports);
   mmap_init(env, exports);
   anon_init(env, exports);
+  heap_init(env, exports);
   eventfd_init(env, exports);
   loop_spin_init(env, exports);
   loop_turn_init(env, exports);

@@ -38,6 +38,7 @@ void cma_init(napi_env env, napi_value exports);
 void memfd_init(napi_env env, napi_value exports);
 void mmap_init(napi_env env, napi_value exports);
 void anon_init(napi_env env, napi_value exports);
+void heap_init(napi_env env, napi_value exports);
 void eventfd_init(napi_env env, napi_value exports);
 void poll_init(napi_env env, napi_value exports);
 void socket_init(napi_env env, napi_value exports);

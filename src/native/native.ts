@@ -23,6 +23,7 @@ interface Addon {
   anon_lend(region: AnonRegion, lengthBytes: number): ArrayBuffer | number;
   anon_lent(region: AnonRegion): number;
   anon_unmap(region: AnonRegion): number;
+  heap_adjust_external(changeBytes: number): number;
   efd_open(initial: number): number;
   efd_signal(fd: number, n: number): number;
   efd_drain(fd: number): number;
@@ -191,6 +192,16 @@ export const anonLent = addon.anon_lent;
 
 /** Unmaps a region: 0, or -EBUSY while an ArrayBuffer lent over it is alive (nothing is unmapped then). */
 export const anonUnmap = addon.anon_unmap;
+
+/**
+ * Adds `changeBytes` (negative: takes back) to the external memory V8 weighs
+ * when it decides to collect (napi_adjust_external_memory); returns V8's new
+ * total. A report far above V8's limits makes it collect garbage at once.
+ */
+export function heapAdjustExternal(changeBytes: number): number {
+  if (!Number.isSafeInteger(changeBytes)) throw new RangeError(`heapAdjustExternal: changeBytes must be an integer, got ${changeBytes}`);
+  return addon.heap_adjust_external(changeBytes);
+}
 
 /**
  * After a poller's callback, keeps this thread's loop polling for up to `maxUs`
