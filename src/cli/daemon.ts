@@ -91,6 +91,23 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' | 'version'
   return a;
 }
 
+/**
+ * The bus's log: a line to fd 2 by write(2), as process.stderr would (it writes
+ * synchronously to files, pipes and terminals on Linux) without making that
+ * stream at start-up (it loads net or tty: a few ms of the first log line at
+ * start, docs/cli-daemon.md); through process.stderr when the write fails (EAGAIN on a non-blocking fd).
+ */
+function logLine(line: string): void {
+  const text = `fastbus-broker: ${line}\n`;
+  let written = 0;
+  try {
+    written = writeSync(2, text);
+  } catch {
+    // written stays 0: the stream takes the whole line.
+  }
+  if (written < Buffer.byteLength(text)) process.stderr.write(Buffer.from(text).subarray(written));
+}
+
 /** Writes the line, then closes fds other than stdout/stderr: readers such as dbus-run-session wait for EOF. */
 function writeTo(fd: number, text: string): void {
   writeSync(fd, text);
@@ -137,7 +154,7 @@ async function runDaemon(argv: string[]): Promise<number> {
   // (its code cache is taken only under them): change both together.
   v8.setFlagsFromString('--no-parallel-scavenge');
   v8.setFlagsFromString('--semi-space-growth-factor=1');
-  const options: BrokerOptions = { socketActivation: parsed.socketActivation || process.env.LISTEN_FDS !== undefined, busyPollUs: parsed.busyPollUs };
+  const options: BrokerOptions = { socketActivation: parsed.socketActivation || process.env.LISTEN_FDS !== undefined, busyPollUs: parsed.busyPollUs, log: logLine };
   if (parsed.configFile) options.configFile = parsed.configFile;
   if (parsed.address) options.address = parsed.address;
   if (parsed.allowAnonymous) options.allowAnonymous = true;
