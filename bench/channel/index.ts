@@ -267,6 +267,6 @@ async function measure(ctx: BenchContext): Promise<GroupResult> {
     { title: 'Bandwidth, 64 MiB payloads', rows: Object.values(bw64), baseline: bw64.c.label, note: `${k64} payloads per sample; receiver in views mode; the arena row raises arenaMaxBytes to 256 MiB (its arena is 128 MiB)` },
   ];
   notes.push('Parent pinned to CPU 0 and peer to CPU 1 (taskset), as the C programs pin themselves; the machine is shared, so compare ratios within a run.');
-  notes.push('CPU cost: no mode but busy uses CPU while idle; by default (pollUs 50) the loop polls after a wake-up for an adaptive window of up to 50 µs, one core per end while messages keep coming within it, and sleeps at once when they come further apart; with pollUs 0 a sleeping consumer costs one eventfd write per wake-up; spinUs burns up to that long after each batch, blocking the event loop; busy mode keeps one core at 100% per busy end.');
+  notes.push('CPU cost: no mode but busy uses CPU while idle; by default (pollUs 50) the loop polls after a wake-up for an adaptive window of up to 50 µs, one core per end while messages keep coming within it, and sleeps at once when they come further apart than four windows (or a full window keeps missing them); with pollUs 0 a sleeping consumer costs one eventfd write per wake-up; spinUs burns up to that long after each batch, blocking the event loop; busy mode keeps one core at 100% per busy end.');
   return { tables: tables.filter((t) => t.rows.every((r) => r.samples.length > 0)), notes };
 }
