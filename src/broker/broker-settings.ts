@@ -103,6 +103,8 @@ export interface DirectSettings {
   ringBytes: number;
   /** Channels one connection may hold at once. */
   maxPeers: number;
+  /** Channel ends one process may hold at once, over all its connections (each costs it fds and mappings). */
+  maxPerProcess: number;
 }
 
-export const DEFAULT_DIRECT: DirectSettings = { afterMessages: 4, ringBytes: 1 << 20, maxPeers: 64 };
+export const DEFAULT_DIRECT: DirectSettings = { afterMessages: 4, ringBytes: 1 << 20, maxPeers: 64, maxPerProcess: 256 };

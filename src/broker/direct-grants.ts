@@ -14,6 +14,7 @@ import { MessageType, type DecodedMessage, type Message } from '../wire/index.js
 import { DEFAULT_DIRECT, type DirectSettings } from './broker-settings.js';
 import { BusErrors } from './bus-error.js';
 import type { Connection } from './connection.js';
+import { ProcessEnds } from './direct-process-ends.js';
 import { SharedFds } from './shared-fds.js';
 
 const DRIVER_PATH = '/org/freedesktop/DBus';
@@ -79,8 +80,11 @@ export class DirectGrants {
   private readonly pairs = new Map<Connection, Map<Connection, Pair>>();
   /** Pairs with at least one switched side: fan-outs look up pairs only when nonzero. */
   private switchedPairs = 0;
+  private readonly processEnds: ProcessEnds;
 
-  constructor(private readonly host: GrantsHost, readonly settings: DirectSettings = DEFAULT_DIRECT) {}
+  constructor(private readonly host: GrantsHost, readonly settings: DirectSettings = DEFAULT_DIRECT) {
+    this.processEnds = new ProcessEnds(settings.maxPerProcess);
+  }
 
   /** How many connections asked for the direct path. */
   get capableCount(): number {
@@ -162,7 +166,8 @@ export class DirectGrants {
       this.pairsOf(to).set(from, p);
     }
     if (p.state !== 'counting' || ++p.count < this.settings.afterMessages || this.settings.afterMessages === 0) return;
-    const refusal = this.host.grantRefusal() ?? (this.channelsOf(from) >= this.settings.maxPeers || this.channelsOf(to) >= this.settings.maxPeers ? 'too many channels' : undefined);
+    const refusal = this.host.grantRefusal() ??
+      (this.channelsOf(from) >= this.settings.maxPeers || this.channelsOf(to) >= this.settings.maxPeers || !this.processEnds.roomFor(from, to) ? 'too many channels' : undefined);
     if (refusal !== undefined) {
       // Checked again after as many messages more.
       p.count = 0;
@@ -293,6 +298,7 @@ export class DirectGrants {
     p.accepted = 0;
     p.revoked = 0;
     p.channelled = true;
+    this.processEnds.count(p.a, p.b, 1);
     this.stats.grants++;
     const common = [fds.memfd, fds.efd0, fds.efd1];
     let holders = 2;
@@ -358,8 +364,7 @@ export class DirectGrants {
     // Behind everything conn sent through the bus before: the peer reads the channel up to conn's end first.
     this.notify(other, 'PeerRevoked', 's', [conn.uniqueName!]);
     if (p.revoked !== 3) return;
-    p.traffic?.close();
-    p.traffic = undefined;
+    this.dropChannel(p);
     p.state = 'counting';
     p.count = 0;
   }
@@ -376,8 +381,15 @@ export class DirectGrants {
 
   private close(p: Pair): void {
     p.state = 'closed';
-    p.traffic?.close();
+    this.dropChannel(p);
+  }
+
+  /** The bus's hold on a pair's channel ends (its processes' ends count one fewer). */
+  private dropChannel(p: Pair): void {
+    if (p.traffic === undefined) return;
+    p.traffic.close();
     p.traffic = undefined;
+    this.processEnds.count(p.a, p.b, -1);
   }
 
   private notify(target: Connection, member: string, signature: string, body: unknown[], fds?: SharedFds): void {

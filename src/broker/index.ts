@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Activator, SYSTEMD_NAME, type ServiceDirs } from './activation.js';
 import { DirWatch } from './dir-watch.js';
 import { Broker } from './broker.js';
-import { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings } from './broker-settings.js';
+import { DEFAULT_LIMITS, type BrokerLimits, type BrokerSettings, type DirectSettings } from './broker-settings.js';
 import { readBusConfig, type BusConfig } from './bus-config.js';
 import { BusPolicy } from './bus-policy.js';
 import * as native from '../native/native.js';
@@ -38,6 +38,8 @@ export interface BrokerOptions {
   /** Extra service directories for activation. */
   serviceDirs?: string[];
   limits?: Partial<BrokerLimits>;
+  /** When the direct path grants channels (docs/direct.md); default DEFAULT_DIRECT. */
+  direct?: Partial<DirectSettings>;
   /** Where one-line diagnostics go (default: stderr). */
   log?: (line: string) => void;
   /** Also take sockets passed by systemd (LISTEN_FDS). */
@@ -167,6 +169,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     allowAnonymous: options.allowAnonymous ?? config?.allowAnonymous ?? false,
     authMechanisms: config?.auth.length ? [...config.auth, ...(config.allowAnonymous ? ['ANONYMOUS'] : [])] : undefined,
     limits: limitsFrom(config, options.limits),
+    ...(options.direct ? { direct: options.direct } : {}),
     log,
     busType: config?.type,
     activate: (name) => activator.start(name),
