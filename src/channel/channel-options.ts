@@ -56,6 +56,12 @@ export interface ChannelOptions {
    * for CMA and chunked ones), valid only until the 'message' listener returns: no copy, no allocation.
    */
   views?: boolean;
+  /**
+   * With `views`, only byte messages up to this size are views (default: all); larger ones
+   * are handed out as with default options, in buffers the listener owns (from the receive
+   * pool), which it may keep and decode in place.
+   */
+  viewsMaxBytes?: number;
   /** Where the one-line notices go (default console.warn). */
   log?: (line: string) => void;
   /** For tests: replaces the CMA probe of the peer. */
@@ -78,6 +84,8 @@ export interface ChannelSettings {
   /** Payload bytes per chunk through the ring. */
   chunkBytes: number;
   views: boolean;
+  /** Byte messages up to this size are handed out as views (-1: none, without `views`). */
+  viewsMaxBytes: number;
   refuseMemfd: boolean;
   log: (line: string) => void;
   probe: (pid: number, range: RemoteRange) => ProbeResult;
@@ -112,6 +120,7 @@ export function settingsFrom(options: ChannelOptions, ringBytes: number): Channe
     arenaMaxBytes: arenaMax,
     chunkBytes: Math.max(64, ringBytes / 4 - 24),
     views: options.views === true,
+    viewsMaxBytes: options.views === true ? options.viewsMaxBytes ?? Infinity : -1,
     refuseMemfd: options.refuseMemfd === true,
     log: options.log ?? ((line) => console.warn(line)),
     probe: options.probe ?? cmaProbe,

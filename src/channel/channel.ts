@@ -252,9 +252,9 @@ export class Channel extends EventEmitter {
   async *[Symbol.asyncIterator](): AsyncGenerator<unknown, void, undefined> {
     const buffered: unknown[] = [];
     let wake: (() => void) | null = null;
-    const views = this.core.settings.views;
+    const viewsMax = this.core.settings.viewsMaxBytes;
     const onMessage = (m: unknown): void => {
-      buffered.push(views && m instanceof Uint8Array ? m.slice() : m);
+      buffered.push(m instanceof Uint8Array && m.byteLength <= viewsMax ? m.slice() : m);
       if (buffered.length >= ITERATOR_HIGH_WATER) this.pause();
       if (wake) { wake(); wake = null; }
     };

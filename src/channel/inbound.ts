@@ -27,11 +27,12 @@ export class Inbound {
   private pooledLength = 0;
   private scratch: Uint8Array = new Uint8Array(0);
   private readonly reader: RingReader;
-  private readonly views: boolean;
+  /** Byte messages up to this size are handed out as views (ChannelSettings.viewsMaxBytes). */
+  private readonly viewsMax: number;
 
   constructor(private readonly core: ChannelCore) {
     this.reader = core.reader;
-    this.views = core.settings.views;
+    this.viewsMax = core.settings.viewsMaxBytes;
   }
 
   /**
@@ -86,7 +87,7 @@ export class Inbound {
     switch (kind) {
       case KIND_BYTES:
         core.stats.messagesReceived++;
-        this.emit(this.views ? new Uint8Array(core.segment.buffer, at, length) : core.u8.slice(at, at + length));
+        this.emit(length <= this.viewsMax ? new Uint8Array(core.segment.buffer, at, length) : core.u8.slice(at, at + length));
         return;
       case KIND_JSON:
         core.stats.messagesReceived++;
@@ -126,10 +127,11 @@ export class Inbound {
   }
 
   /**
-   * Where a large payload of `length` bytes is received: in views mode, byte
-   * messages land in one reused buffer (valid until the listener returns, as
-   * every view); otherwise in a buffer the listener owns, from the process's
-   * receive pool (memory already faulted in) or, when the pool is full, new.
+   * Where a large payload of `length` bytes is received: in views mode (up to
+   * viewsMaxBytes), byte messages land in one reused buffer (valid until the
+   * listener returns, as every view); otherwise in a buffer the listener owns,
+   * from the process's receive pool (memory already faulted in) or, when the
+   * pool is full, new.
    */
   landing(kind: number, length: number): Uint8Array;
   /**
@@ -139,7 +141,7 @@ export class Inbound {
    */
   landing(kind: number, length: number, mayWait: true): Uint8Array | null;
   landing(kind: number, length: number, mayWait = false): Uint8Array | null {
-    if (!(this.views && kind === KIND_BYTES)) {
+    if (!(kind === KIND_BYTES && length <= this.viewsMax)) {
       // Not once the peer hung up: what it sent is delivered without waiting, then the channel closes.
       if (mayWait && !this.core.hungUp && receivePool.waitWanted(length)) {
         this.reader.unread();
@@ -161,8 +163,8 @@ export class Inbound {
    * a mapping): byte messages in views mode, and JSON (its text is copied).
    * Not a structured clone: its typed arrays would be views of that memory.
    */
-  borrows(kind: number): boolean {
-    return kind === KIND_JSON || (this.views && kind === KIND_BYTES);
+  borrows(kind: number, length: number): boolean {
+    return kind === KIND_JSON || (kind === KIND_BYTES && length <= this.viewsMax);
   }
 
   /** Decodes a received large payload and emits it (a structured clone's typed arrays stay views of `bytes`). */

@@ -122,7 +122,7 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > arena.sizeBytes) {
       throw new ProtocolError('CORRUPT_SEGMENT', `corrupt arena payload descriptor: ${length} bytes at offset ${offset} of arena ${id} (${arena.sizeBytes} bytes)`);
     }
-    if (this.inb.borrows(kind)) {
+    if (this.inb.borrows(kind, length)) {
       // The view is valid until the listener returns; then the extent goes back to the sender.
       try {
         this.inb.deliverLarge(kind, new Uint8Array(arena.buffer, offset, length));

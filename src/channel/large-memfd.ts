@@ -74,7 +74,7 @@ export class MemfdPath extends LargePathBase implements LargePayloadPath {
       fdClose(fd);
     }
     this.inb.acknowledge(token);
-    if (this.inb.borrows(kind)) {
+    if (this.inb.borrows(kind, bytes)) {
       this.inb.deliverLarge(kind, new Uint8Array(map));
     } else {
       // An owned copy in ordinary memory, so the mapping is unmapped now

@@ -10,7 +10,11 @@ export interface DirectHost {
   busSend(bytes: Uint8Array, fds?: number[]): void;
   /** Tells the bus something: a Direct1 call that expects no reply. */
   tellBus(member: string, signature: string, body: unknown[]): void;
-  decode(bytes: Uint8Array): Message;
+  /**
+   * Decodes a message; `owned`: the bytes are the caller's for ever (a large message the
+   * channel landed in memory of its own), so `ay` values may be views of them rather than copies.
+   */
+  decode(bytes: Uint8Array, owned?: boolean): Message;
   /** Handles a message that arrived on a channel (sender already stamped). */
   dispatchDirect(msg: Message, peer: DirectPeer): void;
   /** Rejects the calls sent on the channel to `peer` with the bus's NoReply. */

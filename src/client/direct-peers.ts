@@ -24,6 +24,12 @@ const DBUS = 'org.freedesktop.DBus';
 const GONE_WAIT_MS = 2000;
 
 const EMPTY = new Uint8Array(0);
+/**
+ * Messages up to this size are read in place on the channel (views, copied out by the decoder);
+ * larger ones land in the receive pool, warm memory this side owns (the channel's large-payload
+ * threshold by default).
+ */
+const DIRECT_VIEWS_MAX_BYTES = 64 << 10;
 
 /** Every direct peer of one connection. */
 export class DirectPeers {
@@ -239,7 +245,9 @@ export class DirectPeers {
     let channel;
     try {
       channel = openGranted({ side, memfd: fds[memfd], efd0: fds[efd0], efd1: fds[efd1], sock: fds[sock] }, pid, {
-        views: true, busy: this.options.busy === true, log: (line) => this.host.log(line),
+        // Small messages are read in place; large ones land in memory of our own (the receive pool),
+        // and their `ay` values are decoded as views of it rather than copied out.
+        views: true, viewsMaxBytes: DIRECT_VIEWS_MAX_BYTES, busy: this.options.busy === true, log: (line) => this.host.log(line),
       });
     } catch (e) {
       grant.close();
@@ -299,7 +307,7 @@ export class DirectPeers {
     }
     let msg: Message;
     try {
-      msg = this.host.decode(data);
+      msg = this.host.decode(data, data.byteLength > DIRECT_VIEWS_MAX_BYTES);
       if ((msg.unixFds ?? 0) !== (fds?.length ?? 0)) throw new Error(`${msg.unixFds ?? 0} unix fds announced, ${fds?.length ?? 0} passed`);
       if (fds) msg.fds = fds;
     } catch (e) {
