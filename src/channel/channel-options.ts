@@ -26,9 +26,11 @@ export interface ChannelOptions {
   /** How non-byte values travel: 'json' (default, as child_process) or 'advanced' (v8 structured clone). */
   serialization?: 'json' | 'advanced';
   /**
-   * Longest window, in microseconds, of the event loop's polling after a wake-up by the doorbell
-   * (default 50, which covers a reply on a VM; 0: sleep at once, see docs/channel.md). The window adapts: it grows while messages keep coming
-   * within it and shrinks when they do not, so an idle channel does not poll. See docs/channel.md.
+   * How long, in microseconds, an end stays awake after work, polling the ring on each turn of the
+   * event loop, so that a reply within it needs no doorbell (default 50, which covers a reply on a
+   * VM; 0: sleep at once); also the longest window of the event loop's polling after a doorbell
+   * wake-up, which adapts (it opens while messages keep coming and shuts when they do not). An idle
+   * channel polls not at all. See docs/channel.md, "The wake-up path".
    */
   pollUs?: number;
   /** Microseconds to keep polling the ring after it runs dry, before sleeping on the doorbell (default 0); blocks the event loop meanwhile. */

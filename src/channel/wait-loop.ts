@@ -1,8 +1,9 @@
-// How a channel end waits for work: by default it sleeps on its eventfd
-// doorbell (polled by libuv), which the peer rings only when this side said
-// it sleeps; after a wake-up the loop keeps polling (an adaptive window of the
-// doorbell's own, up to pollUs, see src/native/loop-spin.c) so that a reply
-// that comes soon needs no wake-up; with spinUs it first polls the ring that
+// How a channel end waits for work: after work it stays awake for pollUs,
+// polling the ring on each event-loop turn without saying it sleeps (so the
+// peer rings nothing), then sleeps on its eventfd doorbell (polled by libuv),
+// which the peer rings only when this side said it sleeps; after a wake-up the
+// loop keeps polling (an adaptive window of the doorbell's own, up to pollUs,
+// see src/native/loop-spin.c); with spinUs it first polls the ring that
 // long; busy mode never sleeps: it polls in 1 ms slices, one per event-loop
 // turn, driven from C (src/native/loop-busy.c), which runs the promise jobs
 // and nextTicks after each message delivered, inside the slice (so an awaited
@@ -39,10 +40,16 @@ export class WaitLoop {
   private running = false;
   private busyPoller: BusyHandle | null = null;
   private refed = true;
+  /** How long the end stays awake after work (pollUs, in ms; 0: it sleeps at once). */
+  private readonly awakeMs: number;
+  /** While awake: when it goes to sleep, and the turn's poll of the ring. */
+  private awakeUntil = 0;
+  private awakePoller: NodeJS.Immediate | null = null;
 
   constructor(private readonly core: ChannelCore, private readonly out: Outbound, private readonly inb: Inbound, private readonly hooks: LoopHooks) {
     this.spinMs = core.settings.spinMs;
     this.busy = core.settings.busy;
+    this.awakeMs = core.settings.pollUs / 1000;
   }
 
   /** Inside a drain or flush now (a hang-up seen meanwhile leaves the draining to it). */
@@ -73,8 +80,11 @@ export class WaitLoop {
     if (!this.busy && !this.core.isClosed()) setImmediate(this.run);
   }
 
-  /** Drains the inbound ring and flushes outbound work until both are idle, then sleeps. */
-  private runOnce(): void {
+  /**
+   * Drains the inbound ring and flushes outbound work until both are idle, then stays awake for
+   * up to pollUs (see awakePoll), or with `sleepNow` (the time is up) sleeps.
+   */
+  private runOnce(sleepNow = false): void {
     const { core, out, inb } = this;
     if (core.isClosed() || this.running) return;
     this.running = true;
@@ -101,6 +111,16 @@ export class WaitLoop {
         // Paused, or nobody listening: stay awake-but-idle (no doorbell); resume() or a new listener restarts us.
         if (core.paused || !core.hasListener()) return;
         if (this.spinMs > 0 && this.spin()) continue;
+        if (this.awakeMs > 0 && !sleepNow) {
+          // Awake: the consumer has not said it sleeps, so the peer rings no doorbell; the ring is polled each turn.
+          this.awakeUntil = performance.now() + this.awakeMs;
+          // Referenced even when the channel is not: Node polls without sleeping only for referenced
+          // immediates, and an end that sleeps in epoll while awake would wait for a ring that never comes.
+          // So an unreferenced channel keeps the process alive up to pollUs after its last work.
+          this.awakePoller ??= setImmediate(this.awakePoll);
+          return;
+        }
+        sleepNow = false;
         // The doorbell was reset above, before flush(); a ring since then stays counted and wakes
         // the poller again (sleep() also re-checks the ring after saying it sleeps).
         if (!core.reader.sleep()) return;
@@ -111,6 +131,22 @@ export class WaitLoop {
       this.running = false;
     }
   }
+
+  /**
+   * One turn of the event loop's while awake: runs the loop if frames came (the peer rang no
+   * doorbell: this end never said it sleeps), else polls again next turn until the time is up, then
+   * goes to sleep (sleep() sets the flag and looks at the ring once more, so nothing is missed).
+   */
+  private readonly awakePoll = (): void => {
+    this.awakePoller = null;
+    if (this.core.isClosed()) return;
+    if (this.core.reader.refresh()) return this.runOnce();
+    if (performance.now() < this.awakeUntil) {
+      this.awakePoller = setImmediate(this.awakePoll);
+      return;
+    }
+    this.runOnce(true);
+  };
 
   /** Reads the doorbell's counter back to zero if it fired (level-triggered: else libuv calls again). */
   private resetDoorbell(): void {
@@ -176,5 +212,7 @@ export class WaitLoop {
     this.doorbell = null;
     if (this.busyPoller) busyClose(this.busyPoller);
     this.busyPoller = null;
+    if (this.awakePoller) clearImmediate(this.awakePoller);
+    this.awakePoller = null;
   }
 }
