@@ -2,7 +2,10 @@
 // reaches a peer after the other end is gone is declined, and the peer goes
 // on serving and switching to new channels on the fd numbers it freed (before:
 // its pollers outlived the fds they watched, and libuv refused the reused
-// numbers with EEXIST, then aborted the process).
+// numbers with EEXIST, then aborted the process); and a channel whose socket
+// breaks under two live peers in full flood ends as a revoked one does (its
+// rings still serve): the pair goes on through the bus, losing, repeating and
+// reordering nothing, and is granted a new channel.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -83,5 +86,41 @@ describe('direct-path faults with real processes', () => {
     assert.equal(child.exitCode, null, 'the service is still running');
     child.kill('SIGTERM');
     assert.equal(await exited, '0');
+  });
+
+  it('falls back to the bus when a switched pair\'s channel socket breaks while both live, then takes a new channel: every call answered, every call and signal once and in order', { timeout: 120000 }, async () => {
+    const grants = async (): Promise<number> => {
+      const [m] = await driver.callMethod({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus.Debug.Stats', member: 'GetStats' });
+      return (m as Record<string, { value: number }>).DirectGrants.value;
+    };
+    const [a, b] = await Promise.all([peers.start('auto'), peers.start('auto')]);
+    await a.call('WatchTicks', 's', [b.name]);
+    await b.call('WatchTicks', 's', [a.name]);
+    // Calls both ways, one number in five a Tick signal instead, 16 calls in flight each way.
+    await Promise.all([a.call('FloodOn', 'suu', [b.name, 16, 5]), b.call('FloodOn', 'suu', [a.name, 16, 5])]);
+    const direct = (): Promise<unknown> => Promise.all([a.call('WaitDirect', 's', [b.name]), b.call('WaitDirect', 's', [a.name])]);
+    const sent = async (): Promise<void> => {
+      const [[markA], [markB]] = await Promise.all([a.call('Mark'), b.call('Mark')]) as [[number], [number]];
+      await Promise.all([a.call('WaitSent', 'u', [markA + 500]), b.call('WaitSent', 'u', [markB + 500])]);
+    };
+    await direct();
+    await sent();
+    const grantsBefore = await grants();
+    // One end's channel socket is shut down under the flood; both processes, the rings and the bus connections go on.
+    assert.deepEqual(await a.call('BreakChannels'), [1]);
+    await sent();
+    // The pair went back to the bus (the broken channel revoked), and the bus grants it a new channel.
+    await direct();
+    await sent();
+    assert.ok(await grants() > grantsBefore, 'the pair was granted a new channel');
+    const [[errorsA, lastA], [errorsB, lastB]] = await Promise.all([a.call('FloodOff'), b.call('FloodOff')]) as [[number, number], [number, number]];
+    assert.deepEqual([errorsA, errorsB], [0, 0], 'every call was answered');
+    for (const [to, from, last] of [[b, a, lastA], [a, b, lastB]] as const) {
+      const [received, disorder] = await to.call('Stats', 's', [from.name]);
+      assert.equal(received, last, `${to.name} got every one of ${from.name}'s ${last} calls and ticks`);
+      assert.equal(disorder, 0, `${to.name} got ${from.name}'s messages once each, in order`);
+    }
+    const [handled] = await b.call('Handled') as [number[]];
+    assert.equal(handled.length + Math.floor(lastA / 5), lastA, `${b.name} answered each of ${a.name}'s calls once`);
   });
 });

@@ -146,14 +146,18 @@ export class DirectGrants {
       for (const p of m.values()) {
         if (p.a !== c) continue;
         if (p.state === 'counting') p.count = 0;
-        if (p.state !== 'offered' && p.state !== 'live') continue;
-        p.state = 'revoking';
-        p.revoked = 0;
-        p.traffic!.revoke();
-        this.notify(p.a, 'Revoke', 's', [p.b.uniqueName!]);
-        this.notify(p.b, 'Revoke', 's', [p.a.uniqueName!]);
+        this.revokePair(p);
       }
     }
+  }
+
+  private revokePair(p: Pair): void {
+    if (p.state !== 'offered' && p.state !== 'live') return;
+    p.state = 'revoking';
+    p.revoked = 0;
+    p.traffic!.revoke();
+    this.notify(p.a, 'Revoke', 's', [p.b.uniqueName!]);
+    this.notify(p.b, 'Revoke', 's', [p.a.uniqueName!]);
   }
 
   /** A unicast message the bus routed from `from` to `to`: may grant the pair a channel. */
@@ -334,8 +338,9 @@ export class DirectGrants {
   private decline(conn: Connection, peer: string, reason: string): void {
     const p = this.pairWith(conn, peer);
     if (p === undefined || (p.state !== 'offered' && p.state !== 'counting')) return;
-    // The decliner closed its end: the other end sees the channel hang up and stays on the bus.
+    // The decliner closed its end: the other end sees the channel hang up, and this marker says nothing will come on it.
     this.close(p);
+    this.notify(p.a === conn ? p.b : p.a, 'PeerRevoked', 's', [conn.uniqueName!]);
     this.host.log(`${conn.uniqueName} declined a direct channel to ${peer}: ${reason}`);
   }
 
@@ -353,6 +358,8 @@ export class DirectGrants {
   /** `conn`'s marker: it stopped sending to `peer` on their revoked channel; what follows goes through the bus. */
   private revoked(conn: Connection, peer: string): void {
     const p = this.pairWith(conn, peer);
+    // An end whose channel's socket broke revokes it first: the other end is told as for a monitor.
+    if (p !== undefined) this.revokePair(p);
     if (p === undefined || p.state !== 'revoking' || (p.revoked & bit(p, conn)) !== 0) return;
     p.revoked |= bit(p, conn);
     if ((p.switched & bit(p, conn)) !== 0) {

@@ -37,7 +37,7 @@ function toBytes(view: ArrayBufferView): Uint8Array {
 }
 
 /**
- * One end of a channel. Events: 'message' (value, handle?), 'close' (reason, error?).
+ * One end of a channel. Events: 'message' (value, handle?), 'close' (reason, error?), 'hangup' (see hangUp).
  * Async-iterable over messages (values only: handles go to 'message' listeners).
  */
 export class Channel extends EventEmitter {
@@ -67,6 +67,8 @@ export class Channel extends EventEmitter {
   private closeReason: CloseReason = 'closed';
   private closeError: Error | undefined;
   private refed = true;
+  /** The socket hung up and is no longer watched (see hangUp). */
+  private socketDown = false;
   private readonly closed: Promise<void>;
   private closedResolve!: () => void;
 
@@ -287,11 +289,30 @@ export class Channel extends EventEmitter {
       // libuv reports EPOLLERR (a peer that closed with our bytes unread) as
       // status < 0 and stops the poller: read what the peer sent before it went.
       const ended = this.socket.pump();
-      if (status < 0 || ended || (events & POLL_DISCONNECT) !== 0) this.peerGone();
+      if (status < 0 || ended || (events & POLL_DISCONNECT) !== 0) this.hangUp();
       else if (!this.core.settings.busy) this.loop.run();
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /**
+   * The socket hung up. With a 'hangup' listener (an owner that learns otherwise whether the peer
+   * lives, as the bus tells direct peers), the channel stops watching the socket and goes on with
+   * its rings and doorbells until close() or peerExited(); else the peer is gone.
+   */
+  private hangUp(): void {
+    if (this.listenerCount('hangup') === 0) return this.peerGone();
+    if (this.socketDown) return;
+    this.socketDown = true;
+    pollClose(this.sockWatch.handle);
+    this.loop.runSoon();
+    this.emit('hangup');
+  }
+
+  /** @internal After a 'hangup': the peer is gone; what it wrote is delivered, then the channel closes. */
+  peerExited(): void {
+    if (!this.core.isClosed()) this.peerGone();
   }
 
   private peerGone(): void {

@@ -46,6 +46,8 @@ export class DirectPeer {
   bouncing = false;
   /** The bus said the peer left: input from the bus waits until the channel has delivered everything. */
   gone = false;
+  /** The channel's socket hung up (the peer left, or the socket broke under two live ends). */
+  hungUp = false;
 
   constructor(
     readonly uniqueName: string,

@@ -266,6 +266,7 @@ export class DirectPeers {
     this.peers.set(peerName, p);
     channel.on('message', (data: unknown, handle?: unknown) => this.fromChannel(p, data, Array.isArray(handle) ? (handle as number[]) : undefined));
     channel.on('close', (reason: string, error?: Error) => this.channelClosed(p, reason, error));
+    channel.on('hangup', () => this.hungUp(p));
     this.host.tellBus('Accept', 's', [peerName]);
   }
 
@@ -341,7 +342,19 @@ export class DirectPeers {
     p.gone = true;
     this.host.holdInput(true);
     p.channel.resume();
-    setTimeout(() => void p.channel.close(), GONE_WAIT_MS).unref();
+    if (p.hungUp) p.channel.peerExited();
+    else setTimeout(() => void p.channel.close(), GONE_WAIT_MS).unref();
+  }
+
+  /**
+   * The channel's socket hung up: the peer left (the bus says so: PeerGone) or the socket broke
+   * under two live ends. Its rings still serve, so it ends as a revoked channel does: nothing lost,
+   * nothing twice, each sender's order kept (the bus starts the revocation when our marker comes).
+   */
+  private hungUp(p: DirectPeer): void {
+    p.hungUp = true;
+    if (p.gone) p.channel.peerExited();
+    else this.revocations.revoke(p);
   }
 
   private channelClosed(p: DirectPeer, reason: string, error: Error | undefined): void {
