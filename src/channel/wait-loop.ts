@@ -11,7 +11,7 @@
 // out; the doorbell is reset after that (off the path of a reply), before sleeping.
 import { performance } from 'node:perf_hooks';
 import {
-  POLL_READABLE, busyClose, busyOpen, busyRef, efdDrain, pollClose, pollOpen, pollRef, type BusyHandle, type PollHandle,
+  POLL_READABLE, busyClose, busyOpen, busyRef, efdDrain, loopYield, pollClose, pollOpen, pollRef, type BusyHandle, type PollHandle,
 } from '../native/native.js';
 import type { ChannelCore } from './channel-core.js';
 import type { Inbound } from './inbound.js';
@@ -142,6 +142,8 @@ export class WaitLoop {
     if (this.core.isClosed()) return;
     if (this.core.reader.refresh()) return this.runOnce();
     if (performance.now() < this.awakeUntil) {
+      // The peer may wait for this CPU (it is not pinned elsewhere): let it run first.
+      loopYield();
       this.awakePoller = setImmediate(this.awakePoll);
       return;
     }

@@ -162,6 +162,13 @@ static napi_value loop_spin_stats(napi_env env, napi_callback_info info) {
   return fb_int(env, 0);
 }
 
+/* loop_yield() -> 0 or -errno: sched_yield, for a poller of JavaScript's own (a channel end
+ * staying awake): a task waiting for this vCPU (the peer it waits for) runs first */
+static napi_value loop_yield(napi_env env, napi_callback_info info) {
+  (void)info;
+  return fb_int(env, sched_yield() == 0 ? 0 : -errno);
+}
+
 loop_spin_t *loop_spin_new(uv_loop_t *loop, uint64_t max_ns) {
   loop_spin_t *s = calloc(1, sizeof *s);
   if (!s) return NULL;
@@ -200,4 +207,5 @@ void loop_spin_init(napi_env env, napi_value exports) {
   }
   fb_export(env, exports, "loop_spin", loop_spin);
   fb_export(env, exports, "loop_spin_stats", loop_spin_stats);
+  fb_export(env, exports, "loop_yield", loop_yield);
 }

@@ -34,6 +34,7 @@ interface Addon {
   poll_ref(handle: PollHandle, keepAlive: boolean): number;
   loop_spin(maxUs: number): number;
   loop_spin_stats(out: Float64Array): number;
+  loop_yield(): number;
   loop_turn_count(counter: Uint32Array): number;
   busy_open(callback: () => boolean, sliceUs: number): BusyHandle | number;
   busy_close(handle: BusyHandle): number;
@@ -251,6 +252,11 @@ export function loopTurns(): Uint32Array {
   const counter = new Uint32Array(new ArrayBuffer(4));
   check(addon.loop_turn_count(counter), 'uv_prepare_start');
   return (turnCounter = counter);
+}
+
+/** Lets a task waiting for this CPU run first (sched_yield), for a loop that polls; 0 or -errno. */
+export function loopYield(): number {
+  return addon.loop_yield();
 }
 
 /** What loopSpin has done in this thread so far. */
