@@ -19,6 +19,7 @@ import {
 import { checkMessage, MessageFlags, MessageType, type DecodedMessage } from '../wire/index.js';
 import { ActivationQueue } from './activation-queue.js';
 import { DEFAULT_DIRECT, type BrokerSettings } from './broker-settings.js';
+import { BroadcastNeeds } from './broadcast-needs.js';
 import { BusErrors } from './bus-error.js';
 import { Connection } from './connection.js';
 import { DirectGrants } from './direct-grants.js';
@@ -51,6 +52,7 @@ export class Broker {
   readonly monitors: Monitors;
   readonly driver: Driver;
   readonly direct: DirectGrants;
+  readonly broadcasts: BroadcastNeeds;
   readonly startedAt = Date.now();
   listeners: Listener[] = [];
   /** The address clients use (all listeners, with guid). */
@@ -76,7 +78,9 @@ export class Broker {
       log: (line) => this.log(line),
     });
     this.driver = new Driver(this);
+    this.broadcasts = new BroadcastNeeds(this);
     this.direct = new DirectGrants({
+      broadcasts: this.broadcasts,
       sendFromBus: (target, m, fds) => this.router.sendFromBus(target, m, fds),
       replyError: (conn, call, name, text) => this.router.replyError(conn, call, name, text),
       reply: (conn, call, signature, body) => this.router.reply(conn, call, signature, body),
@@ -264,6 +268,7 @@ export class Broker {
     const { name, from, to } = change;
     const router = this.router;
     this.direct.ownerChanged(name, from, to);
+    this.broadcasts.ownerChanged(from, to);
     if (from && notifyOld) router.signal('NameLost', 's', [name], from);
     router.signal('NameOwnerChanged', 'sss', [name, from?.uniqueName ?? '', to?.uniqueName ?? '']);
     if (to) {

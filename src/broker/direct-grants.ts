@@ -11,6 +11,7 @@ import { GrantedTraffic, makeGrantedFds } from '../channel/granted-fds.js';
 import { DIRECT_INTERFACE } from '../names/index.js';
 import { fdClose } from '../native/native.js';
 import { MessageType, type DecodedMessage, type Message } from '../wire/index.js';
+import { MARKERS, type BroadcastNeeds } from './broadcast-needs.js';
 import { DEFAULT_DIRECT, type DirectSettings } from './broker-settings.js';
 import { BusErrors } from './bus-error.js';
 import type { Connection } from './connection.js';
@@ -18,11 +19,13 @@ import { ProcessEnds } from './direct-process-ends.js';
 import { SharedFds } from './shared-fds.js';
 
 const DRIVER_PATH = '/org/freedesktop/DBus';
-/** The extension's version, Enable's answer (2: channels can be revoked). */
-const DIRECT_VERSION = 2;
+/** The extension's version, Enable's answer (2: channels can be revoked; 3: the broadcast word). */
+const DIRECT_VERSION = 3;
 
 /** What grants need from the bus. */
 export interface GrantsHost {
+  /** Whether each capable sender's broadcasts are needed on the bus (its word). */
+  readonly broadcasts: BroadcastNeeds;
   sendFromBus(target: Connection, m: Message, fds?: SharedFds): void;
   replyError(conn: Connection, call: DecodedMessage, errorName: string, text: string): void;
   reply(conn: Connection, call: DecodedMessage, signature: string, body: unknown[]): void;
@@ -142,6 +145,7 @@ export class DirectGrants {
    * when nothing watches any more.
    */
   revokeAll(): void {
+    this.host.broadcasts.watched();
     for (const [c, m] of this.pairs) {
       for (const p of m.values()) {
         if (p.a !== c) continue;
@@ -190,6 +194,8 @@ export class DirectGrants {
       this.host.replyError(conn, msg, BusErrors.InvalidArgs, `Call to ${msg.member} has wrong args (${sig}, expected ${s})`);
       return false;
     };
+    // Counted whatever they say: the sender compares the count with the markers it sent.
+    if (MARKERS.has(msg.member!)) this.host.broadcasts.marker(conn);
     switch (msg.member) {
       case 'Enable':
         if (!expect('')) return;
@@ -198,6 +204,8 @@ export class DirectGrants {
           return;
         }
         this.capable.add(conn);
+        // Before the reply: the word that says whether the bus needs conn's broadcasts.
+        this.host.broadcasts.open(conn);
         this.host.reply(conn, msg, 'u', [DIRECT_VERSION]);
         return;
       case 'Accept':
@@ -237,6 +245,7 @@ export class DirectGrants {
    */
   disconnected(conn: Connection): void {
     this.capable.delete(conn);
+    this.host.broadcasts.forget(conn);
     const mine = this.pairs.get(conn);
     if (mine === undefined) return;
     this.pairs.delete(conn);

@@ -38,6 +38,9 @@ export class FanOut {
       this.eavesdropRules++;
       // Before AddMatch returns: what a direct peer sends after it passes the bus, where the eavesdropper sees it.
       this.bus.direct.revokeAll();
+    } else {
+      // Before AddMatch returns: senders it could match send their broadcasts to the bus again.
+      this.bus.broadcasts.ruleAdded(conn, rule);
     }
     if (this.matches.size > this.peakMatchRules) this.peakMatchRules = this.matches.size;
   }
@@ -48,15 +51,19 @@ export class FanOut {
     if (!ok) return false;
     if (rule.eavesdrop) this.eavesdropRules--;
     conn.account.matchRules--;
+    this.bus.broadcasts.fewer();
     return true;
   }
 
   removeAllMatches(conn: Connection): void {
+    let had = false;
     for (const e of this.matches.rulesOf(conn)) {
       if (e.rule.eavesdrop) this.eavesdropRules -= e.count;
       conn.account.matchRules -= e.count;
+      had = true;
     }
     this.matches.removeOwner(conn);
+    if (had) this.bus.broadcasts.fewer();
   }
 
   /** Whether any rule eavesdrops (routing skips toEavesdroppers otherwise). */

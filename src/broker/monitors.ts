@@ -38,7 +38,8 @@ export class Monitors {
 
   /** At disconnect. */
   delete(conn: Connection): void {
-    this.all.delete(conn);
+    // Senders may leave the bus out of their broadcasts again.
+    if (this.all.delete(conn)) this.bus.broadcasts.fewer();
   }
 
   /** Copies of `r` to monitors (they see everything their rules match); `recipient`: the connection it goes to, if any. */

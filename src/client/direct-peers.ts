@@ -14,6 +14,7 @@ import { DIRECT_INTERFACE } from '../names/index.js';
 import { fdClose } from '../native/native.js';
 import { forEachPart, joinParts, MessageFlags, MessageType, type EncodedParts, type Message } from '../wire/index.js';
 import type { DirectHost, DirectOptions } from './direct-host.js';
+import { DirectBroadcasts } from './direct-broadcasts.js';
 import { DirectPeer } from './direct-peer.js';
 import { DirectRevocations } from './direct-revocations.js';
 import { MatchableSelf, peerWants, RulesMirror, takeRules, type RulesFrame } from './direct-rules.js';
@@ -47,13 +48,15 @@ export class DirectPeers {
   private readonly ownNames = new Set<string>();
   /** Calls that reached us through the bus and wait for our reply, by caller. */
   private readonly busCalls = new Map<string, Set<number>>();
+  /** Whether the bus needs our broadcasts (the word it writes). */
+  private readonly broadcasts = new DirectBroadcasts();
   private closed = false;
 
   constructor(private readonly host: DirectHost, private readonly options: DirectOptions = {}) {
     this.self = new MatchableSelf(() => host.uniqueName, this.ownNames);
     this.rules = new RulesMirror(() => host.matchRules());
     this.revocations = new DirectRevocations({
-      tellBus: (member, signature, body) => host.tellBus(member, signature, body),
+      tellBus: (member, signature, body) => this.tell(member, signature, body),
       redeliver: (msg) => host.redeliver(msg),
       unroute: (p) => {
         if (this.peers.get(p.uniqueName) === p) this.peers.delete(p.uniqueName);
@@ -98,11 +101,18 @@ export class DirectPeers {
     return false;
   }
 
+  /** Tells the bus something (a Direct1 call without reply), counting our markers. */
+  private tell(member: string, signature: string, body: unknown[]): void {
+    this.broadcasts.telling(member);
+    this.host.tellBus(member, signature, body);
+  }
+
   /**
    * Sends `msg` (encoded as `bytes`) on a channel when its destination is a
    * switched peer; returns that peer's unique name, or undefined when the
-   * message must go through the bus. A broadcast signal is also copied to
-   * every switched peer (the bus leaves them out of its fan-out).
+   * message must go through the bus. A broadcast signal is copied to every
+   * switched peer whose rules want it (the bus leaves them out of its
+   * fan-out), and also goes to the bus unless the bus needs none (then '').
    * Throws DBusError LimitsExceeded for a call the peer's queue cannot take.
    */
   route(msg: Message, bytes: Uint8Array | EncodedParts, fds: readonly number[] | undefined): string | undefined {
@@ -117,7 +127,8 @@ export class DirectPeers {
           else if (peerWants(p, msg, this.self)) this.write(p, bytes, false);
         }
       }
-      return undefined;
+      // Read after any marker the loop sent (a revocation), so that a pending marker keeps the bus in.
+      return msg.type === MessageType.SIGNAL && this.broadcasts.unneeded() ? '' : undefined;
     }
     const isReply = msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR;
     let answered = false;
@@ -137,7 +148,7 @@ export class DirectPeers {
     }
     if (!this.write(p, bytes, msg.type === MessageType.METHOD_CALL, fds !== undefined && fds.length > 0 ? fds : undefined)) return undefined;
     // The bus still counts this call as waiting for us: tell it the answer went on the channel.
-    if (answered) this.host.tellBus('Answered', 'su', [dest, msg.replySerial]);
+    if (answered) this.tell('Answered', 'su', [dest, msg.replySerial]);
     return p.uniqueName;
   }
 
@@ -174,6 +185,8 @@ export class DirectPeers {
     switch (msg.member) {
       case 'Grant':
         return this.grant(msg);
+      case 'Broadcasts':
+        return this.broadcasts.take(msg);
       case 'OwnerChanged':
         return this.ownerChanged(name, msg.body[1] as string);
       case 'Go': {
@@ -181,7 +194,7 @@ export class DirectPeers {
         if (p === undefined || p.out !== 'offered') return;
         if (p.grant.revoked) return this.revocations.revoke(p);
         // The marker: it passes through the bus after everything we sent there before.
-        this.host.tellBus('Switched', 's', [name]);
+        this.tell('Switched', 's', [name]);
         p.out = 'direct';
         p.switchedOnce = true;
         // The first frame the peer reads: which of our signals it wants copied.
@@ -201,7 +214,7 @@ export class DirectPeers {
         const p = this.peers.get(name);
         if (p !== undefined) this.revocations.revoke(p);
         // Without a channel (it failed) the bus still waits for the marker; once is enough (we may have seen the flag first).
-        else if (this.revocations.peer(name)?.out !== 'ended') this.host.tellBus('Revoked', 's', [name]);
+        else if (this.revocations.peer(name)?.out !== 'ended') this.tell('Revoked', 's', [name]);
         return;
       }
       case 'PeerRevoked': {
@@ -232,7 +245,7 @@ export class DirectPeers {
     const fds = msg.fds ?? [];
     const decline = (reason: string): void => {
       for (const fd of fds) fdClose(fd);
-      this.host.tellBus('Decline', 'ss', [peerName, reason]);
+      this.tell('Decline', 'ss', [peerName, reason]);
     };
     if (this.closed || this.peers.has(peerName) || fds.length !== 4 || (side !== 0 && side !== 1)) return decline('unusable grant');
     let grant: GrantState;
@@ -251,7 +264,7 @@ export class DirectPeers {
       });
     } catch (e) {
       grant.close();
-      this.host.tellBus('Decline', 'ss', [peerName, (e as Error).message]);
+      this.tell('Decline', 'ss', [peerName, (e as Error).message]);
       return;
     }
     // Nothing from the peer is read before its marker arrives through the bus.
@@ -267,7 +280,7 @@ export class DirectPeers {
     channel.on('message', (data: unknown, handle?: unknown) => this.fromChannel(p, data, Array.isArray(handle) ? (handle as number[]) : undefined));
     channel.on('close', (reason: string, error?: Error) => this.channelClosed(p, reason, error));
     channel.on('hangup', () => this.hungUp(p));
-    this.host.tellBus('Accept', 's', [peerName]);
+    this.tell('Accept', 's', [peerName]);
   }
 
   private ownerChanged(name: string, owner: string, p = this.peers.get(owner)): void {
@@ -380,7 +393,7 @@ export class DirectPeers {
     this.host.failCallsTo(p.uniqueName);
     if (reason === 'error') this.host.log(`fastbus: direct channel to ${p.uniqueName} failed (${error?.message ?? 'unknown error'}); using the bus`);
     // The bus puts the peer back in our signals' fan-out.
-    if (!this.closed && wasDirect) this.host.tellBus('Unswitched', 's', [p.uniqueName]);
+    if (!this.closed && wasDirect) this.tell('Unswitched', 's', [p.uniqueName]);
   }
 
   /** Our match rules changed (called before the AddMatch it needs can return). */
@@ -391,6 +404,7 @@ export class DirectPeers {
   /** Closes every channel (the connection is closing). */
   close(): void {
     this.closed = true;
+    this.broadcasts.close();
     for (const p of [...this.peers.values(), ...this.revocations.all()]) if (p.channel.isOpen) void p.channel.close();
   }
 }
