@@ -12,19 +12,18 @@
 import { GrantState, openGranted } from '../channel/granted-ends.js';
 import { DIRECT_INTERFACE } from '../names/index.js';
 import { fdClose } from '../native/native.js';
-import { forEachPart, joinParts, MessageFlags, MessageType, type EncodedParts, type Message } from '../wire/index.js';
+import { MessageFlags, MessageType, type EncodedParts, type Message } from '../wire/index.js';
 import type { DirectHost, DirectOptions } from './direct-host.js';
 import { DirectBroadcasts } from './direct-broadcasts.js';
 import { DirectPeer } from './direct-peer.js';
 import { DirectRevocations } from './direct-revocations.js';
 import { MatchableSelf, peerWants, RulesMirror, takeRules, type RulesFrame } from './direct-rules.js';
-import { DBusError, ErrorNames } from './errors.js';
+import { writeDirect } from './direct-write.js';
 
 const DBUS = 'org.freedesktop.DBus';
 /** How long input from the bus waits for a dead peer's channel to report its end (a frozen peer process cannot hold us). */
 const GONE_WAIT_MS = 2000;
 
-const EMPTY = new Uint8Array(0);
 /**
  * Messages up to this size are read in place on the channel (views, copied out by the decoder);
  * larger ones land in the receive pool, warm memory this side owns (the channel's large-payload
@@ -124,7 +123,7 @@ export class DirectPeers {
           // Revoked: the bus delivers this one to the peer, after our marker.
           if (p.grant.revoked) this.revocations.revoke(p);
           // Only to a peer whose rules ask for it (the bus leaves the peer out of its fan-out).
-          else if (peerWants(p, msg, this.self)) this.write(p, bytes, false);
+          else if (peerWants(p, msg, this.self)) writeDirect(p, bytes, false, this.maxQueuedBytes);
         }
       }
       // Read after any marker the loop sent (a revocation), so that a pending marker keeps the bus in.
@@ -146,38 +145,10 @@ export class DirectPeers {
       this.revocations.revoke(p);
       return undefined;
     }
-    if (!this.write(p, bytes, msg.type === MessageType.METHOD_CALL, fds !== undefined && fds.length > 0 ? fds : undefined)) return undefined;
+    if (!writeDirect(p, bytes, msg.type === MessageType.METHOD_CALL, this.maxQueuedBytes, fds !== undefined && fds.length > 0 ? fds : undefined)) return undefined;
     // The bus still counts this call as waiting for us: tell it the answer went on the channel.
     if (answered) this.tell('Answered', 'su', [dest, msg.replySerial]);
     return p.uniqueName;
-  }
-
-  /**
-   * Writes bytes (and fds, passed in order with them over the channel's socket; they stay the
-   * caller's) on a peer's channel; false when the channel is closed (the caller uses the bus).
-   */
-  private write(p: DirectPeer, message: Uint8Array | EncodedParts, isCall: boolean, fds?: readonly number[]): boolean {
-    const ch = p.channel;
-    if (!ch.isOpen) return false;
-    const handles = fds === undefined ? undefined : [...fds];
-    let bytes: Uint8Array;
-    let sent = false;
-    if (message instanceof Uint8Array) bytes = message;
-    else {
-      // Straight into the payload arena when it can take the message now; else joined, as any other.
-      if (handles === undefined) sent = ch.trySendPieces(pieces(message), message.byteLength);
-      bytes = sent ? EMPTY : joinParts(message);
-    }
-    if (!sent && !ch.trySend(bytes, handles)) {
-      const n = bytes.byteLength;
-      if (isCall && p.queuedBytes + n > this.maxQueuedBytes) {
-        throw new DBusError(ErrorNames.LimitsExceeded, `The destination ${p.uniqueName} has a full message queue`);
-      }
-      p.queuedBytes += n;
-      ch.send(bytes, handles).then(() => { p.queuedBytes -= n; }, () => { p.queuedBytes -= n; });
-    }
-    p.sent++;
-    return true;
   }
 
   private control(msg: Message): void {
@@ -407,11 +378,4 @@ export class DirectPeers {
     this.broadcasts.close();
     for (const p of [...this.peers.values(), ...this.revocations.all()]) if (p.channel.isOpen) void p.channel.close();
   }
-}
-
-/** The pieces of an encoded message whose large `ay` values were left out of its buffer. */
-function pieces(parts: EncodedParts): Uint8Array[] {
-  const all: Uint8Array[] = [];
-  forEachPart(parts, (bytes) => all.push(bytes));
-  return all;
 }

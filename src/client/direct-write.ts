@@ -1,0 +1,45 @@
+// Writing one encoded message on a direct peer's channel (docs/direct.md):
+// straight into the ring, or into the payload arena piece by piece when its
+// large `ay` values were left out of the encoded bytes; queued behind what
+// waits for room otherwise, with calls bounded as the bus bounds a queue.
+import { forEachPart, joinParts, type EncodedParts } from '../wire/index.js';
+import type { DirectPeer } from './direct-peer.js';
+import { DBusError, ErrorNames } from './errors.js';
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Writes bytes (and fds, passed in order with them over the channel's socket; they stay the
+ * caller's) on a peer's channel; false when the channel is closed (the caller uses the bus).
+ * Throws DBusError LimitsExceeded for a call beyond `maxQueuedBytes` waiting for room.
+ */
+export function writeDirect(p: DirectPeer, message: Uint8Array | EncodedParts, isCall: boolean, maxQueuedBytes: number, fds?: readonly number[]): boolean {
+  const ch = p.channel;
+  if (!ch.isOpen) return false;
+  const handles = fds === undefined ? undefined : [...fds];
+  let bytes: Uint8Array;
+  let sent = false;
+  if (message instanceof Uint8Array) bytes = message;
+  else {
+    // Straight into the payload arena when it can take the message now; else joined, as any other.
+    if (handles === undefined) sent = ch.trySendPieces(pieces(message), message.byteLength);
+    bytes = sent ? EMPTY : joinParts(message);
+  }
+  if (!sent && !ch.trySend(bytes, handles)) {
+    const n = bytes.byteLength;
+    if (isCall && p.queuedBytes + n > maxQueuedBytes) {
+      throw new DBusError(ErrorNames.LimitsExceeded, `The destination ${p.uniqueName} has a full message queue`);
+    }
+    p.queuedBytes += n;
+    ch.send(bytes, handles).then(() => { p.queuedBytes -= n; }, () => { p.queuedBytes -= n; });
+  }
+  p.sent++;
+  return true;
+}
+
+/** The pieces of an encoded message whose large `ay` values were left out of its buffer. */
+function pieces(parts: EncodedParts): Uint8Array[] {
+  const all: Uint8Array[] = [];
+  forEachPart(parts, (bytes) => all.push(bytes));
+  return all;
+}
