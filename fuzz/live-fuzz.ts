@@ -21,6 +21,8 @@ export interface LiveFuzzOptions {
   seed: number;
   /** Raw clients sending at once. */
   clients: number;
+  /** Sequences each client plays even past the deadline (a short run on a loaded machine still covers them). */
+  minSequences?: number;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -114,6 +116,8 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
   writeFileSync(path.join(dir, 'bus.conf'), CONFIG);
   const child = spawn(process.execPath, [CLI, 'daemon', `--config-file=${path.join(dir, 'bus.conf')}`, '--nofork', '--print-address', `--address=unix:path=${path.join(dir, 'bus')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   const busLog = new Map<string, number>();
+  // 'exit' can come before the last of stderr has been read: the report waits for its end.
+  const stderrEnded = new Promise<void>((resolve) => child.stderr!.once('close', () => resolve()));
   let err = '';
   child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
@@ -157,7 +161,7 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
     let lastLog = Date.now();
     const client = async (k: number): Promise<void> => {
       const rnd = prng((o.seed * 1000 + k) >>> 0);
-      for (let n = 0; Date.now() < deadline && problems.length === 0; n++) {
+      for (let n = 0; (Date.now() < deadline || n < (o.minSequences ?? 0)) && problems.length === 0; n++) {
         const steps = sequence(rnd, uid);
         try {
           await play(socket, steps);
@@ -190,6 +194,7 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
   } finally {
     if (busExit) problems.push(busExit);
     await stopDaemon(child, dir);
+    await stderrEnded;
     rmSync(dir, { recursive: true, force: true });
   }
   const drops = [...busLog].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `    ${v} × ${k}`).join('\n');
