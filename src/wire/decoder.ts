@@ -69,8 +69,8 @@ export class Decoder {
     this.base = bytes.byteOffset;
     if (ab !== this.ab) {
       this.ab = ab;
-      // A large input's view is not held past release(), only weakly: messages that keep coming
-      // in one large buffer (a channel's ring or payload arena, a big message decoded again) reuse it.
+      // A large input's view is not held past the job that released it, only weakly: messages that keep
+      // coming in one large buffer (a channel's ring or payload arena, a big message decoded again) reuse it.
       const kept = this.keptView?.deref();
       if (kept !== undefined && kept.buffer === ab) this.dv = kept;
       else {
@@ -85,14 +85,30 @@ export class Decoder {
     this.depth = this.arrays = this.structs = 0;
   }
 
-  /** Drops the reference to the input so that it can be collected. */
+  /**
+   * Drops the reference to the input so that it can be collected. A large
+   * input's view is dropped when the current job's microtasks run, not at
+   * once: the messages of one job (a drained ring, a large message decoded
+   * again) then skip the weak lookup in reset. The view was kept that long
+   * anyway: a WeakRef's target lives until the job ends.
+   */
   release(): void {
     this.buf = EMPTY;
+    if (!this.dropQueued && this.dv.byteLength > KEEP_VIEW_BYTES) {
+      this.dropQueued = true;
+      queueMicrotask(this.dropLarge);
+    }
+  }
+
+  private dropQueued = false;
+  /** Drops a large input's view and buffer (queued by release). */
+  private readonly dropLarge = (): void => {
+    this.dropQueued = false;
     if (this.dv.byteLength > KEEP_VIEW_BYTES) {
       this.dv = EMPTY_VIEW;
       this.ab = null;
     }
-  }
+  };
 
   need(n: number): void {
     if (this.pos + n > this.end) fail('TRUNCATED', `value at offset ${this.pos} needs ${n} bytes, only ${this.end - this.pos} left`);
@@ -260,16 +276,24 @@ export class Decoder {
 
   /**
    * Reads a signature (`g`) and parses it, through the cache. Its text is in
-   * `sigText` afterwards, except for one-character signatures (the common
-   * case in variants), where it is the type's own `signature`.
+   * `sigText` afterwards, except for a one-character type or an array of one
+   * (`s`, `v`, `ay`: the common cases in variants and bodies), which skips the
+   * cache: its text is then the type's own `signature`.
    */
   signatureTypes(): readonly SignatureType[] {
     const p = this.pos;
-    if (p + 2 < this.end && this.buf[p] === 1 && this.buf[p + 2] === 0) {
-      const single = SINGLE[this.buf[p + 1]];
+    const b = this.buf;
+    if (p + 2 < this.end && b[p] === 1 && b[p + 2] === 0) {
+      const single = SINGLE[b[p + 1]];
       if (single !== undefined) {
         this.pos = p + 3;
         return single;
+      }
+    } else if (p + 3 < this.end && b[p] === 2 && b[p + 1] === 0x61 && b[p + 3] === 0) {
+      const array = ARRAY_OF[b[p + 2]];
+      if (array !== undefined) {
+        this.pos = p + 4;
+        return array;
       }
     }
     const len = this.u8();
@@ -652,7 +676,12 @@ const cacheTypes: Array<readonly SignatureType[] | undefined> = new Array(CACHE_
 export const KIND_PATH = 1, KIND_INTERFACE = 2, KIND_MEMBER = 4, KIND_BUS_NAME = 8;
 /** One-character signatures, by character code. */
 const SINGLE: Array<readonly SignatureType[] | undefined> = [];
-for (const c of 'ybnqiuxtdsogvh') SINGLE[c.charCodeAt(0)] = parseSignature(c);
+/** Arrays of one-character types (`ay`, `as`, `av`), by the element's character code. */
+const ARRAY_OF: Array<readonly SignatureType[] | undefined> = [];
+for (const c of 'ybnqiuxtdsogvh') {
+  SINGLE[c.charCodeAt(0)] = parseSignature(c);
+  ARRAY_OF[c.charCodeAt(0)] = parseSignature(`a${c}`);
+}
 
 declare module 'node:buffer' {
   interface Buffer {

@@ -47,6 +47,18 @@ describe('strict decoding of values', () => {
     assert.throws(() => decodeValues('v', Buffer.from([0, 0])), code('BAD_SIGNATURE'));
   });
 
+  it('reads a two-character array signature (ay, as) as one type, and refuses an incomplete or unknown one', () => {
+    const sig = (text: string) => Buffer.from([text.length, ...Buffer.from(text), 0]);
+    assert.deepEqual(decodeValues('v', Buffer.concat([sig('ay'), le(3), Buffer.from([1, 2, 3])])), [new Variant('ay', Buffer.from([1, 2, 3]))]);
+    assert.deepEqual(decodeValues('v', Buffer.concat([sig('as'), le(8, 3), Buffer.from('abc\0')])), [new Variant('as', ['abc'])]);
+    assert.deepEqual(decodeValues('gg', Buffer.concat([sig('au'), sig('s')])), ['au', 's']);
+    for (const text of ['aa', 'a(', 'a{', 'az', 'a)']) {
+      assert.throws(() => decodeValues('v', Buffer.concat([sig(text), le(0)])), code('BAD_SIGNATURE'), text);
+    }
+    assert.throws(() => decodeValues('g', Buffer.from([2, 0x61, 0x79])), code('TRUNCATED'));
+    assert.throws(() => decodeValues('g', Buffer.from([2, 0x61, 0x79, 0x79])), code('BAD_STRING'));
+  });
+
   it('keeps array elements inside the array length, and reads no bytes past the end', () => {
     assert.throws(() => decodeValues('au', le(6, 1, 2)), code('BAD_ARRAY'));
     assert.throws(() => decodeValues('au', le(12, 1, 2)), code('TRUNCATED'));
