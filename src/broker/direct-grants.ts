@@ -7,20 +7,17 @@
 // monitor or eavesdropper is attached and no send/receive rule is configured;
 // one that attaches revokes every channel (revokeAll): the switch in reverse,
 // each end's marker (Revoked) passing through the bus as PeerRevoked.
-import { GrantedTraffic, makeGrantedFds } from '../channel/granted-fds.js';
-import { DIRECT_INTERFACE } from '../names/index.js';
-import { fdClose } from '../native/native.js';
-import { MessageType, type DecodedMessage, type Message } from '../wire/index.js';
-import { MARKERS, type BroadcastNeeds } from './broadcast-needs.js';
+// The extension's messages are in direct-interface.ts, a pair's record in
+// direct-pair.ts, the making of a channel in direct-channel.ts.
+import type { DecodedMessage, Message } from '../wire/index.js';
+import type { BroadcastNeeds } from './broadcast-needs.js';
 import { DEFAULT_DIRECT, type DirectSettings } from './broker-settings.js';
-import { BusErrors } from './bus-error.js';
 import type { Connection } from './connection.js';
+import { makeDirectChannel, sendGrants } from './direct-channel.js';
+import { DirectInterface } from './direct-interface.js';
+import { bit, newPair, type DirectPair, type PairInfo } from './direct-pair.js';
 import { ProcessEnds } from './direct-process-ends.js';
-import { SharedFds } from './shared-fds.js';
-
-const DRIVER_PATH = '/org/freedesktop/DBus';
-/** The extension's version, Enable's answer (2: channels can be revoked; 3: the broadcast word). */
-const DIRECT_VERSION = 3;
+import type { SharedFds } from './shared-fds.js';
 
 /** What grants need from the bus. */
 export interface GrantsHost {
@@ -41,35 +38,6 @@ export interface GrantsHost {
   log(line: string): void;
 }
 
-/** counting -> offered -> live -> revoking -> counting again (or closed after a failure). */
-type PairState = 'counting' | 'offered' | 'live' | 'revoking' | 'closed';
-
-/** Two connections, from the first message the bus routed between them. `a` is side 0 of its channel. */
-interface Pair {
-  a: Connection;
-  b: Connection;
-  state: PairState;
-  count: number;
-  /** Bit 1: a accepted / switched / stopped using a revoked channel; bit 2: b. */
-  accepted: number;
-  switched: number;
-  revoked: number;
-  /** The pair was granted a channel once (replies between them may answer calls made on it; each hears PeerGone of the other). */
-  channelled: boolean;
-  /** The bytes each side has put on the channel, read from its segment. */
-  traffic: GrantedTraffic | undefined;
-}
-
-/** A pair with a channel, as Direct1.ListPairs and fastbus status show it. */
-export interface PairInfo {
-  a: Connection;
-  b: Connection;
-  state: 'offered' | 'live';
-  /** Bytes a sent b and b sent a on the channel (ring frames, mod 2^32). */
-  bytesAB: number;
-  bytesBA: number;
-}
-
 /** Counters for Debug.Stats and fastbus status. */
 export interface DirectStats {
   grants: number;
@@ -80,13 +48,15 @@ export interface DirectStats {
 export class DirectGrants {
   readonly stats: DirectStats = { grants: 0, refusals: 0 };
   private readonly capable = new Set<Connection>();
-  private readonly pairs = new Map<Connection, Map<Connection, Pair>>();
+  private readonly pairs = new Map<Connection, Map<Connection, DirectPair>>();
   /** Pairs with at least one switched side: fan-outs look up pairs only when nonzero. */
   private switchedPairs = 0;
   private readonly processEnds: ProcessEnds;
+  private readonly iface: DirectInterface;
 
   constructor(private readonly host: GrantsHost, readonly settings: DirectSettings = DEFAULT_DIRECT) {
     this.processEnds = new ProcessEnds(settings.maxPerProcess);
+    this.iface = new DirectInterface(this, host);
   }
 
   /** How many connections asked for the direct path. */
@@ -155,7 +125,7 @@ export class DirectGrants {
     }
   }
 
-  private revokePair(p: Pair): void {
+  private revokePair(p: DirectPair): void {
     if (p.state !== 'offered' && p.state !== 'live') return;
     p.state = 'revoking';
     p.revoked = 0;
@@ -169,7 +139,7 @@ export class DirectGrants {
     if (from === to || !this.capable.has(from) || !this.capable.has(to)) return;
     let p = this.pairs.get(from)?.get(to);
     if (p === undefined) {
-      p = { a: from, b: to, state: 'counting', count: 0, accepted: 0, switched: 0, revoked: 0, channelled: false, traffic: undefined };
+      p = newPair(from, to);
       this.pairsOf(from).set(to, p);
       this.pairsOf(to).set(from, p);
     }
@@ -187,55 +157,14 @@ export class DirectGrants {
 
   /** Handles a call to org.fastbus.Direct1 (addressed to the bus). */
   call(conn: Connection, msg: DecodedMessage): void {
-    const sig = msg.signature ?? '';
-    const body = msg.body;
-    const expect = (s: string): boolean => {
-      if (sig === s) return true;
-      this.host.replyError(conn, msg, BusErrors.InvalidArgs, `Call to ${msg.member} has wrong args (${sig}, expected ${s})`);
-      return false;
-    };
-    // Counted whatever they say: the sender compares the count with the markers it sent.
-    if (MARKERS.has(msg.member!)) this.host.broadcasts.marker(conn);
-    switch (msg.member) {
-      case 'Enable':
-        if (!expect('')) return;
-        if (!conn.unixFd || conn.credentials === undefined || conn.stream.kind !== 'unix') {
-          this.host.replyError(conn, msg, BusErrors.NotSupported, 'The direct path needs a unix socket that passes fds');
-          return;
-        }
-        this.capable.add(conn);
-        // Before the reply: the word that says whether the bus needs conn's broadcasts.
-        this.host.broadcasts.open(conn);
-        this.host.reply(conn, msg, 'u', [DIRECT_VERSION]);
-        return;
-      case 'Accept':
-        if (expect('s')) this.accept(conn, body[0] as string);
-        return;
-      case 'Decline':
-        if (expect('ss')) this.decline(conn, body[0] as string, body[1] as string);
-        return;
-      case 'Switched':
-        if (expect('s')) this.switched(conn, body[0] as string);
-        return;
-      case 'Unswitched':
-        if (expect('s')) this.unswitched(conn, body[0] as string);
-        return;
-      case 'Revoked':
-        if (expect('s')) this.revoked(conn, body[0] as string);
-        return;
-      case 'ListPairs':
-        if (!expect('')) return;
-        this.host.reply(conn, msg, 'a(ssstt)', [this.livePairs().map((p) => [p.a.uniqueName!, p.b.uniqueName!, p.state, BigInt(p.bytesAB), BigInt(p.bytesBA)])]);
-        return;
-      case 'Answered': {
-        if (!expect('su')) return;
-        const caller = this.host.lookup(body[0] as string);
-        if (caller !== undefined) this.host.forgetCall(conn, caller, body[1] as number);
-        return;
-      }
-      default:
-        this.host.replyError(conn, msg, BusErrors.UnknownMethod, `${DIRECT_INTERFACE} does not understand message ${msg.member}`);
-    }
+    this.iface.call(conn, msg);
+  }
+
+  /** `conn` asked for the direct path (Enable). */
+  enable(conn: Connection): void {
+    this.capable.add(conn);
+    // Before the reply: the word that says whether the bus needs conn's broadcasts.
+    this.host.broadcasts.open(conn);
   }
 
   /**
@@ -272,7 +201,7 @@ export class DirectGrants {
     }
   }
 
-  private pairsOf(c: Connection): Map<Connection, Pair> {
+  private pairsOf(c: Connection): Map<Connection, DirectPair> {
     let m = this.pairs.get(c);
     if (m === undefined) this.pairs.set(c, (m = new Map()));
     return m;
@@ -284,26 +213,14 @@ export class DirectGrants {
     return n;
   }
 
-  private pairWith(conn: Connection, peer: string): Pair | undefined {
+  private pairWith(conn: Connection, peer: string): DirectPair | undefined {
     const other = this.host.lookup(peer);
     return other === undefined ? undefined : this.pairs.get(conn)?.get(other);
   }
 
-  private grant(p: Pair): void {
-    let fds;
-    try {
-      fds = makeGrantedFds(this.settings.ringBytes);
-    } catch (e) {
-      this.host.log(`cannot make a direct channel for ${p.a.uniqueName} and ${p.b.uniqueName}: ${(e as Error).message}`);
-      p.state = 'closed';
-      return;
-    }
-    try {
-      // The bus's way to revoke the channel: no grant without it.
-      p.traffic = new GrantedTraffic(fds.memfd, this.settings.ringBytes);
-    } catch (e) {
-      this.host.log(`cannot map a direct channel for ${p.a.uniqueName} and ${p.b.uniqueName}: ${(e as Error).message}`);
-      for (const fd of [fds.memfd, fds.efd0, fds.efd1, ...fds.socks]) fdClose(fd);
+  private grant(p: DirectPair): void {
+    const fds = makeDirectChannel(p, this.settings.ringBytes, this.host);
+    if (fds === undefined) {
       p.state = 'closed';
       return;
     }
@@ -313,28 +230,11 @@ export class DirectGrants {
     p.channelled = true;
     this.processEnds.count(p.a, p.b, 1);
     this.stats.grants++;
-    const common = [fds.memfd, fds.efd0, fds.efd1];
-    let holders = 2;
-    const releaseCommon = (): void => {
-      if (--holders === 0) for (const fd of common) fdClose(fd);
-    };
-    const maxQueued = this.host.maxQueuedBytes();
-    for (const side of [0, 1] as const) {
-      const self = side === 0 ? p.a : p.b;
-      const other = side === 0 ? p.b : p.a;
-      const sock = fds.socks[side];
-      const shared = new SharedFds([...common, sock], () => {
-        fdClose(sock);
-        releaseCommon();
-      });
-      const creds = other.credentials!;
-      // h values index the fds: memfd, efd0, efd1, this side's socket.
-      this.notify(self, 'Grant', 'suuasuuhhhh', [other.uniqueName!, creds.uid, creds.pid, this.host.namesOf(other), side, maxQueued, 0, 1, 2, 3], shared);
-      shared.release();
-    }
+    sendGrants(p, fds, this.host, this.iface);
   }
 
-  private accept(conn: Connection, peer: string): void {
+  /** `conn` opened its end of the channel offered to it and `peer` (Accept): once both did, each is told Go. */
+  accept(conn: Connection, peer: string): void {
     const p = this.pairWith(conn, peer);
     if (p === undefined || p.state !== 'offered') return;
     p.accepted |= bit(p, conn);
@@ -344,7 +244,8 @@ export class DirectGrants {
     this.notify(p.b, 'Go', 's', [p.a.uniqueName!]);
   }
 
-  private decline(conn: Connection, peer: string, reason: string): void {
+  /** `conn` could not open the channel offered to it and `peer` (Decline): the pair stays on the bus. */
+  decline(conn: Connection, peer: string, reason: string): void {
     const p = this.pairWith(conn, peer);
     if (p === undefined || (p.state !== 'offered' && p.state !== 'counting')) return;
     // The decliner closed its end: the other end sees the channel hang up, and this marker says nothing will come on it.
@@ -353,7 +254,8 @@ export class DirectGrants {
     this.host.log(`${conn.uniqueName} declined a direct channel to ${peer}: ${reason}`);
   }
 
-  private switched(conn: Connection, peer: string): void {
+  /** `conn`'s marker: it sends to `peer` on their channel from here on (Switched). */
+  switched(conn: Connection, peer: string): void {
     const p = this.pairWith(conn, peer);
     // An end may switch after its channel was revoked, when it had the Go before it saw the flag: its peer must know to read it.
     if (p === undefined || (p.state !== 'live' && p.state !== 'revoking') || ((p.switched | p.revoked) & bit(p, conn)) !== 0) return;
@@ -365,7 +267,7 @@ export class DirectGrants {
   }
 
   /** `conn`'s marker: it stopped sending to `peer` on their revoked channel; what follows goes through the bus. */
-  private revoked(conn: Connection, peer: string): void {
+  revoked(conn: Connection, peer: string): void {
     const p = this.pairWith(conn, peer);
     // An end whose channel's socket broke revokes it first: the other end is told as for a monitor.
     if (p !== undefined) this.revokePair(p);
@@ -385,7 +287,8 @@ export class DirectGrants {
     p.count = 0;
   }
 
-  private unswitched(conn: Connection, peer: string): void {
+  /** `conn`'s channel to `peer` failed and it is back on the bus (Unswitched): the channel is closed. */
+  unswitched(conn: Connection, peer: string): void {
     const p = this.pairWith(conn, peer);
     if (p === undefined) return;
     if ((p.switched & bit(p, conn)) !== 0) {
@@ -395,24 +298,20 @@ export class DirectGrants {
     this.close(p);
   }
 
-  private close(p: Pair): void {
+  private close(p: DirectPair): void {
     p.state = 'closed';
     this.dropChannel(p);
   }
 
   /** The bus's hold on a pair's channel ends (its processes' ends count one fewer). */
-  private dropChannel(p: Pair): void {
+  private dropChannel(p: DirectPair): void {
     if (p.traffic === undefined) return;
     p.traffic.close();
     p.traffic = undefined;
     this.processEnds.count(p.a, p.b, -1);
   }
 
-  private notify(target: Connection, member: string, signature: string, body: unknown[], fds?: SharedFds): void {
-    this.host.sendFromBus(target, { type: MessageType.SIGNAL, flags: 0, serial: 0, path: DRIVER_PATH, interface: DIRECT_INTERFACE, member, signature, body }, fds);
+  private notify(target: Connection, member: string, signature: string, body: unknown[]): void {
+    this.iface.notify(target, member, signature, body);
   }
-}
-
-function bit(p: Pair, c: Connection): number {
-  return p.a === c ? 1 : 2;
 }
