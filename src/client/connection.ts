@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
 import { ProtocolError } from '../errors.js';
 import { connectBus, type MessageStream } from '../transport/index.js';
-import { decodeMessage, encodeMessage, encodeMessageParts, joinParts, MessageFlags, MessageType, type Message } from '../wire/index.js';
+import { decodeMessage, encodeMessage, encodeMessageParts, joinParts, MessageEncoder, MessageFlags, MessageType, type Message } from '../wire/index.js';
 import { AbortError, DBusError, DisconnectedError, ErrorNames, TimeoutError } from './errors.js';
 import type { InterfaceDefinition, InterfaceSpec, Implementation } from './define-interface.js';
 import { ObjectTable, type ExportedInterface } from './object-table.js';
@@ -49,6 +49,11 @@ const NO_OPTIONS: CallOptions = Object.freeze({});
 const DBUS_PATH = '/org/freedesktop/DBus';
 /** `ay` values from this size on are copied straight into a direct channel's payload arena, not into the encoded message first. */
 const LARGE_VALUE_BYTES = 64 * 1024;
+/** Messages for the direct path up to this size are encoded into one reused buffer (see writeDirect). */
+const VIEW_MAX_BYTES = 16 * 1024;
+const viewEncoder = new MessageEncoder();
+/** A message encoded by viewEncoder is being routed (its bytes must stay until routed). */
+let viewInUse = false;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -146,11 +151,20 @@ export class Connection extends EventEmitter {
     }
     if (this.direct !== undefined) {
       // Large `ay` values stay out of the encoded bytes: a channel copies them once, into its arena.
-      const parts = encodeMessageParts(msg, LARGE_VALUE_BYTES);
+      // A small message is a view of one reused buffer, which a channel copies into its ring (a send
+      // made while routing one, such as a revocation's marker, encodes into a buffer of its own).
+      const nested = viewInUse;
+      const parts = nested ? encodeMessageParts(msg, LARGE_VALUE_BYTES) : viewEncoder.encodeParts(msg, LARGE_VALUE_BYTES, VIEW_MAX_BYTES);
+      const borrowed = !nested && parts instanceof Uint8Array && parts.length <= VIEW_MAX_BYTES;
       if (sendChannel.hasSubscribers) sendChannel.publish({ connection: this, message: msg });
-      this.lastVia = this.direct.route(msg, parts, fds);
+      viewInUse = !nested;
+      try {
+        this.lastVia = this.direct.route(msg, parts, fds, borrowed);
+      } finally {
+        viewInUse = nested;
+      }
       if (this.lastVia !== undefined) return serial;
-      this.stream.send(parts instanceof Uint8Array ? parts : joinParts(parts), fds);
+      this.stream.send(parts instanceof Uint8Array ? (borrowed ? Buffer.from(parts) : parts) : joinParts(parts), fds);
       return serial;
     }
     const bytes = encodeMessage(msg);

@@ -112,9 +112,10 @@ export class DirectPeers {
    * message must go through the bus. A broadcast signal is copied to every
    * switched peer whose rules want it (the bus leaves them out of its
    * fan-out), and also goes to the bus unless the bus needs none (then '').
+   * `borrowed` bytes are valid only until this returns (see writeDirect).
    * Throws DBusError LimitsExceeded for a call the peer's queue cannot take.
    */
-  route(msg: Message, bytes: Uint8Array | EncodedParts, fds: readonly number[] | undefined): string | undefined {
+  route(msg: Message, bytes: Uint8Array | EncodedParts, fds: readonly number[] | undefined, borrowed = false): string | undefined {
     const dest = msg.destination;
     if (dest === undefined) {
       if (msg.type === MessageType.SIGNAL && this.peers.size > 0) {
@@ -123,7 +124,7 @@ export class DirectPeers {
           // Revoked: the bus delivers this one to the peer, after our marker.
           if (p.grant.revoked) this.revocations.revoke(p);
           // Only to a peer whose rules ask for it (the bus leaves the peer out of its fan-out).
-          else if (peerWants(p, msg, this.self)) writeDirect(p, bytes, false, this.maxQueuedBytes);
+          else if (peerWants(p, msg, this.self)) writeDirect(p, bytes, false, this.maxQueuedBytes, undefined, borrowed);
         }
       }
       // Read after any marker the loop sent (a revocation), so that a pending marker keeps the bus in.
@@ -145,7 +146,7 @@ export class DirectPeers {
       this.revocations.revoke(p);
       return undefined;
     }
-    if (!writeDirect(p, bytes, msg.type === MessageType.METHOD_CALL, this.maxQueuedBytes, fds !== undefined && fds.length > 0 ? fds : undefined)) return undefined;
+    if (!writeDirect(p, bytes, msg.type === MessageType.METHOD_CALL, this.maxQueuedBytes, fds !== undefined && fds.length > 0 ? fds : undefined, borrowed)) return undefined;
     // The bus still counts this call as waiting for us: tell it the answer went on the channel.
     if (answered) this.tell('Answered', 'su', [dest, msg.replySerial]);
     return p.uniqueName;

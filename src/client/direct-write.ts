@@ -11,15 +11,20 @@ const EMPTY = new Uint8Array(0);
 /**
  * Writes bytes (and fds, passed in order with them over the channel's socket; they stay the
  * caller's) on a peer's channel; false when the channel is closed (the caller uses the bus).
- * Throws DBusError LimitsExceeded for a call beyond `maxQueuedBytes` waiting for room.
+ * `borrowed` bytes (a view of an encoder's buffer, at most 16 KiB: below the channel's
+ * large-payload threshold) are copied into the ring at once, or copied first when they must
+ * wait. Throws DBusError LimitsExceeded for a call beyond `maxQueuedBytes` waiting for room.
  */
-export function writeDirect(p: DirectPeer, message: Uint8Array | EncodedParts, isCall: boolean, maxQueuedBytes: number, fds?: readonly number[]): boolean {
+export function writeDirect(
+  p: DirectPeer, message: Uint8Array | EncodedParts, isCall: boolean, maxQueuedBytes: number, fds?: readonly number[], borrowed = false,
+): boolean {
   const ch = p.channel;
   if (!ch.isOpen) return false;
   const handles = fds === undefined ? undefined : [...fds];
   let bytes: Uint8Array;
   let sent = false;
-  if (message instanceof Uint8Array) bytes = message;
+  // A message with fds may be queued by trySend itself (its handles went first).
+  if (message instanceof Uint8Array) bytes = borrowed && handles !== undefined ? new Uint8Array(message) : message;
   else {
     // Straight into the payload arena when it can take the message now; else joined, as any other.
     if (handles === undefined) sent = ch.trySendPieces(pieces(message), message.byteLength);
@@ -31,6 +36,7 @@ export function writeDirect(p: DirectPeer, message: Uint8Array | EncodedParts, i
       throw new DBusError(ErrorNames.LimitsExceeded, `The destination ${p.uniqueName} has a full message queue`);
     }
     p.queuedBytes += n;
+    if (borrowed && bytes === message) bytes = new Uint8Array(bytes);
     ch.send(bytes, handles).then(() => { p.queuedBytes -= n; }, () => { p.queuedBytes -= n; });
   }
   p.sent++;

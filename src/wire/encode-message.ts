@@ -290,6 +290,22 @@ export class MessageEncoder {
     encodeWith(this.w, msg, options);
     return this.w.view();
   }
+
+  /**
+   * Like encodeMessageParts, but a result (or its `head`) of at most
+   * `viewMaxBytes` is a view of this encoder's buffer, overwritten by the next
+   * call; a larger one is the caller's own (the encoder keeps no grown buffer for it).
+   */
+  encodeParts(msg: Message, spanMinBytes: number, viewMaxBytes: number, options?: EncodeOptions): Buffer | EncodedParts {
+    const w = this.w;
+    w.spanMinBytes = spanMinBytes;
+    encodeWith(w, msg, options);
+    const skipped = w.skipped;
+    const spans = w.spans;
+    const head = w.pos <= viewMaxBytes ? w.view() : w.take();
+    if (skipped === 0) return head;
+    return { head, spans, byteLength: head.length + skipped };
+  }
 }
 
 function encodeWith(w: Encoder, msg: Message, options: EncodeOptions | undefined): void {

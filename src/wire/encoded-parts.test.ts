@@ -3,7 +3,7 @@
 // length, offset and padding after a span unchanged).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeMessage, encodeMessage, encodeMessageParts, forEachPart, joinParts, MessageType, Variant, type Message } from './index.js';
+import { decodeMessage, encodeMessage, encodeMessageParts, forEachPart, joinParts, MessageEncoder, MessageType, Variant, type Message } from './index.js';
 
 function bytes(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -54,5 +54,29 @@ describe('encodeMessageParts', () => {
     encodeMessageParts(call('ay', [bytes(5000, 12)]), 1024);
     const after = encodeMessage(call('ay', [bytes(5000, 12)]));
     assert.equal(after.length, 16 + (after.readUInt32LE(12) + 7 & ~7) + after.readUInt32LE(4));
+  });
+});
+
+describe('MessageEncoder.encodeParts', () => {
+  it('gives encodeMessageParts\'s bytes, as a view of its own buffer up to viewMaxBytes, and the caller\'s own buffer above', () => {
+    const enc = new MessageEncoder();
+    const small = call('s', ['x']);
+    const first = enc.encodeParts(small, 1024, 256) as Buffer;
+    assert.ok(Buffer.isBuffer(first));
+    assert.deepEqual(first, encodeMessage(small));
+    const copy = Buffer.from(first);
+    const again = enc.encodeParts({ ...small, serial: 9 } as Message, 1024, 256) as Buffer;
+    assert.equal(again.buffer, first.buffer, 'a view of the same buffer');
+    assert.equal(decodeMessage(again).serial, 9);
+    assert.equal(decodeMessage(first).serial, 9, 'the earlier view is overwritten by the next message');
+    assert.equal(decodeMessage(copy).serial, 7);
+    const large = call('s', ['y'.repeat(1000)]);
+    const owned = enc.encodeParts(large, 1024, 256) as Buffer;
+    assert.deepEqual(owned, encodeMessage(large));
+    enc.encodeParts(small, 1024, 256);
+    assert.equal(decodeMessage(owned).body[0], 'y'.repeat(1000), 'a result above viewMaxBytes is not overwritten');
+    const parts = enc.encodeParts(call('say', ['z', bytes(4096, 13)]), 1024, 256);
+    assert.ok(!Buffer.isBuffer(parts), 'large values are left out');
+    assert.deepEqual(joinParts(parts), encodeMessage(call('say', ['z', bytes(4096, 13)])));
   });
 });

@@ -119,12 +119,23 @@ export class Encoder {
    * until its next message; a grown buffer is kept for the messages after.
    */
   view(): Buffer {
-    const out = this.buf.subarray(0, this.pos);
+    const n = this.pos;
+    let out = this.lastView;
+    // The same length again (a client's calls, a service's replies): the same view, not a new one.
+    if (out === undefined || out.length !== n || this.lastViewOf !== this.buf) {
+      out = this.buf.subarray(0, n);
+      this.lastView = out;
+      this.lastViewOf = this.buf;
+    }
     this.scratch = this.buf;
     this.scratchDv = this.dv;
     this.reset(this.little);
     return out;
   }
+
+  /** The last view() made, and the buffer it is a view of. */
+  private lastView: Buffer | undefined = undefined;
+  private lastViewOf: Buffer | undefined = undefined;
 
   ensure(n: number): void {
     if (this.pos + n > this.buf.length) this.grow(n);
