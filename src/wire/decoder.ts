@@ -70,12 +70,14 @@ export class Decoder {
     if (ab !== this.ab) {
       this.ab = ab;
       // A large input's view is not held past the job that released it, only weakly: messages that keep
-      // coming in one large buffer (a channel's ring or payload arena, a big message decoded again) reuse it.
+      // coming in one large buffer (a channel's ring or payload arena) reuse it. Not a buffer that holds
+      // just this message (a large one landed in the receive pool): V8's young collections keep a
+      // WeakRef's target alive, so its slab would stay lent until a full collection.
       const kept = this.keptView?.deref();
       if (kept !== undefined && kept.buffer === ab) this.dv = kept;
       else {
         this.dv = new DataView(ab);
-        if (ab.byteLength > KEEP_VIEW_BYTES) this.keptView = new WeakRef(this.dv);
+        if (ab.byteLength > KEEP_VIEW_BYTES && ab.byteLength !== bytes.byteLength) this.keptView = new WeakRef(this.dv);
       }
     }
     this.pos = 0;
