@@ -38,8 +38,10 @@ export class PayloadArena {
 
   /**
    * Creates, seals and maps an arena of at least `sizeBytes` (rounded up to
-   * pages), touching every page once so that steady state takes no page
-   * faults. Returns it with the fd to pass to the peer (the caller closes it).
+   * pages). Returns it with the fd to pass to the peer (the caller closes it).
+   * Its pages are not touched here: the first payload copied into a page
+   * faults it in (each page once for the arena's life), so a first payload
+   * costs the faults of its own extent, not of the whole arena (twice its size).
    */
   static open(id: number, sizeBytes: number): { arena: PayloadArena; fd: number } {
     const size = Math.ceil(sizeBytes / PAGE_BYTES) * PAGE_BYTES;
@@ -48,9 +50,7 @@ export class PayloadArena {
     try {
       check(memfdTruncate(fd, size), 'ftruncate');
       check(memfdSeal(fd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 'fcntl', 'F_ADD_SEALS');
-      const arena = new PayloadArena(id, shmMap(fd, size, true));
-      arena.u8.fill(0);
-      return { arena, fd };
+      return { arena: new PayloadArena(id, shmMap(fd, size, true)), fd };
     } catch (e) {
       fdClose(fd);
       throw e;
@@ -111,12 +111,9 @@ export class PeerArena {
     } finally {
       fdClose(fd);
     }
+    // Pages are mapped in by the first read of each (the sender's copy faulted them in already): touching
+    // them all here would make the pages of an arena's unused half exist only to be read.
     this.sizeBytes = sizeBytes;
-    // Map every page once now, not on the first payload that lands on it.
-    const u8 = new Uint8Array(this.buffer);
-    let sum = 0;
-    for (let i = 0; i < sizeBytes; i += PAGE_BYTES) sum |= u8[i];
-    void sum;
   }
 
   close(): void {
