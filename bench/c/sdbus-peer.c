@@ -10,7 +10,9 @@
  *                                prints "pipeline", then CALLS calls with DEPTH
  *                                outstanding; prints one JSON line (p50, p99 in us,
  *                                callsPerSec, clientCpuUs: CPU per pipelined call)
- *   bytes ADDR SIZE N            N blocking EchoBytes of SIZE bytes; prints "median_us"
+ *   bytes ADDR SIZE N [WARM]     N blocking EchoBytes of SIZE bytes; prints "median_us"; with
+ *                                WARM, WARM untimed calls of that size first, and prints
+ *                                "median_us first_us" (first_us: the first of all calls)
  *   subscribe ADDR N             matches Tick signals; prints "ready", then "done NS" after N
  *   emit ADDR N                  prints "start NS", emits N Tick(u) signals, flushes
  * NS is CLOCK_MONOTONIC in nanoseconds (shared by all processes). */
@@ -200,10 +202,11 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "bytes") == 0 && argc >= 5) {
     size_t size = (size_t)atol(argv[3]);
     long n = atol(argv[4]);
+    long warm = argc >= 6 ? atol(argv[5]) : 0;
     uint8_t *payload = malloc(size);
     memset(payload, 0x5a, size);
-    uint64_t *t = calloc((size_t)n, sizeof *t);
-    for (long i = 0; i < n; i++) {
+    uint64_t *t = calloc((size_t)(n + warm), sizeof *t);
+    for (long i = 0; i < n + warm; i++) {
       sd_bus_message *call = NULL, *reply = NULL;
       sd_bus_error err = SD_BUS_ERROR_NULL;
       if ((r = sd_bus_message_new_method_call(bus, &call, NAME, PATH, IFACE, "EchoBytes")) < 0) die("new_method_call", r);
@@ -218,8 +221,10 @@ int main(int argc, char **argv) {
       sd_bus_message_unref(call);
       sd_bus_message_unref(reply);
     }
-    qsort(t, (size_t)n, sizeof *t, cmp_u64);
-    printf("%.2f\n", t[n / 2] / 1e3);
+    uint64_t first = t[0];
+    qsort(t + warm, (size_t)n, sizeof *t, cmp_u64);
+    if (warm > 0) printf("%.2f %.2f\n", t[warm + n / 2] / 1e3, first / 1e3);
+    else printf("%.2f\n", t[n / 2] / 1e3);
   } else if (strcmp(mode, "subscribe") == 0 && argc >= 4) {
     wanted = atol(argv[3]);
     signal(SIGTERM, report);

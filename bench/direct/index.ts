@@ -76,7 +76,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const pingpong = buildC('channel/pingpong.c');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-bench-direct-'));
   const q = ctx.quick;
-  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, mib1: q ? 5 : 20, mib16: q ? 2 : 5, warm: 3000 };
+  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, mib1: q ? 5 : 21, mib16: q ? 3 : 5, warm: 3000 };
   const samples = new Map<string, Map<Column, number[]>>();
   const add = (key: string, c: Column, v: number): void => {
     let m = samples.get(key);
@@ -125,8 +125,15 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
             ctx.progress(`direct: ${r.column}: ${subscribers} subscriber(s) gave no sample: ${(e as Error).message}`);
           }
         }
-        add('mib1', r.column, Number(await runToEnd(r.argv('bytes', String(1 << 20), String(n.mib1)))) / 1000);
-        add('mib16', r.column, Number(await runToEnd(r.argv('bytes', String(16 << 20), String(n.mib16)))) / 1000);
+        for (const [key, size] of [['mib1', 1 << 20], ['mib16', 16 << 20]] as const) {
+          // Untimed calls of the size first (steady state, as the 3000 Echo calls are for the small
+          // rows): as many as are timed, and at least 16 MiB; the first of all, a new client's first
+          // large call, is its own row.
+          const untimed = Math.max(n[key], Math.ceil((16 << 20) / size));
+          const [median, first] = (await runToEnd(r.argv('bytes', String(size), String(n[key]), String(untimed)))).trim().split(' ').map(Number);
+          add(key, r.column, median / 1000);
+          add(`${key}first`, r.column, first / 1000);
+        }
       }
       const [p50, p99] = execFileSync(pingpong, ['eventfd', String(n.rtt)], { encoding: 'utf8' }).trim().split(' ').map(Number);
       add('p50', 'C eventfd ping-pong', p50);
@@ -154,10 +161,12 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
       table('sig4', 'signals delivered/s, 4 subscribers', 'signals/s', true),
       table('mib1', '1 MiB ay round trip', 'ms', false),
       table('mib16', '16 MiB ay round trip', 'ms', false),
+      table('mib1first', 'a new client\'s first 1 MiB ay round trip', 'ms', false),
+      table('mib16first', 'a new client\'s first 16 MiB ay round trip', 'ms', false),
     ],
     notes: [
       `Targets: direct p50 ${(med('p50', direct) / med('p50', broker)).toFixed(2)}x dbus-broker's C pair (<= 0.6) and ${(med('p50', direct) / med('p50', 'C eventfd ping-pong')).toFixed(2)}x the C eventfd ping-pong (<= 1.3); busy p50 ${med('p50', 'fastbus pair, direct busy').toFixed(1)} µs (<= 5); pipelined ${(med('pipeline', direct) / med('pipeline', broker)).toFixed(2)}x dbus-broker (>= 5); 4-subscriber signals ${(med('sig4', direct) / med('sig4', broker)).toFixed(2)}x (>= 3); 16 MiB ${(med('mib16', broker) / med('mib16', direct)).toFixed(2)}x faster (>= 3); the bus's CPU per direct call ${(100 * med('rttcpu', direct) / med('rttcpu', 'fastbus pair, bus (direct off)')).toFixed(1)}% of brokered (<= 2%).`,
-      'The sd-bus C client and service (bench/c/sdbus-peer.c) on dbus-daemon (Debian session.conf) and dbus-broker (dbus-broker-launch, as in the broker group); the fastbus client and service (bench/direct/peer.ts) echo the same 16-byte string and `ay` payloads. The fastbus client makes 3000 untimed calls first (steady state; the pair switches to its channel after its 4th message). Busy: both channel ends poll (one core each).',
+      'The sd-bus C client and service (bench/c/sdbus-peer.c) on dbus-daemon (Debian session.conf) and dbus-broker (dbus-broker-launch, as in the broker group); the fastbus client and service (bench/direct/peer.ts) echo the same 16-byte string and `ay` payloads. The fastbus client makes 3000 untimed calls first (steady state; the pair switches to its channel after its 4th message). The `ay` rows: each client (C and fastbus alike) makes untimed calls of the size first (as many as it times, and at least 16 MiB), and the median of the timed ones is shown; the first of all its calls (new memory everywhere: buffers, for fastbus the channel\'s payload arenas and receive-pool slabs) has rows of its own. Busy: both channel ends poll (one core each).',
       'The bus\'s CPU: schedstat run time of the bus process over the round-trip run (for fastbus, its warm-up calls included), per call. Signals: one emitter, N subscribers each counting all; for the direct columns the emitter first calls each subscriber until it is direct; with every subscriber direct the bus needs none of its signals, and the emitter leaves the bus out (docs/direct.md).',
       '2 shared vCPUs, other jobs running: ratios within one run only. The busy column runs a fifth of the timed counts (after the same 3000-call warm-up): two polling processes on a loaded 2-vCPU machine are scheduled in slices.',
     ],

@@ -4,7 +4,8 @@
 //   service                 owns org.fastbus.Bench; /bench: Echo(s)->s, EchoBytes(ay)->ay, Ping()
 //   rtt N                   N blocking Echo calls; prints "p50_us p99_us"
 //   pipeline N DEPTH        N Echo calls, DEPTH outstanding; prints "calls_per_s"
-//   bytes SIZE N            N blocking EchoBytes of SIZE bytes; prints "median_us"
+//   bytes SIZE N [WARM]     N blocking EchoBytes of SIZE bytes; prints "median_us"; with WARM, WARM
+//                           untimed calls of that size first, and prints "median_us first_us" (the first of all)
 //   subscribe N             matches Tick signals; prints its unique name and "ready", then "done NS" after N
 //   emit N NAME...          pings each subscriber NAME until direct (if DIRECT), prints "start NS", emits N Tick(u)
 // Every client mode first makes WARMUP untimed calls (steady state, and the switch to a channel).
@@ -75,17 +76,17 @@ switch (mode) {
   }
   case 'bytes': {
     await warm();
-    const [size, n] = rest.map(Number);
+    const [size, n, untimed = 0] = rest.map(Number);
     const payload = new Uint8Array(size).fill(0x5a);
-    const t = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
+    const all = new Float64Array(n + untimed);
+    for (let i = 0; i < n + untimed; i++) {
       const t0 = performance.now();
       const [back] = await bus.callMethod({ destination: NAME, path: '/bench', interface: IFACE, member: 'EchoBytes', signature: 'ay', body: [payload] });
-      t[i] = (performance.now() - t0) * 1000;
+      all[i] = (performance.now() - t0) * 1000;
       if ((back as Uint8Array).length !== size) throw new Error('reply size');
     }
-    t.sort();
-    console.log(percentile(t, 0.5).toFixed(2));
+    const t = all.slice(untimed).sort();
+    console.log(untimed > 0 ? `${percentile(t, 0.5).toFixed(2)} ${all[0].toFixed(2)}` : percentile(t, 0.5).toFixed(2));
     bus.close();
     break;
   }
