@@ -246,6 +246,35 @@ for (const kind of KINDS) describe(`the client on ${kind}`, { skip: kind === 'db
     assert.equal(client.matchRules.has(s1.rule), false);
   });
 
+  test('subscriptions to two members of one interface and to the whole interface each get their signals, and closing one leaves the others', async () => {
+    const emit = (member: string, n: number): void => void service.emitSignal('/com/example/Calc', 'com.example.Calc', member, 'u', [n]);
+    const ticks: number[] = [], tocks: number[] = [], all: string[] = [];
+    const seen = new Map<string, () => void>();
+    const heard = (what: string): Promise<void> => new Promise((r) => seen.set(what, r));
+    const s1 = await client.subscribe({ interface: 'com.example.Calc', member: 'Tick' }, (m) => ticks.push(m.body[0] as number));
+    const s2 = await client.subscribe({ interface: 'com.example.Calc', member: 'Tock' }, (m) => tocks.push(m.body[0] as number));
+    const s3 = await client.subscribe({ interface: 'com.example.Calc' }, (m) => {
+      const what = `${m.member}${m.body[0] as number}`;
+      all.push(what);
+      seen.get(what)?.();
+    });
+    const first = heard('Tack0');
+    emit('Tick', 1);
+    emit('Tock', 2);
+    emit('Tack', 0);
+    await first;
+    await s1.close();
+    const done = heard('Tock4');
+    emit('Tick', 3);
+    emit('Tock', 4);
+    await done;
+    assert.deepEqual(ticks, [1]);
+    assert.deepEqual(tocks, [2, 4]);
+    assert.deepEqual(all, ['Tick1', 'Tock2', 'Tack0', 'Tick3', 'Tock4']);
+    await s2.close();
+    await s3.close();
+  });
+
   test('a signal storm into a bounded iterator keeps the newest items and counts the dropped ones', async () => {
     const calc = (await client.proxy('com.example.Calc', '/com/example/Calc')).getInterface('com.example.Calc');
     const it = await calc.signals('Tick', { capacity: 10 });

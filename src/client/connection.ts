@@ -428,7 +428,7 @@ export class Connection extends EventEmitter {
         if (this.isClosed) return;
         this.send({ type: MessageType.METHOD_CALL, flags: MessageFlags.NO_REPLY_EXPECTED, destination: DBUS, path: DBUS_PATH, interface: DIRECT_INTERFACE, member, signature, body });
       },
-      decode: (bytes, owned) => decodeMessage(bytes, owned === true ? { ...this.decodeOptions, zeroCopy: true } : this.decodeOptions) as unknown as Message,
+      decode: (bytes, owned, memo) => decodeMessage(bytes, { dictAsObject: this.dictAsObject, zeroCopy: owned === true, memo }) as unknown as Message,
       dispatchDirect: (msg, peer) => this.dispatch(msg, peer),
       failCallsTo: (peer) => {
         for (const [serial, p] of this.pending) {

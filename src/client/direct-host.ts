@@ -1,6 +1,6 @@
 // What the direct path (direct-peers.ts) needs from its connection, and its
 // options: the one seam between the two, so that either can be read alone.
-import type { Message } from '../wire/index.js';
+import type { HeaderMemo, Message } from '../wire/index.js';
 import type { DirectPeer } from './direct-peer.js';
 
 /** What DirectPeers needs from its connection. */
@@ -12,9 +12,10 @@ export interface DirectHost {
   tellBus(member: string, signature: string, body: unknown[]): void;
   /**
    * Decodes a message; `owned`: the bytes are the caller's for ever (a large message the
-   * channel landed in memory of its own), so `ay` values may be views of them rather than copies.
+   * channel landed in memory of its own), so `ay` values may be views of them rather than copies;
+   * `memo`: the last header from the same peer (a repeated one is not parsed again).
    */
-  decode(bytes: Uint8Array, owned?: boolean): Message;
+  decode(bytes: Uint8Array, owned?: boolean, memo?: HeaderMemo): Message;
   /** Handles a message that arrived on a channel (sender already stamped). */
   dispatchDirect(msg: Message, peer: DirectPeer): void;
   /** Rejects the calls sent on the channel to `peer` with the bus's NoReply. */

@@ -11,7 +11,7 @@
 import type { Channel } from '../channel/index.js';
 import type { GrantState } from '../channel/granted-ends.js';
 import type { MatchRule } from '../match/index.js';
-import type { Message } from '../wire/index.js';
+import { HeaderMemo, type Message } from '../wire/index.js';
 
 /** Where one direction of a pair stands. */
 export type OutboundState = 'offered' | 'direct' | 'ended' | 'closed';
@@ -48,6 +48,8 @@ export class DirectPeer {
   gone = false;
   /** The channel's socket hung up (the peer left, or the socket broke under two live ends). */
   hungUp = false;
+  /** The last header that came on the channel: a peer repeats its headers (a flood of one signal). */
+  readonly headerMemo = new HeaderMemo();
 
   constructor(
     readonly uniqueName: string,

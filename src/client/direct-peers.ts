@@ -293,7 +293,7 @@ export class DirectPeers {
     }
     let msg: Message;
     try {
-      msg = this.host.decode(data, data.byteLength > DIRECT_VIEWS_MAX_BYTES);
+      msg = this.host.decode(data, data.byteLength > DIRECT_VIEWS_MAX_BYTES, p.headerMemo);
       if ((msg.unixFds ?? 0) !== (fds?.length ?? 0)) throw new Error(`${msg.unixFds ?? 0} unix fds announced, ${fds?.length ?? 0} passed`);
       if (fds) msg.fds = fds;
     } catch (e) {

@@ -41,23 +41,36 @@ export function formatSignalRule(filter: SignalFilter): string {
   return formatMatchRule(signalRule(filter));
 }
 
+/** A received message seen as match rules look at it (its arguments looked at only when a rule has arg keys). */
+class MatchableSignal implements MatchableMessage {
+  readonly type: number;
+  readonly sender: string | undefined;
+  readonly interface: string | undefined;
+  readonly member: string | undefined;
+  readonly path: string | undefined;
+  readonly destination: string | undefined;
+  private types: ReturnType<typeof parseSignature> | undefined = undefined;
+
+  constructor(private readonly msg: Message) {
+    this.type = msg.type;
+    this.sender = msg.sender;
+    this.interface = msg.interface;
+    this.member = msg.member;
+    this.path = msg.path;
+    this.destination = msg.destination;
+  }
+
+  arg(index: number): { value: string; isPath: boolean } | undefined {
+    const types = (this.types ??= parseSignature(this.msg.signature ?? ''));
+    const code = types[index]?.code;
+    if (code !== 's' && code !== 'o') return undefined;
+    return { value: this.msg.body[index] as string, isPath: code === 'o' };
+  }
+}
+
 /** A received message seen as match rules look at it. */
 export function matchable(msg: Message): MatchableMessage {
-  let types: ReturnType<typeof parseSignature> | undefined;
-  return {
-    type: msg.type,
-    sender: msg.sender,
-    interface: msg.interface,
-    member: msg.member,
-    path: msg.path,
-    destination: msg.destination,
-    arg(index) {
-      types ??= parseSignature(msg.signature ?? '');
-      const code = types[index]?.code;
-      if (code !== 's' && code !== 'o') return undefined;
-      return { value: msg.body[index] as string, isPath: code === 'o' };
-    },
-  };
+  return new MatchableSignal(msg);
 }
 
 /**

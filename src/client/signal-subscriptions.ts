@@ -4,8 +4,8 @@
 // and bounded async iterators that end when the connection closes.
 import { AbortError, DisconnectedError } from './errors.js';
 import { BoundedIterator } from './signal-iterator.js';
-import { formatSignalRule, matchable, signalMatches, signalRule, type SignalFilter } from './signal-filter.js';
-import type { MatchableMessage, MatchRule } from '../match/index.js';
+import { formatSignalRule, matchable, signalRule, type SignalFilter } from './signal-filter.js';
+import { matchesRule, type MatchableMessage, type MatchRule } from '../match/index.js';
 import type { Message } from '../wire/index.js';
 
 const DBUS = 'org.freedesktop.DBus';
@@ -51,7 +51,8 @@ interface OwnerEntry {
 
 /** The signal subscriptions and match rules of one connection. */
 export class SignalSubscriptions {
-  private readonly subscriptions = new Map<string, Set<Subscription>>();
+  /** Subscriptions that name an interface and a member, by interface, then member. */
+  private readonly subscriptions = new Map<string, Map<string, Set<Subscription>>>();
   private readonly wildcardSubscriptions = new Set<Subscription>();
   private readonly rules = new Map<string, RuleEntry>();
   private readonly owners = new Map<string, OwnerEntry>();
@@ -113,19 +114,25 @@ export class SignalSubscriptions {
     const sub: Subscription = { filter: parsed, rule, handler };
     const sender = filter.sender;
     const followsOwner = sender !== undefined && !sender.startsWith(':') && sender !== DBUS;
-    const key = filter.interface !== undefined && filter.member !== undefined ? `${filter.interface}.${filter.member}` : undefined;
+    const iface = filter.interface;
+    const member = filter.member;
+    const keyed = iface !== undefined && member !== undefined;
     const unregister = (): void => {
-      if (key) {
-        const set = this.subscriptions.get(key);
+      if (keyed) {
+        const members = this.subscriptions.get(iface);
+        const set = members?.get(member);
         set?.delete(sub);
-        if (set?.size === 0) this.subscriptions.delete(key);
+        if (set?.size === 0) members!.delete(member);
+        if (members?.size === 0) this.subscriptions.delete(iface);
       } else this.wildcardSubscriptions.delete(sub);
     };
     // Listening starts before AddMatch is sent: a matching signal may follow
     // the AddMatch reply in the same read, before this function resumes.
-    if (key) {
-      let set = this.subscriptions.get(key);
-      if (!set) this.subscriptions.set(key, (set = new Set()));
+    if (keyed) {
+      let members = this.subscriptions.get(iface);
+      if (!members) this.subscriptions.set(iface, (members = new Map()));
+      let set = members.get(member);
+      if (!set) members.set(member, (set = new Set()));
       set.add(sub);
     } else this.wildcardSubscriptions.add(sub);
     try {
@@ -190,17 +197,21 @@ export class SignalSubscriptions {
       const e = this.owners.get(name);
       if (e) e.owner = newOwner === '' ? undefined : newOwner;
     }
-    const set = this.subscriptions.get(`${msg.interface}.${msg.member}`);
+    // Two lookups with the decoded names (interned: their hashes are kept), rather than one with a key made per signal.
+    const iface = msg.interface;
+    const member = msg.member;
+    const set = iface === undefined || member === undefined ? undefined : this.subscriptions.get(iface)?.get(member);
     if (set === undefined && this.wildcardSubscriptions.size === 0) return;
     const m = matchable(msg);
     if (set) for (const sub of set) this.deliver(sub, msg, m);
     for (const sub of this.wildcardSubscriptions) this.deliver(sub, msg, m);
   }
 
-  private readonly ownerOf = (name: string): string | undefined => this.owners.get(name)?.owner;
+  /** sender='well.known' matches a signal from its current owner, as NameOwnerChanged told. */
+  private readonly ownerCheck = (name: string, unique: string): boolean => this.owners.get(name)?.owner === unique;
 
   private deliver(sub: Subscription, msg: Message, m: MatchableMessage): void {
-    if (!signalMatches(sub.filter, m, this.ownerOf)) return;
+    if (!matchesRule(sub.filter, m, this.ownerCheck)) return;
     try {
       sub.handler(msg);
     } catch (e) {

@@ -9,6 +9,7 @@ import { checkMemberName } from '../names/member-name.js';
 import { checkObjectPath } from '../names/object-path.js';
 import { decoder, KIND_BUS_NAME, KIND_INTERFACE, KIND_MEMBER, KIND_PATH, type Decoder, type DecodeOptions } from './decoder.js';
 import { FIXED_HEADER_LENGTH, u32At } from './frame-length.js';
+import type { HeaderMemo } from './header-memo.js';
 import { MAX_ARRAY_LENGTH, MAX_MESSAGE_LENGTH } from './limits.js';
 import { MessageType, type DecodedMessage, type MessageHeader, type UnknownHeaderField } from './message.js';
 import { parseSignature, type SignatureType } from './signature.js';
@@ -18,6 +19,12 @@ import { Variant } from './variant.js';
 export interface DecodeMessageOptions extends DecodeOptions {
   /** The number of fds that arrived with the message; UNIX_FDS must not exceed it. */
   fdCount?: number;
+  /**
+   * The last header decoded from the same source: a message whose header
+   * fields are the same bytes takes its fields from it, unparsed (and it
+   * remembers each new header without REPLY_SERIAL or unknown fields).
+   */
+  memo?: HeaderMemo;
 }
 
 function fail(code: string, message: string): never {
@@ -42,7 +49,7 @@ function checked(d: Decoder, code: number, kind: number, check: (s: string) => s
  * object (DecodedMessage when `withBody`, body left empty). `bytes` must
  * hold at least the header; with `exact`, exactly the whole message.
  */
-function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boolean): DecodedMessage | MessageHeader {
+function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boolean, memo?: HeaderMemo): DecodedMessage | MessageHeader {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('decode needs a Uint8Array');
   const n = bytes.length;
   if (n < FIXED_HEADER_LENGTH) fail('TRUNCATED', `a message needs at least ${FIXED_HEADER_LENGTH} bytes, got ${n}`);
@@ -68,6 +75,26 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
     fail(n < totalLength ? 'TRUNCATED' : 'TRAILING_BYTES', `message of ${totalLength} bytes (header ${headerLength}) given as ${n} bytes`);
   }
   d.reset(bytes, fieldsEnd, little);
+  const endian = little ? 'little' : 'big';
+  if (memo !== undefined && memo.matches(d.dv, d.base, e, type, headerLength)) {
+    const signature = memo.signature;
+    if (signature === undefined && bodyLength !== 0) fail('MISSING_HEADER_FIELD', `a body of ${bodyLength} bytes without a SIGNATURE field`);
+    d.bodyTypes = memo.bodyTypes;
+    d.pos = fieldsEnd;
+    const { path, interface: iface, member, errorName, destination, sender, unixFds } = memo;
+    const replySerial = undefined;
+    const unknownFields = undefined;
+    if (withBody) {
+      return {
+        endian, type, flags, serial, path, interface: iface, member, errorName, replySerial, destination, sender, signature, unixFds,
+        bodyLength, headerLength, totalLength, unknownFields, body: [], fds: undefined,
+      };
+    }
+    return {
+      endian, type, flags, serial, path, interface: iface, member, errorName, replySerial, destination, sender, signature, unixFds,
+      bodyLength, headerLength, totalLength, unknownFields,
+    };
+  }
   d.bodyTypes = undefined;
   d.pos = FIXED_HEADER_LENGTH;
   let path: string | undefined;
@@ -141,7 +168,11 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
       break;
   }
   if (signature === undefined && bodyLength !== 0) fail('MISSING_HEADER_FIELD', `a body of ${bodyLength} bytes without a SIGNATURE field`);
-  const endian = little ? 'little' : 'big';
+  if (memo !== undefined) {
+    if (replySerial === undefined && unknownFields === undefined) {
+      memo.keep(d.dv, d.base, e, type, headerLength, { path, interface: iface, member, errorName, destination, sender, signature, unixFds }, d.bodyTypes);
+    } else memo.clear();
+  }
   if (withBody) {
     return {
       endian, type, flags, serial, path, interface: iface, member, errorName, replySerial, destination, sender, signature, unixFds,
@@ -198,7 +229,7 @@ export function decodeHeader(bytes: Uint8Array): MessageHeader {
 export function decodeMessage(bytes: Uint8Array, options?: DecodeMessageOptions): DecodedMessage {
   const d = decoder;
   try {
-    const m = readHeader(d, bytes, true, true) as DecodedMessage;
+    const m = readHeader(d, bytes, true, true, options?.memo) as DecodedMessage;
     const types = startBody(d, m, options?.fdCount);
     if (types !== null) {
       d.zeroCopy = options?.zeroCopy === true;

@@ -10,6 +10,7 @@ export { EncodeError } from './encode-error.js';
 export { MessageType, MessageFlags, HeaderField, type Message, type MessageHeader, type DecodedMessage, type UnknownHeaderField } from './message.js';
 export { encodeMessage, encodeMessageParts, joinParts, forEachPart, MessageEncoder, type EncodeOptions, type EncodedParts } from './encode-message.js';
 export { decodeMessage, decodeHeader, checkMessage, type DecodeMessageOptions } from './decode-message.js';
+export { HeaderMemo } from './header-memo.js';
 export { withSender, type WithSenderOptions } from './with-sender.js';
 export { encodeValues } from './encoder.js';
 export { decodeValues, type DecodeOptions } from './decoder.js';
