@@ -14,6 +14,7 @@ import v8 from 'node:v8';
 import { heapAdjustExternal } from '../native/native.js';
 import { fork, type ChannelOptions, type ForkOptions } from './index.js';
 import { ReceivePool, RECEIVE_POOL_COLLECT_MIN_BYTES, receivePool, slabBytesFor } from './receive-pool.js';
+import { collectYoungGeneration } from './young-collection.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PEER = path.resolve(here, '../../test/channel-peers/peer.js');
@@ -113,6 +114,24 @@ describe('receive pool collections', () => {
     assert.equal(pool.collectWanted(64 * MiB + 1), false, 'no slab would hold more than a quarter of the bound');
     assert.equal(held.length, 5);
     void spare;
+  });
+
+  it('counts what a collection cost in CPU time, so one that lost the CPU to other jobs does not put off the next', async () => {
+    const pool = new ReceivePool(256 * MiB, 0);
+    const size = RECEIVE_POOL_COLLECT_MIN_BYTES / 2;
+    // 50 ms off the CPU inside the collection (as when other jobs hold it): 50 MB of faults, by the wall clock.
+    const parked = new Int32Array(new SharedArrayBuffer(4));
+    pool.collector = () => {
+      collectYoungGeneration();
+      Atomics.wait(parked, 0, 0, 50);
+    };
+    collectYoungGeneration(); // its first call sets itself up: not what a collection costs
+    const held = [pool.take(size)!, pool.take(size)!];
+    pool.collect();
+    // Twice the minimum lent since: wanted unless the collection is counted at more than 8 ms.
+    for (let i = 0; i < 4; i++) held.push(pool.take(size)!);
+    assert.equal(pool.collectWanted(size), true, 'enough lent since, every slab lent: the next collection is wanted');
+    assert.equal(held.length, 6);
   });
 
   it('has a payload wait for a lent slab only shortly after a collection, and never when a slab is free', () => {
