@@ -9,7 +9,8 @@
 // a shared piece out (the array set-up, tried in session 3) put a call V8 did
 // not inline on the check path, and was reverted. The cache's storage at the
 // end of the file is read only by those methods.
-import { isUtf8 } from 'node:buffer';
+// Buffer from its module: the global `Buffer` is an accessor, called at each use (once per message in reset).
+import { Buffer, isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
 import { checkObjectPath } from '../names/object-path.js';
 import { MAX_ARRAY_DEPTH, MAX_ARRAY_LENGTH, MAX_STRUCT_DEPTH, MAX_TOTAL_DEPTH } from './limits.js';
