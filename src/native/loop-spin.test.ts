@@ -14,14 +14,19 @@ function hold(ms: number): void {
 /**
  * Rings an eventfd watched by a poller with its own window of up to maxUs,
  * each time `gapMs` after the previous callback ended (JavaScript holds the
- * loop meanwhile), and gives the window seen by each callback, until `more` says stop.
+ * loop meanwhile), and gives the window seen by each callback, until `more`
+ * says stop, with the longest gap JavaScript saw from the end of one callback
+ * to the start of the next (the poller's own measure of a gap lies within it).
  */
-async function windows(maxUs: number, gapMs: number, more: (seen: number[]) => boolean): Promise<number[]> {
+async function windows(maxUs: number, gapMs: number, more: (seen: number[]) => boolean): Promise<{ seen: number[]; longestGapMs: number }> {
   const efd = n.check(n.efdOpen(0), 'eventfd');
   const seen: number[] = [];
+  let longestGapMs = 0;
+  let lastEnd = -1n;
   try {
     await new Promise<void>((resolve) => {
       const h = n.pollOpen(efd, n.POLL_READABLE, () => {
+        if (lastEnd >= 0n) longestGapMs = Math.max(longestGapMs, Number(process.hrtime.bigint() - lastEnd) / 1e6);
         n.efdDrain(efd);
         seen.push(n.pollSpinStats(h).windowUs);
         if (!more(seen)) {
@@ -32,20 +37,32 @@ async function windows(maxUs: number, gapMs: number, more: (seen: number[]) => b
           hold(gapMs);
           n.efdSignal(efd, 1);
         });
+        lastEnd = process.hrtime.bigint();
       }, maxUs);
       n.efdSignal(efd, 1);
     });
   } finally {
     n.fdClose(efd);
   }
-  return seen;
+  return { seen, longestGapMs };
 }
 
 describe('native polling window of a poller', () => {
   it('opens on events that come later than its maximum but within four times it', async () => {
     // 150 ms after the callback before, with a maximum of 100 ms: the thread's window would stay shut.
-    const seen = await windows(100_000, 150, (s) => s.length < 2);
-    assert.deepEqual(seen, [0, 10]);
+    // A machine that stalls this process past four times the maximum breaks the premise: that run is
+    // tried again (at most five runs), as it says nothing about the window.
+    const runs: string[] = [];
+    for (let run = 0; run < 5; run++) {
+      const { seen, longestGapMs } = await windows(100_000, 150, (s) => s.length < 2);
+      if (longestGapMs > 400) {
+        runs.push(`a gap of ${longestGapMs.toFixed(0)} ms`);
+        continue;
+      }
+      assert.deepEqual(seen, [0, 10]);
+      return;
+    }
+    assert.fail(`no run had its gap within four times the maximum: ${runs.join(', ')}`);
   });
 
   it('stops growing on such gaps once a window at its maximum keeps missing them, and shrinks', { timeout: 60_000 }, async () => {
@@ -53,7 +70,7 @@ describe('native polling window of a poller', () => {
     let reached = -1;
     // Gaps of 75 ms: each grows the window (10 µs, doubling) up to 50 ms, which then misses every
     // event; after eight misses in a row it cools down and halves instead.
-    const seen = await windows(maxUs, 75, (s) => {
+    const { seen } = await windows(maxUs, 75, (s) => {
       if (reached < 0 && s[s.length - 1] === maxUs) reached = s.length;
       return reached < 0 ? s.length < 60 : s.length < reached + 12;
     });
