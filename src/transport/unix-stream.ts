@@ -4,7 +4,7 @@
 // them; the messages queued while handling one read leave in one sendmsg with
 // many iovecs per receiver before the next read (no extra turn, and a relayed
 // flood holds one read's worth of messages, not a whole callback's; the
-// schedule shared by all streams is in dirty-streams.ts).
+// schedule shared by all streams is in dirty-streams.ts, the queue in send-queue.ts).
 import { ProtocolError, SystemError } from '../errors.js';
 import * as native from '../native/native.js';
 import { FrameReader } from './frame-reader.js';
@@ -12,11 +12,7 @@ import { FramedStream } from './framed-stream.js';
 import type { MessageStream } from './message-stream.js';
 import { dirtyStreams } from './dirty-streams.js';
 import type { GroupReader, ReadGroup } from './read-group.js';
-
-function releaseFds(fds: readonly number[], done: boolean | (() => void)): void {
-  if (typeof done === 'function') done();
-  else if (done) for (const fd of fds) native.fdClose(fd);
-}
+import { releaseFds, SendQueue } from './send-queue.js';
 
 const MAX_FDS_PER_READ = 253;
 const ECONNRESET = 104;
@@ -38,13 +34,8 @@ const READ_BUDGET_BYTES = 4 * 1024 * 1024;
 const recvState = new Int32Array(2 + MAX_FDS_PER_READ);
 const rawBuffer = new Uint8Array(1024);
 
-/** Stands for the send queue's arrays until the first send makes them (never written). */
-const NO_SLOTS: never[] = [];
 /** Stands for a stream's received-fd pool until fds first arrive (never written). */
 const NO_FDS: number[] = [];
-const EMPTY = new Uint8Array(0);
-/** Reused for the common single-message sendmsg. */
-const oneView: Uint8Array[] = [EMPTY];
 
 /** Wraps a connected, non-blocking unix socket fd; the stream owns and closes it. */
 export class UnixStream extends FramedStream implements MessageStream, GroupReader {
@@ -57,20 +48,9 @@ export class UnixStream extends FramedStream implements MessageStream, GroupRead
   private raw = true;
   private paused = false;
   private fdPool: number[] = NO_FDS;
-  // The send queue: parallel arrays (no object per message), slots [queueHead, queueTail),
-  // made on first send; the fds and callback arrays only when a send has some (else NO_SLOTS). `headOffset` bytes of the head entry are already written.
-  private qBytes: (Uint8Array | undefined)[] | undefined;
-  private qFds: (readonly number[] | undefined)[] = NO_SLOTS;
-  private qFdsDone: (boolean | (() => void))[] = NO_SLOTS;
-  /** Called once an entry's bytes are written or dropped (its sender may reuse them). */
-  private qWritten: ((() => void) | undefined)[] = NO_SLOTS;
-  private queueHead = 0;
-  private queueTail = 0;
-  private headOffset = 0;
+  private readonly sendQueue = new SendQueue();
   private flushScheduled = false;
   private waitingWritable = false;
-  private queued = 0;
-  private queuedFdCount = 0;
   /** The loop turn this stream last read in (its read group's rotation). */
   readTurn = -1;
   /** Received messages wait for this stream's next turn: its read group's budget ran out among them. */
@@ -88,10 +68,10 @@ export class UnixStream extends FramedStream implements MessageStream, GroupRead
   }
 
   get queuedBytes(): number {
-    return this.queued;
+    return this.sendQueue.queuedBytes;
   }
   get queuedFds(): number {
-    return this.queuedFdCount;
+    return this.sendQueue.queuedFds;
   }
 
   startMessages(initial: Uint8Array): void {
@@ -115,35 +95,7 @@ export class UnixStream extends FramedStream implements MessageStream, GroupRead
     }
     const withFds = fds && fds.length > 0 ? fds : undefined;
     if (fds && !withFds && typeof fdsDone === 'function') fdsDone();
-    // Four slots to start (an idle connection's Hello reply and NameAcquired fit): a bare [] would grow to 17 on its first push.
-    this.qBytes ??= [undefined, undefined, undefined, undefined];
-    // The side arrays exist once some send needs them (most connections never pass fds or callbacks).
-    let side = this.qFds !== NO_SLOTS;
-    if (!side && (withFds !== undefined || written !== undefined)) {
-      const n = this.qBytes.length;
-      this.qFds = new Array<undefined>(n).fill(undefined);
-      this.qFdsDone = new Array<boolean>(n).fill(false);
-      this.qWritten = new Array<undefined>(n).fill(undefined);
-      side = true;
-    }
-    const t = this.queueTail++;
-    if (t === this.qBytes.length) {
-      this.qBytes.push(bytes);
-      if (side) {
-        this.qFds.push(withFds);
-        this.qFdsDone.push(fdsDone);
-        this.qWritten.push(written);
-      }
-    } else {
-      this.qBytes[t] = bytes;
-      if (side) {
-        this.qFds[t] = withFds;
-        this.qFdsDone[t] = fdsDone;
-        this.qWritten[t] = written;
-      }
-    }
-    this.queued += bytes.length;
-    if (withFds) this.queuedFdCount += withFds.length;
+    this.sendQueue.push(bytes, withFds, fdsDone, written);
     if (!this.flushScheduled && !this.waitingWritable) {
       this.flushScheduled = true;
       dirtyStreams.add(this);
@@ -194,16 +146,7 @@ export class UnixStream extends FramedStream implements MessageStream, GroupRead
     native.fdClose(this.fd);
     for (const fd of this.fdPool) native.fdClose(fd);
     this.fdPool = NO_FDS;
-    for (let i = this.queueHead; i < this.queueTail; i++) {
-      const fds = this.qFds[i];
-      if (fds) releaseFds(fds, this.qFdsDone[i]);
-      this.qWritten[i]?.();
-    }
-    this.qBytes = undefined;
-    this.qFds = this.qFdsDone = this.qWritten = NO_SLOTS;
-    this.queueHead = this.queueTail = this.headOffset = 0;
-    this.queued = 0;
-    this.queuedFdCount = 0;
+    this.sendQueue.drop();
     this.onClose?.(error);
   }
 
@@ -335,22 +278,11 @@ export class UnixStream extends FramedStream implements MessageStream, GroupRead
 
   private flush(): void {
     const maxIov = Math.min(native.IOV_MAX, 1024);
-    while (this.queueHead < this.queueTail && !this.isClosed) {
-      const q = this.qBytes!;
-      const h = this.queueHead;
-      const first = this.headOffset === 0 ? q[h]! : q[h]!.subarray(this.headOffset);
-      const fds = this.headOffset === 0 ? this.qFds[h] : undefined;
-      let views: Uint8Array[];
-      // fds travel with the first byte of their own sendmsg: the batch stops before the next that has some.
-      if (h + 1 === this.queueTail || this.qFds[h + 1] !== undefined) {
-        views = oneView;
-        views[0] = first;
-      } else {
-        views = [first];
-        for (let i = h + 1; i < this.queueTail && views.length < maxIov && this.qFds[i] === undefined; i++) views.push(q[i]!);
-      }
-      const r = native.sockSend(this.fd, views, fds ? Int32Array.from(fds) : null);
-      oneView[0] = EMPTY;
+    const q = this.sendQueue;
+    while (!q.isEmpty && !this.isClosed) {
+      const fds = q.batchFds();
+      const r = native.sockSend(this.fd, q.batch(maxIov), fds ? Int32Array.from(fds) : null);
+      q.endBatch();
       if (r === -native.EAGAIN || r === -native.EINTR) {
         this.waitingWritable = true;
         this.setEvents(this.events | native.POLL_WRITABLE);
@@ -366,53 +298,14 @@ export class UnixStream extends FramedStream implements MessageStream, GroupRead
         this.close(new SystemError(-r, 'sendmsg'));
         return;
       }
-      this.consume(r);
+      q.consume(r);
     }
     if (this.isClosed) return;
-    this.queueHead = this.queueTail = this.headOffset = 0;
+    q.rewind();
     if (this.waitingWritable) {
       this.waitingWritable = false;
       this.setEvents(this.events & ~native.POLL_WRITABLE);
     }
     this.onDrain?.();
-  }
-
-  private consume(written: number): void {
-    this.queued -= written;
-    const q = this.qBytes!;
-    // Empty entries count as written with the bytes before them.
-    while (this.queueHead < this.queueTail && (written > 0 || q[this.queueHead]!.length === this.headOffset)) {
-      const h = this.queueHead;
-      const fds = this.qFds[h];
-      if (fds) {
-        this.queuedFdCount -= fds.length;
-        releaseFds(fds, this.qFdsDone[h]);
-        this.qFds[h] = undefined;
-        this.qFdsDone[h] = false;
-      }
-      const left = q[h]!.length - this.headOffset;
-      if (written >= left) {
-        written -= left;
-        const done = this.qWritten[h];
-        q[h] = undefined;
-        if (done !== undefined) this.qWritten[h] = undefined;
-        this.queueHead++;
-        this.headOffset = 0;
-        done?.();
-      } else {
-        this.headOffset += written;
-        written = 0;
-      }
-    }
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queueTail) {
-      // Move the live entries down so the arrays stop growing under a long backlog.
-      const n = this.queueTail - this.queueHead;
-      for (const a of (this.qFds === NO_SLOTS ? [q] : [q, this.qFds, this.qFdsDone, this.qWritten]) as unknown[][]) {
-        a.copyWithin(0, this.queueHead, this.queueTail);
-        a.length = n;
-      }
-      this.queueHead = 0;
-      this.queueTail = n;
-    }
   }
 }
