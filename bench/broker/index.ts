@@ -178,7 +178,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const peer = buildC('c/sdbus-peer.c', ['-lsystemd']);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-bench-broker-'));
   const q = ctx.quick;
-  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, mib1: q ? 5 : 20, mib16: q ? 2 : 5, idle: q ? 100 : 400, paced: q ? 500 : 2000, warm: q ? 3000 : 20000 };
+  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, mib1: q ? 5 : 20, mib16: q ? 3 : 5, idle: q ? 100 : 400, paced: q ? 500 : 2000, warm: q ? 3000 : 20000 };
   const samples = new Map<string, Map<BusName, number[]>>();
   const add = (key: string, bus: BusName, v: number): void => {
     let m = samples.get(key);
