@@ -33,6 +33,8 @@ export class DirectPeer {
   /** The peer's match rules as its last rules frame said (undefined: unparseable, copy everything), and that frame's version. */
   peerRules: MatchRule[] | undefined = [];
   peerRulesVersion = 0;
+  /** peerWants' last answer, for these rules and a broadcast with these names (see wantsByNames). */
+  readonly wantsCache = { rules: undefined as MatchRule[] | undefined, path: '', interface: '', member: '', wants: false };
   /** Well-known names the bus says the peer owns now. */
   readonly names = new Set<string>();
   /** Every name the peer owned while granted (a reply to a call sent to one of them may come back on the channel). */

@@ -64,9 +64,42 @@ export function peerWants(p: DirectPeer, msg: Message, self: MatchableSelf): boo
   const rules = p.peerRules;
   if (rules === undefined) return true;
   if (rules.length === 0) return false;
+  // A flood of one signal asks the same question again: the last answer holds while the rules and the names are the same.
+  const c = p.wantsCache;
+  if (c.rules === rules && c.path === msg.path && c.interface === msg.interface && c.member === msg.member) return c.wants;
   const m = self.matchable(msg);
-  for (const rule of rules) if (matchesRule(rule, m, self.ownerCheck)) return true;
-  return false;
+  let wants = false;
+  for (const rule of rules) {
+    if (matchesRule(rule, m, self.ownerCheck)) {
+      wants = true;
+      break;
+    }
+  }
+  if (wantsByNames(rules) && msg.path !== undefined && msg.interface !== undefined && msg.member !== undefined) {
+    c.rules = rules;
+    c.path = msg.path;
+    c.interface = msg.interface;
+    c.member = msg.member;
+    c.wants = wants;
+  }
+  return wants;
+}
+
+/** Rules whose answer for our broadcasts follows from a signal's path, interface and member alone (the weak map keeps each set's verdict). */
+const byNames = new WeakMap<MatchRule[], boolean>();
+
+/**
+ * Whether every rule looks only at what a broadcast's path, interface and member say: no
+ * argument keys, and no sender key but a unique name (a well-known one matches as we gain or
+ * lose it; ours is fixed). Type and destination are the same for every broadcast.
+ */
+function wantsByNames(rules: MatchRule[]): boolean {
+  let v = byNames.get(rules);
+  if (v === undefined) {
+    v = rules.every((r) => r.args === undefined && r.argPaths === undefined && r.arg0namespace === undefined && (r.sender === undefined || r.sender.startsWith(':')));
+    byNames.set(rules, v);
+  }
+  return v;
 }
 
 /** This connection as the sender that rules see: its unique name and the names it owns. */
