@@ -13,8 +13,11 @@
  *   bytes ADDR SIZE N [WARM]     N blocking EchoBytes of SIZE bytes; prints "median_us"; with
  *                                WARM, WARM untimed calls of that size first, and prints
  *                                "median_us first_us" (first_us: the first of all calls)
- *   subscribe ADDR N             matches Tick signals; prints "ready", then "done NS" after N
- *   emit ADDR N                  prints "start NS", emits N Tick(u) signals, flushes
+ *   subscribe ADDR N             matches Tick signals, serves Echo at /bench; prints its unique
+ *                                name and "ready", then "done NS" after N
+ *   emit ADDR N [WARM NAME...]   emits WARM Tick(u) signals, calling Echo on each NAME after
+ *                                each quarter (it returns once NAME has them all), then prints
+ *                                "start NS", emits N Tick(u) signals, flushes
  * NS is CLOCK_MONOTONIC in nanoseconds (shared by all processes). */
 #include <errno.h>
 #include <stdint.h>
@@ -229,14 +232,29 @@ int main(int argc, char **argv) {
     wanted = atol(argv[3]);
     signal(SIGTERM, report);
     if ((r = sd_bus_match_signal(bus, NULL, NULL, PATH, IFACE, "Tick", on_tick, NULL)) < 0) die("match_signal", r);
-    printf("ready\n");
+    if ((r = sd_bus_add_object_vtable(bus, NULL, PATH, IFACE, vtable, NULL)) < 0) die("add_object_vtable", r);
+    const char *unique;
+    if ((r = sd_bus_get_unique_name(bus, &unique)) < 0) die("get_unique_name", r);
+    printf("%s ready\n", unique);
     fflush(stdout);
     loop(bus);
   } else if (strcmp(mode, "emit") == 0 && argc >= 4) {
-    long n = atol(argv[3]);
-    printf("start %llu\n", (unsigned long long)now_ns());
-    fflush(stdout);
-    for (long i = 0; i < n; i++) {
+    long n = atol(argv[3]), warm = argc >= 5 ? atol(argv[4]) : 0;
+    for (long i = 0; i < warm + n; i++) {
+      if (warm > 0 && i > 0 && i <= warm && i % (warm / 4 > 0 ? warm / 4 : 1) == 0) {
+        if ((r = sd_bus_flush(bus)) < 0) die("flush", r);
+        /* A call behind the signals returns once the subscriber has handled them all. */
+        for (int k = 5; k < argc; k++) {
+          sd_bus_error err = SD_BUS_ERROR_NULL;
+          sd_bus_message *reply = NULL;
+          if ((r = sd_bus_call_method(bus, argv[k], PATH, IFACE, "Echo", &err, &reply, "s", "warm")) < 0) die(err.message ? err.message : "Echo", r);
+          sd_bus_message_unref(reply);
+        }
+      }
+      if (i == warm) {
+        printf("start %llu\n", (unsigned long long)now_ns());
+        fflush(stdout);
+      }
       if ((r = sd_bus_emit_signal(bus, PATH, IFACE, "Tick", "u", (uint32_t)i)) < 0) die("emit_signal", r);
       if ((i & 1023) == 1023 && (r = sd_bus_flush(bus)) < 0) die("flush", r);
     }

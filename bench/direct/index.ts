@@ -50,19 +50,23 @@ async function stopFastbus(b: FastbusBus): Promise<void> {
   await exited;
 }
 
-/** Signals/s from one emitter to `subscribers` subscribers (all must get `count`). */
-async function signalsPerSecond(r: Runner, subscribers: number, count: number): Promise<number> {
+/**
+ * Signals/s from one emitter to `subscribers` subscribers: `warm` untimed ones first (the emitter
+ * waits until every subscriber has them: steady state, as the calls' warm-up gives the call rows),
+ * then `count` timed ones, which all must get.
+ */
+async function signalsPerSecond(r: Runner, subscribers: number, count: number, warm: number): Promise<number> {
   const subs = Array.from({ length: subscribers }, () => {
-    const [cmd, ...args] = r.argv('subscribe', String(count));
+    const [cmd, ...args] = r.argv('subscribe', String(warm + count));
     return spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   });
   const outs = subs.map((s) => lines(s));
   try {
-    // A fastbus subscriber prints its unique name before "ready": the emitter calls it until it is direct.
+    // A subscriber prints its unique name before "ready": the emitter calls it after the warm-up (and a fastbus one until it is direct).
     const names = (await Promise.all(outs.map((o) => o.next(/(\S+ )?ready/)))).map((t) => t.split(' ')[0]).filter((t) => t !== 'ready');
     const dones = outs.map((o) => o.next(/done \d+\n/));
     dones.forEach((d) => d.catch(() => undefined));
-    const emitOut = await runToEnd(r.argv('emit', String(count), ...names));
+    const emitOut = await runToEnd(r.argv('emit', String(count), String(warm), ...names));
     const start = Number(/start (\d+)/.exec(emitOut)![1]);
     const ends = (await Promise.all(dones)).map((d) => Number(d.split(' ')[1]));
     return (count * subscribers) / ((Math.max(...ends) - start) / 1e9);
@@ -76,7 +80,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const pingpong = buildC('channel/pingpong.c');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-bench-direct-'));
   const q = ctx.quick;
-  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, mib1: q ? 5 : 21, mib16: q ? 3 : 5, warm: 3000 };
+  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 10000 : 50000, signalsWarm: 20000, mib1: q ? 5 : 21, mib16: q ? 3 : 5, warm: 3000 };
   const samples = new Map<string, Map<Column, number[]>>();
   const add = (key: string, c: Column, v: number): void => {
     let m = samples.get(key);
@@ -120,7 +124,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
         add('pipeline', r.column, Number(await runToEnd(r.argv('pipeline', String(Math.round(n.pipeline * r.scale)), '128'))));
         for (const [key, subscribers] of [['sig1', 1], ['sig4', 4]] as const) {
           try {
-            add(key, r.column, await signalsPerSecond(r, subscribers, Math.round(n.signals * r.scale)));
+            add(key, r.column, await signalsPerSecond(r, subscribers, Math.round(n.signals * r.scale), n.signalsWarm));
           } catch (e) {
             ctx.progress(`direct: ${r.column}: ${subscribers} subscriber(s) gave no sample: ${(e as Error).message}`);
           }
@@ -167,7 +171,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     notes: [
       `Targets: direct p50 ${(med('p50', direct) / med('p50', broker)).toFixed(2)}x dbus-broker's C pair (<= 0.6) and ${(med('p50', direct) / med('p50', 'C eventfd ping-pong')).toFixed(2)}x the C eventfd ping-pong (<= 1.3); busy p50 ${med('p50', 'fastbus pair, direct busy').toFixed(1)} µs (<= 5); pipelined ${(med('pipeline', direct) / med('pipeline', broker)).toFixed(2)}x dbus-broker (>= 5); 4-subscriber signals ${(med('sig4', direct) / med('sig4', broker)).toFixed(2)}x (>= 3); 16 MiB ${(med('mib16', broker) / med('mib16', direct)).toFixed(2)}x faster (>= 3); the bus's CPU per direct call ${(100 * med('rttcpu', direct) / med('rttcpu', 'fastbus pair, bus (direct off)')).toFixed(1)}% of brokered (<= 2%).`,
       'The sd-bus C client and service (bench/c/sdbus-peer.c) on dbus-daemon (Debian session.conf) and dbus-broker (dbus-broker-launch, as in the broker group); the fastbus client and service (bench/direct/peer.ts) echo the same 16-byte string and `ay` payloads. The fastbus client makes 3000 untimed calls first (steady state; the pair switches to its channel after its 4th message). The `ay` rows: each client (C and fastbus alike) makes untimed calls of the size first (as many as it times, and at least 16 MiB), and the median of the timed ones is shown; the first of all its calls (new memory everywhere: buffers, for fastbus the channel\'s payload arenas and receive-pool slabs) has rows of its own. Busy: both channel ends poll (one core each).',
-      'The bus\'s CPU: schedstat run time of the bus process over the round-trip run (for fastbus, its warm-up calls included), per call. Signals: one emitter, N subscribers each counting all; for the direct columns the emitter first calls each subscriber until it is direct; with every subscriber direct the bus needs none of its signals, and the emitter leaves the bus out (docs/direct.md).',
+      'The bus\'s CPU: schedstat run time of the bus process over the round-trip run (for fastbus, its warm-up calls included), per call. Signals: one emitter, N subscribers each counting all; the emitter first sends 20000 untimed and calls each subscriber (the reply comes once it has them all: steady state, sd-bus and fastbus alike; a cold Node subscriber takes its first several thousand far slower); for the direct columns the emitter first calls each subscriber until it is direct; with every subscriber direct the bus needs none of its signals, and the emitter leaves the bus out (docs/direct.md).',
       '2 shared vCPUs, other jobs running: ratios within one run only. The busy column runs a fifth of the timed counts (after the same 3000-call warm-up): two polling processes on a loaded 2-vCPU machine are scheduled in slices.',
     ],
   };
