@@ -8,6 +8,8 @@ export interface ChannelStats {
   memfdTransfers: number;
   arenaTransfers: number;
   chunkedTransfers: number;
+  /** Payloads the payload arena could not hold whole, sent through it in pieces. */
+  piecedTransfers: number;
   doorbellsRung: number;
   /** Fds (raw or under handles) passed with messages, and received with them. */
   handlesSent: number;
@@ -16,5 +18,5 @@ export interface ChannelStats {
 
 /** All counters at zero. */
 export function emptyStats(): ChannelStats {
-  return { messagesSent: 0, messagesReceived: 0, cmaTransfers: 0, memfdTransfers: 0, arenaTransfers: 0, chunkedTransfers: 0, doorbellsRung: 0, handlesSent: 0, handlesReceived: 0 };
+  return { messagesSent: 0, messagesReceived: 0, cmaTransfers: 0, memfdTransfers: 0, arenaTransfers: 0, chunkedTransfers: 0, piecedTransfers: 0, doorbellsRung: 0, handlesSent: 0, handlesReceived: 0 };
 }

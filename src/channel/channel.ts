@@ -181,8 +181,8 @@ export class Channel extends EventEmitter {
     }
     const r = handles ? out.writeWithHandles(kind, payload, null, handles) : out.write(kind, payload, null);
     if (r === 0) {
-      if (!this.large.chunks.sending && !handles?.passed) return false;
-      // Part of the message (its handles, part of a chunked payload) is in the ring: the rest follows, in order, before anything else.
+      if (!this.large.sending && !handles?.passed) return false;
+      // Part of the message (its handles, part of a payload in chunks or pieces) is in the ring: the rest follows, in order, before anything else.
       out.queue.push({ kind, payload, resolve: null, reject: null, handles });
       out.waitForRoom();
       return true;

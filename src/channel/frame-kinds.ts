@@ -17,6 +17,8 @@ export const KIND_LARGE_ARENA = 6;
 export const KIND_CHUNK = 7;
 /** [seq u32][count u32][array u32][type u8 × count]: the handles of the next message; the fds come over the socket (passed-handles.ts) */
 export const KIND_HANDLES = 8;
+/** [token u32][inner kind u32][arena id u32][0 u32][offset f64][length f64][total length f64]: one piece of a payload the arena cannot hold whole; pieces of one payload are consecutive */
+export const KIND_ARENA_PIECE = 9;
 
 // Socket messages: JSON handshake text, or a binary fd handoff
 // [SOCK_PAYLOAD_FD u32][token u32] + 1 fd, or [SOCK_ARENA_FD u32][arena id u32] + 1 fd,

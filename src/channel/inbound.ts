@@ -5,7 +5,7 @@
 import v8 from 'node:v8';
 import { ProtocolError } from '../errors.js';
 import type { ChannelCore } from './channel-core.js';
-import { KIND_ADVANCED, KIND_BYTES, KIND_CHUNK, KIND_HANDLES, KIND_JSON } from './frame-kinds.js';
+import { KIND_ADVANCED, KIND_ARENA_PIECE, KIND_BYTES, KIND_CHUNK, KIND_HANDLES, KIND_JSON } from './frame-kinds.js';
 import type { LargePayloads } from './large-payloads.js';
 import type { PassedHandles } from './passed-handles.js';
 import { receivePool } from './receive-pool.js';
@@ -56,7 +56,8 @@ export class Inbound {
       try {
         while ((kind = reader.next()) !== -1) {
           this.dispatch(kind, reader.offset, reader.length);
-          if (this.pooledLength > 0) this.afterPooled();
+          // Once the payload is delivered (not after a piece of it).
+          if (this.pooledLength > 0 && !this.large.assembling) this.afterPooled();
           if (core.paused || core.isClosed() || this.turnWanted || (one && stats.messagesReceived !== received)) break;
           // A chunk is copied out: its room goes back at once, so the sender refills while we copy.
           if (kind === KIND_CHUNK && reader.release()) core.ring();
@@ -83,6 +84,9 @@ export class Inbound {
     const core = this.core;
     if (kind !== KIND_CHUNK && this.large.chunks.assembling) {
       throw new ProtocolError('CORRUPT_SEGMENT', `corrupt channel ring: frame kind ${kind} in the middle of a chunked payload`);
+    }
+    if (kind !== KIND_ARENA_PIECE && this.large.pieces.assembling) {
+      throw new ProtocolError('CORRUPT_SEGMENT', `corrupt channel ring: frame kind ${kind} in the middle of a payload sent in pieces`);
     }
     switch (kind) {
       case KIND_BYTES:

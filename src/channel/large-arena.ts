@@ -8,11 +8,12 @@
 import { ProtocolError, SystemError, errnoName } from '../errors.js';
 import { F_SEAL_SHRINK, check, fdClose, fdSize, memfdGetSeals, sockSend } from '../native/native.js';
 import { MAX_ARENA_BYTES, PayloadArena, PeerArena } from './arena.js';
-import { corruptFrame, KIND_LARGE_ARENA, SOCK_ARENA_FD } from './frame-kinds.js';
+import { corruptFrame, KIND_ARENA_PIECE, KIND_LARGE_ARENA, SOCK_ARENA_FD } from './frame-kinds.js';
 import { LargePathBase } from './large-path-base.js';
 import type { LargePayloadPath, PathParts } from './large-payloads.js';
 
 const DESCRIPTOR_BYTES = 32;
+const PIECE_DESCRIPTOR_BYTES = 40;
 
 export class ArenaPath extends LargePathBase implements LargePayloadPath {
   readonly frameKind = KIND_LARGE_ARENA;
@@ -59,6 +60,14 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
 
   /** send() of the concatenation of `pieces` (`length` bytes in all), each copied once into the extent. */
   sendPieces(kind: number, pieces: readonly Uint8Array[], length: number): 0 | 1 | -1 {
+    return this.sendExtent(kind, pieces, length, 0);
+  }
+
+  /**
+   * Copies `pieces` (`length` bytes in all) into one extent and puts its descriptor in the ring:
+   * a whole payload (`total` 0), or one piece of a payload of `total` bytes (ArenaPiecePath).
+   */
+  sendExtent(kind: number, pieces: readonly Uint8Array[], length: number, total: number): 0 | 1 | -1 {
     const core = this.core;
     let arena = this.newest;
     if (!arena || arena.sizeBytes < length) {
@@ -87,7 +96,8 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
       this.out.collectAcks();
       if (!arena.fits(length)) return this.out.blockLarge('arena', length);
     }
-    const at = core.writer.reserve(DESCRIPTOR_BYTES);
+    const frameBytes = total === 0 ? DESCRIPTOR_BYTES : PIECE_DESCRIPTOR_BYTES;
+    const at = core.writer.reserve(frameBytes);
     if (at < 0) return this.out.full();
     const offset = arena.allocate(length);
     let to = offset;
@@ -103,17 +113,43 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
     u32[(at >> 2) + 3] = 0;
     f64[(at >> 3) + 2] = offset;
     f64[(at >> 3) + 3] = length;
-    core.stats.arenaTransfers++;
-    this.out.commit(DESCRIPTOR_BYTES, KIND_LARGE_ARENA);
+    if (total === 0) {
+      core.stats.arenaTransfers++;
+      this.out.commit(DESCRIPTOR_BYTES, KIND_LARGE_ARENA);
+    } else {
+      f64[(at >> 3) + 4] = total;
+      this.out.commit(PIECE_DESCRIPTOR_BYTES, KIND_ARENA_PIECE, false);
+    }
     this.out.publishNow();
     return 1;
   }
 
   receive(at: number, frameLength: number): void {
     if (frameLength !== DESCRIPTOR_BYTES) throw corruptFrame(KIND_LARGE_ARENA, frameLength);
-    const { u32, f64 } = this.core;
+    const { u32 } = this.core;
     const token = u32[at >> 2];
     const kind = u32[(at >> 2) + 1];
+    const extent = this.peerExtent(at);
+    const length = extent.byteLength;
+    if (this.inb.borrows(kind, length)) {
+      // The view is valid until the listener returns; then the extent goes back to the sender.
+      try {
+        this.inb.deliverLarge(kind, extent);
+      } finally {
+        if (!this.core.isClosed()) this.inb.acknowledge(token);
+      }
+      return;
+    }
+    const owned = this.inb.landing(kind, length, true);
+    if (owned === null) return; // put back: read again after a turn
+    owned.set(extent);
+    this.inb.acknowledge(token);
+    this.inb.deliverLarge(kind, owned);
+  }
+
+  /** A view of the extent the descriptor at `at` names in one of the peer's arenas, checked against that arena. */
+  peerExtent(at: number): Uint8Array {
+    const { u32, f64 } = this.core;
     const id = u32[(at >> 2) + 2];
     const offset = f64[(at >> 3) + 2];
     const length = f64[(at >> 3) + 3];
@@ -122,20 +158,7 @@ export class ArenaPath extends LargePathBase implements LargePayloadPath {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 || offset + length > arena.sizeBytes) {
       throw new ProtocolError('CORRUPT_SEGMENT', `corrupt arena payload descriptor: ${length} bytes at offset ${offset} of arena ${id} (${arena.sizeBytes} bytes)`);
     }
-    if (this.inb.borrows(kind, length)) {
-      // The view is valid until the listener returns; then the extent goes back to the sender.
-      try {
-        this.inb.deliverLarge(kind, new Uint8Array(arena.buffer, offset, length));
-      } finally {
-        if (!this.core.isClosed()) this.inb.acknowledge(token);
-      }
-      return;
-    }
-    const owned = this.inb.landing(kind, length, true);
-    if (owned === null) return; // put back: read again after a turn
-    owned.set(new Uint8Array(arena.buffer, offset, length));
-    this.inb.acknowledge(token);
-    this.inb.deliverLarge(kind, owned);
+    return new Uint8Array(arena.buffer, offset, length);
   }
 
   /** Maps an arena the peer passed; a second arena with the same id, or a file of a bad size, is a corrupt peer. */

@@ -342,7 +342,7 @@ describe('channel large payloads', () => {
     await channel.close();
   });
 
-  it('keeps one order across small, arena and CMA messages', { timeout: 30_000 }, async () => {
+  it('keeps one order across small, arena and pieced messages', { timeout: 30_000 }, async () => {
     const options: ChannelOptions = { largeThresholdBytes: 1024, arenaMaxBytes: 16 << 20 };
     const { channel } = forkPeer('echo', [], options, options);
     await channel.ready;
@@ -351,7 +351,8 @@ describe('channel large payloads', () => {
     await Promise.all(sizes.map((n, i) => channel.send(pattern(n, i))));
     const got = await replies;
     for (let i = 0; i < sizes.length; i++) assert.deepEqual(got[i], pattern(sizes[i], i), `message ${i} of ${sizes[i]} bytes`);
-    assert.equal(channel.stats.cmaTransfers, 2, 'too large for a 16 MiB arena: by CMA');
+    assert.equal(channel.stats.piecedTransfers, 2, 'too large for a 16 MiB arena: in pieces through it');
+    assert.equal(channel.stats.cmaTransfers, 0);
     assert.equal(channel.stats.arenaTransfers, 3, 'above the threshold, through the arena');
     await channel.close();
   });

@@ -7,6 +7,7 @@ import type { ControlSocket } from './control-socket.js';
 import { corruptFrame } from './frame-kinds.js';
 import type { Inbound } from './inbound.js';
 import { ArenaPath } from './large-arena.js';
+import { ArenaPiecePath } from './large-arena-pieces.js';
 import { ChunkPath } from './large-chunks.js';
 import { CmaPath } from './large-cma.js';
 import { MemfdPath } from './large-memfd.js';
@@ -39,6 +40,7 @@ export interface PathParts {
 
 export class LargePayloads {
   readonly arena: ArenaPath;
+  readonly pieces: ArenaPiecePath;
   readonly cma: CmaPath;
   readonly memfd: MemfdPath;
   readonly chunks: ChunkPath;
@@ -55,10 +57,21 @@ export class LargePayloads {
     this.out = parts.out;
     const all = { ...parts, large: this };
     this.arena = new ArenaPath(all);
+    this.pieces = new ArenaPiecePath(all);
     this.cma = new CmaPath(all);
     this.memfd = new MemfdPath(all);
     this.chunks = new ChunkPath(all);
-    for (const path of [this.arena, this.cma, this.memfd, this.chunks]) this.byFrameKind[path.frameKind] = path;
+    for (const path of [this.arena, this.pieces, this.cma, this.memfd, this.chunks]) this.byFrameKind[path.frameKind] = path;
+  }
+
+  /** Part of a payload (chunks or pieces) is out: the rest must follow before anything else. */
+  get sending(): boolean {
+    return this.chunks.sending || this.pieces.sending;
+  }
+
+  /** Part of a payload (chunks or pieces) has arrived: only the rest may follow. */
+  get assembling(): boolean {
+    return this.chunks.assembling || this.pieces.assembling;
   }
 
   /** Sends a large payload by the path chosen for it now (see LargePayloadPath.send). */
@@ -66,12 +79,14 @@ export class LargePayloads {
     const out = this.out;
     out.largeBlocked = ''; // set again below if this payload must wait
     if (this.chunks.sending) return this.chunks.send(kind, payload);
+    if (this.pieces.sending) return this.pieces.send(kind, payload) as 0 | 1; // -1 only before the first piece
     if (out.inflight.size >= MAX_LARGE_IN_FLIGHT) return out.blockLarge('inflight');
     let path = this.choose(payload.byteLength);
     if (path === 'wait') return out.blockLarge('verdict'); // retried when the verdict arrives
-    if (path === 'arena') {
-      const r = this.arena.send(kind, payload);
+    if (path === 'arena' || path === 'pieces') {
+      const r = path === 'arena' ? this.arena.send(kind, payload) : this.pieces.send(kind, payload);
       if (r !== -1) return r;
+      // No memfd can be made here (refuseSharedMemory logged why).
       path = this.core.settings.largeMode === 'auto' && this.core.peerCanReadMe === 'yes' ? 'cma' : 'ring';
     }
     if (path === 'ring') return this.chunks.send(kind, payload);
@@ -86,19 +101,20 @@ export class LargePayloads {
    */
   sendPieces(kind: number, pieces: readonly Uint8Array[], length: number): boolean {
     const out = this.out;
-    if (length <= this.core.settings.threshold || this.chunks.sending || out.handles.dropOwed || out.inflight.size >= MAX_LARGE_IN_FLIGHT) return false;
+    if (length <= this.core.settings.threshold || this.sending || out.handles.dropOwed || out.inflight.size >= MAX_LARGE_IN_FLIGHT) return false;
     if (this.choose(length) !== 'arena') return false;
     out.largeBlocked = '';
     return this.arena.sendPieces(kind, pieces, length) === 1;
   }
 
   /** How a large payload of `length` bytes travels now, or 'wait' for the peer's CMA verdict. */
-  private choose(length: number): 'cma' | 'arena' | 'memfd' | 'ring' | 'wait' {
+  private choose(length: number): 'cma' | 'arena' | 'pieces' | 'memfd' | 'ring' | 'wait' {
     const { largeMode: mode, log } = this.core.settings;
     if (mode === 'ring' || mode === 'memfd') return mode;
     const arenaOk = this.memfdRefusal === '' && this.arena.canHold(length);
     if (mode === 'arena') return arenaOk ? 'arena' : this.memfdRefusal === '' ? 'memfd' : 'ring';
-    if (mode === 'auto' && arenaOk) return 'arena';
+    // Too large for the arenas: in pieces through them (two copies at once, one on each side's CPU).
+    if (mode === 'auto' && this.memfdRefusal === '') return arenaOk ? 'arena' : 'pieces';
     const core = this.core;
     if (core.peerCanReadMe === 'unknown') return 'wait';
     if (core.peerCanReadMe === 'yes') return 'cma';
@@ -126,6 +142,6 @@ export class LargePayloads {
   }
 
   close(): void {
-    for (const path of [this.arena, this.cma, this.memfd, this.chunks]) path.close();
+    for (const path of [this.arena, this.pieces, this.cma, this.memfd, this.chunks]) path.close();
   }
 }

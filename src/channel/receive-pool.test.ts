@@ -78,6 +78,24 @@ describe('receive pool', () => {
     assert.equal(pool.stats.slabs, 2);
   });
 
+  it('maps a spare slab with the first of 32 MiB or more, so that the next payload lands while the first is held', () => {
+    const pool = new ReceivePool(512 * MiB, 0);
+    const size = 40 * MiB;
+    const first = pool.take(size)!;
+    assert.equal(pool.stats.slabs, 2, 'the slab lent and a spare');
+    assert.equal(pool.stats.mappedBytes, 2 * slabBytesFor(size));
+    const second = pool.take(size)!;
+    assert.notEqual(addressOf(second), addressOf(first));
+    assert.equal(pool.stats.reuses, 1, 'the second landed in the spare');
+    assert.equal(pool.stats.slabs, 2);
+    pool.take(MiB);
+    assert.equal(pool.stats.slabs, 3, 'no spare for a small slab');
+    assert.equal(first.byteLength + second.byteLength, 2 * size);
+    const small = new ReceivePool(256 * MiB, 0);
+    small.take(size);
+    assert.equal(small.stats.slabs, 1, 'no spare beyond an eighth of the bound');
+  });
+
   it('maps at most maxBytes, lends nothing beyond it, and takes slabs back once their buffers are freed', async () => {
     const pool = new ReceivePool(8 * MiB, 0);
     let held: Array<Uint8Array | null> = [];

@@ -21,6 +21,8 @@ import { collectYoungGeneration } from './young-collection.js';
 
 const STEP_BYTES = 2 << 20;
 const MIN_SLAB_BYTES = 64 << 10;
+/** A slab this large is mapped with a spare the first time (see take()). */
+const SPARE_MIN_BYTES = 32 << 20;
 
 /** Default bound on what the process-wide pool maps (lent and free slabs together). */
 export const RECEIVE_POOL_MAX_BYTES = 1 << 30;
@@ -132,7 +134,13 @@ export class ReceivePool {
     }
     let slab = this.findFree(length, size);
     this.dry = slab === null;
-    slab ??= this.mapSlab(size);
+    if (slab === null) {
+      // The first payload of its size, if large: a spare slab too, so that the next one lands while V8 has not
+      // freed this one yet rather than wait for it or fault in a new slab mid-stream (65 ms for 64 MiB here).
+      const first = size >= SPARE_MIN_BYTES && !this.slabs.some((s) => s.sizeBytes >= length && s.sizeBytes <= 2 * size);
+      slab = this.mapSlab(size);
+      if (slab !== null && first && size <= this.maxBytes / 8) this.mapSlab(size); // the next search starts at it
+    }
     if (slab === null) {
       this.misses++;
       return null;
