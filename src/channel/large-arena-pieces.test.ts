@@ -3,6 +3,7 @@
 // both directions, to receivers with default options and in views mode.
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,5 +84,26 @@ describe('large payloads in pieces through the arena', () => {
     const got = await digests(channel, count);
     assert.deepEqual(got, Array.from({ length: count }, (_, i) => `${size}:${sha256(pattern(size, i))}`));
     await channel.close();
+  });
+
+  it('closes without delivering a part of a payload whose sender died between its pieces', { timeout: 30_000 }, async () => {
+    // 3 MiB through an arena of 1 MiB: the first pieces fill it, the rest wait for acknowledgements that never come.
+    const { child, channel } = forkPeer('send-large', [String(3 << 20)], { stdio: 'pipe', env: { ...process.env, PEER_SAY_SENT: '1' } }, { arenaMaxBytes: MiB });
+    channel.pause(); // nothing is read until the sender is dead
+    channel.on('message', () => assert.fail('a part of a payload cannot be delivered'));
+    await once(child.stdout!, 'data');
+    const segment = (channel as unknown as { core: { segment: { buffer: ArrayBuffer; rings: Array<{ tail: number; head: number; data: number }> } } }).core.segment;
+    const inbound = segment.rings[1];
+    const words = new Int32Array(segment.buffer);
+    const waiting = Atomics.load(words, inbound.tail >> 2) - Atomics.load(words, inbound.head >> 2);
+    assert.ok(waiting >= 48 && waiting % 48 === 0 && waiting < 12 * 48, `some pieces (48-byte frames), not all twelve, wait in the ring: ${waiting} bytes`);
+    assert.equal(words[(inbound.data >> 2) + 1], 9, 'the first frame is a piece (KIND_ARENA_PIECE)');
+    const closing = once(channel, 'close') as Promise<[string]>;
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    channel.resume();
+    const [reason] = await closing;
+    assert.equal(reason, 'peer-exited');
+    assert.equal(channel.stats.messagesReceived, 0);
   });
 });

@@ -13,7 +13,7 @@ import type { LargePayloadPath } from './large-payloads.js';
 
 const PIECE_DESCRIPTOR_BYTES = 40;
 const MAX_LENGTH = bufferConstants.MAX_LENGTH;
-/** Pieces are at least this large (unless the payload's end is nearer), whatever the arena. */
+/** Pieces are at least this large when the arenas' bound allows (unless the payload's end is nearer). */
 const MIN_PIECE_BYTES = 64 << 10;
 
 export class ArenaPiecePath extends LargePathBase implements LargePayloadPath {
@@ -36,15 +36,16 @@ export class ArenaPiecePath extends LargePathBase implements LargePayloadPath {
   /**
    * The size of the next piece: a quarter of the arenas' bound when an arena
    * that large can be had (two pieces in flight while a third is copied), a
-   * quarter of the newest arena otherwise.
+   * quarter of the newest arena otherwise; 0 when no arena within the bound
+   * holds a piece.
    */
   private pieceBytes(remaining: number): number {
     const arena = this.large.arena;
     const wanted = Math.max(MIN_PIECE_BYTES, Math.floor(this.core.settings.arenaMaxBytes / 4) & ~63);
     if (arena.canHold(wanted)) return Math.min(remaining, wanted);
     const newest = arena.newest;
-    const quarter = newest === undefined ? MIN_PIECE_BYTES : Math.max(MIN_PIECE_BYTES, Math.floor(newest.sizeBytes / 4) & ~63);
-    return Math.min(remaining, quarter);
+    if (newest === undefined) return 0;
+    return Math.min(remaining, Math.max(64, Math.floor(newest.sizeBytes / 4) & ~63));
   }
 
   /**
@@ -56,6 +57,7 @@ export class ArenaPiecePath extends LargePathBase implements LargePayloadPath {
     const total = payload.byteLength;
     while (this.sent < total) {
       const n = this.pieceBytes(total - this.sent);
+      if (n === 0) return -1; // only before the first piece: once an arena exists, a piece fits in it
       const r = this.large.arena.sendExtent(kind, [payload.subarray(this.sent, this.sent + n)], n, total);
       if (r !== 1) {
         if (r === -1 && this.sent > 0) throw new Error('payload arena lost in the middle of a payload');
