@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { connect, DisconnectedError } from '../src/client/index.js';
+import { connect, defineInterface, DisconnectedError } from '../src/client/index.js';
 import { encodeMessage } from '../src/wire/index.js';
 import { ProtocolError, SystemError } from '../src/errors.js';
 import { BusAddressError } from '../src/transport/index.js';
@@ -154,6 +154,36 @@ console.log('idle');`;
     assert.equal(code, 0);
     assert.equal(out.trim(), 'idle');
   } finally {
+    await daemon.stop();
+  }
+});
+
+test('an unref()ed connection keeps the process alive while a call waits for its reply', { timeout: 20000 }, async () => {
+  const daemon = await startDbusDaemon();
+  const service = await connect(daemon.address);
+  try {
+    let answer!: () => void;
+    const asked = new Promise<void>((r) => {
+      service.export('/', defineInterface({ name: 'x.Hold', methods: { Wait: { out: 's' } } }), {
+        Wait: () => new Promise<string>((done) => { answer = () => done('answered'); r(); }),
+      });
+    });
+    const script = `import { connect } from ${JSON.stringify(new URL('../src/client/index.js', import.meta.url).href)};
+const c = await connect(${JSON.stringify(daemon.address)});
+c.unref();
+const [reply] = await c.callMethod({ destination: ${JSON.stringify(service.uniqueName)}, path: '/', interface: 'x.Hold', member: 'Wait' });
+console.log(reply);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const closed = new Promise((r) => child.once('close', r));
+    // The call is in: had the waiting call not held the process, it would have exited by now or will before the reply.
+    await asked;
+    answer();
+    assert.equal(await closed, 0);
+    assert.equal(out.trim(), 'answered');
+  } finally {
+    service.close();
     await daemon.stop();
   }
 });

@@ -2,7 +2,8 @@
 // $XDG_RUNTIME_DIR/bus), the system bus from DBUS_SYSTEM_BUS_ADDRESS (or
 // /var/run/dbus/system_bus_socket), as the specification and libdbus define.
 import { existsSync } from 'node:fs';
-import { connect, type Connection, type ConnectionOptions } from './connection.js';
+import { connect } from './connect.js';
+import type { Connection, ConnectionOptions } from './connection.js';
 
 /** The session bus address: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus if that socket exists. */
 export function sessionBusAddress(env: NodeJS.ProcessEnv = process.env): string {

@@ -1,29 +1,27 @@
-// A client connection to a D-Bus bus (or a peer): serials, pending calls with
-// timeouts and AbortSignal, exported objects, name ownership, and the hooks of
+// A client connection to a D-Bus bus (or a peer): serials, sending, dispatch
+// of what arrives by type, exported objects, name ownership, and the hooks of
 // the direct path. Every outgoing message of one tick leaves in one system call
 // (the transport batches); incoming frames are decoded once and dispatched by
 // type. A peer's protocol fault closes the connection and rejects every pending
-// call with DisconnectedError. Signal subscriptions live in
+// call with DisconnectedError. The calls waiting for replies (timeouts,
+// AbortSignal) live in pending-calls.ts, signal subscriptions in
 // signal-subscriptions.ts, the option and message shapes in connection-options.ts.
-// Kept whole: sending, the pending-call table with its timeout sweep, and
-// dispatch of replies share that table on the per-call path (a call is one map
-// set and one map delete, with no object between them), and the direct path's
-// hooks reach into the same table (calls failed or re-routed per peer).
 import { EventEmitter } from 'node:events';
-import diagnostics from 'node:diagnostics_channel';
 import { ProtocolError } from '../errors.js';
-import { connectBus, type MessageStream } from '../transport/index.js';
-import { decodeMessage, encodeMessage, encodeMessageParts, joinParts, MessageEncoder, MessageFlags, MessageType, type Message } from '../wire/index.js';
-import { AbortError, DBusError, DisconnectedError, ErrorNames, TimeoutError } from './errors.js';
+import type { MessageStream } from '../transport/index.js';
+import { decodeMessage, encodeMessage, MessageFlags, MessageType, type Message } from '../wire/index.js';
+import { AbortError, DBusError, DisconnectedError, ErrorNames } from './errors.js';
 import type { InterfaceDefinition, InterfaceSpec, Implementation } from './define-interface.js';
 import { ObjectTable, type ExportedInterface } from './object-table.js';
 import type { SignalFilter } from './signal-filter.js';
 import { SignalSubscriptions, type SignalIterator, type SignalSubscription } from './signal-subscriptions.js';
 import { ProxyObject } from './proxy.js';
-import { parseIntrospection, type NodeInfo } from './introspection.js';
-import { DIRECT_INTERFACE } from '../names/index.js';
-import { DirectPeers } from './direct-peers.js';
+import type { NodeInfo } from './introspection.js';
+import { IntrospectionCache } from './introspection-cache.js';
+import { DirectLink } from './direct-link.js';
 import type { DirectPeer } from './direct-peer.js';
+import { callEndChannel, callStartChannel, receiveChannel, sendChannel } from './diagnostics-channels.js';
+import { describeCall, PendingCalls } from './pending-calls.js';
 
 import {
   NameFlags, ReleaseNameReply, RequestNameReply, ReplyPick,
@@ -34,42 +32,12 @@ export type { SignalIterator, SignalSubscription } from './signal-subscriptions.
 export { NameFlags, ReleaseNameReply, RequestNameReply, ReplyPick };
 export type { CallOptions, ConnectionOptions, DirectPeerInfo, MethodCall, OutgoingMessage };
 
-/** Published when a message is sent: `{ connection, message }`. */
-export const sendChannel = diagnostics.channel('fastbus:client:send');
-/** Published when a message is received: `{ connection, message }`. */
-export const receiveChannel = diagnostics.channel('fastbus:client:receive');
-/** Published when a call starts: `{ connection, message }`. */
-export const callStartChannel = diagnostics.channel('fastbus:client:call:start');
-/** Published when a call ends: `{ connection, message, reply?, error?, durationMs }`. */
-export const callEndChannel = diagnostics.channel('fastbus:client:call:end');
+export { callEndChannel, callStartChannel, receiveChannel, sendChannel };
 
 const DBUS = 'org.freedesktop.DBus';
 /** The options of a call given none (not a fresh object per call). */
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const DBUS_PATH = '/org/freedesktop/DBus';
-/** `ay` values from this size on are copied straight into a direct channel's payload arena, not into the encoded message first. */
-const LARGE_VALUE_BYTES = 64 * 1024;
-/** Messages for the direct path up to this size are encoded into one reused buffer (see writeDirect). */
-const VIEW_MAX_BYTES = 16 * 1024;
-const viewEncoder = new MessageEncoder();
-/** A message encoded by viewEncoder is being routed (its bytes must stay until routed). */
-let viewInUse = false;
-
-interface Pending {
-  resolve(value: unknown): void;
-  pick: ReplyPick;
-  reject(error: Error): void;
-  /** Its own timer, for a timeout other than the connection's default. */
-  timer: NodeJS.Timeout | undefined;
-  /** performance.now() deadline under the default timeout (0: none or own timer). */
-  deadline: number;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  message: Message;
-  startMs: number;
-  /** The direct peer the call went to on a channel (undefined: through the bus). */
-  via: string | undefined;
-}
 
 /**
  * A connection to a bus. Make one with `connect()`, `sessionBus()` or
@@ -83,23 +51,19 @@ export class Connection extends EventEmitter {
   readonly unixFd: boolean;
   /** Default call timeout in ms. */
   readonly timeoutMs: number;
-  /** One timer for every call under the default timeout (they expire in the order they were made). */
-  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly stream: MessageStream;
   private readonly dictAsObject: boolean;
   private serial = 0;
-  private readonly pending = new Map<number, Pending>();
+  /** The calls waiting for a reply. */
+  private readonly calls: PendingCalls;
   private readonly objects: ObjectTable;
   private readonly signalSubs: SignalSubscriptions;
-  private readonly introspectionCache = new Map<string, Promise<NodeInfo>>();
+  private readonly introspection = new IntrospectionCache((call, options) => this.callMethod(call, options));
   private closedError: Error | undefined;
-  /** The direct path, once the bus accepted it (connect() with direct: 'auto'). */
-  private direct: DirectPeers | undefined;
+  /** The direct path (its peers, once the bus accepted it: connect() with direct: 'auto'). */
+  private readonly link: DirectLink;
   /** The direct peer the last send() went to (undefined: the bus). */
   private lastVia: string | undefined;
-  /** Messages from the bus waiting while a departed direct peer's channel drains, and how many such waits run. */
-  private heldInput: Message[] | undefined;
-  private holds = 0;
   private closing = false;
   private isClosed = false;
 
@@ -110,6 +74,11 @@ export class Connection extends EventEmitter {
     this.guid = guid;
     this.unixFd = unixFd;
     this.timeoutMs = options.timeoutMs ?? 25000;
+    this.calls = new PendingCalls(this, this.timeoutMs);
+    this.link = new DirectLink({
+      connection: this, calls: this.calls, busSend: (bytes, fds, ours) => this.stream.send(bytes, fds, ours),
+      dispatch: (msg, from) => this.dispatch(msg, from), handle: (msg) => this.handle(msg), matchRules: () => this.signalSubs.ruleTexts(),
+    });
     this.dictAsObject = options.dictAsObject ?? true;
     this.decodeOptions = { dictAsObject: this.dictAsObject };
     this.objects = new ObjectTable(this);
@@ -117,7 +86,7 @@ export class Connection extends EventEmitter {
       busCall: (member, signature, body) => this.busCall(member, signature, body),
       getNameOwner: (name) => this.getNameOwner(name),
       closed: () => this.isClosed,
-      rulesChanged: () => this.direct?.rulesChanged(),
+      rulesChanged: () => this.link.peers?.rulesChanged(),
     });
     // Each frame is decoded at once and none of its bytes kept (ay values are copied).
     stream.borrowFrames = true;
@@ -129,7 +98,7 @@ export class Connection extends EventEmitter {
 
   /** Calls waiting for a reply. */
   get pendingCalls(): number {
-    return this.pending.size;
+    return this.calls.size;
   }
 
   /** Whether the connection is closed. */
@@ -149,22 +118,9 @@ export class Connection extends EventEmitter {
       if (!this.unixFd) throw new DBusError(ErrorNames.NotSupported, 'this connection cannot pass unix fds');
       msg.unixFds = fds.length;
     }
-    if (this.direct !== undefined) {
-      // Large `ay` values stay out of the encoded bytes: a channel copies them once, into its arena.
-      // A small message is a view of one reused buffer, which a channel copies into its ring (a send
-      // made while routing one, such as a revocation's marker, encodes into a buffer of its own).
-      const nested = viewInUse;
-      const parts = nested ? encodeMessageParts(msg, LARGE_VALUE_BYTES) : viewEncoder.encodeParts(msg, LARGE_VALUE_BYTES, VIEW_MAX_BYTES);
-      const borrowed = !nested && parts instanceof Uint8Array && parts.length <= VIEW_MAX_BYTES;
-      if (sendChannel.hasSubscribers) sendChannel.publish({ connection: this, message: msg });
-      viewInUse = !nested;
-      try {
-        this.lastVia = this.direct.route(msg, parts, fds, borrowed);
-      } finally {
-        viewInUse = nested;
-      }
-      if (this.lastVia !== undefined) return serial;
-      this.stream.send(parts instanceof Uint8Array ? (borrowed ? Buffer.from(parts) : parts) : joinParts(parts), fds);
+    const direct = this.link.peers;
+    if (direct !== undefined) {
+      this.lastVia = this.link.send(direct, msg, fds);
       return serial;
     }
     const bytes = encodeMessage(msg);
@@ -187,62 +143,27 @@ export class Connection extends EventEmitter {
    */
   callPicking(call: MethodCall, options: CallOptions = NO_OPTIONS, pick: ReplyPick): Promise<unknown> {
     const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError(describe(call), { cause: signal.reason }));
-    const msg: OutgoingMessage = {
+    if (signal?.aborted) return Promise.reject(new AbortError(describeCall(call), { cause: signal.reason }));
+    // Every field in one literal, in the order send() and the encoder read them: one object shape for every call.
+    const msg: Message = {
       type: MessageType.METHOD_CALL,
       flags: (call.flags ?? 0) & ~MessageFlags.NO_REPLY_EXPECTED,
+      serial: 0,
       path: call.path,
+      interface: call.interface,
       member: call.member,
+      destination: call.destination,
+      signature: call.signature || undefined,
       body: call.body ?? [],
     };
-    if (call.destination !== undefined) msg.destination = call.destination;
-    if (call.interface !== undefined) msg.interface = call.interface;
-    if (call.signature) msg.signature = call.signature;
     let serial: number;
     try {
       serial = this.send(msg, options.fds);
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<unknown>((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-      const p: Pending = { resolve, pick, reject, timer: undefined, deadline: 0, signal, onAbort: undefined, message: msg as Message, startMs: 0, via: this.direct !== undefined ? this.lastVia : undefined };
-      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        if (timeoutMs === this.timeoutMs) {
-          p.deadline = performance.now() + timeoutMs;
-          if (this.sweepTimer === undefined) this.sweepTimer = setTimeout(this.sweep, timeoutMs);
-          else this.sweepTimer.ref();
-        } else {
-          p.timer = setTimeout(() => this.settle(serial, undefined, new TimeoutError(describe(call), timeoutMs)), timeoutMs);
-        }
-      }
-      if (signal) {
-        p.onAbort = () => this.settle(serial, undefined, new AbortError(describe(call), { cause: signal.reason }));
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      if (callStartChannel.hasSubscribers || callEndChannel.hasSubscribers) {
-        p.startMs = performance.now();
-        callStartChannel.publish({ connection: this, message: msg });
-      }
-      this.pending.set(serial, p);
-    });
+    return this.calls.add(serial, msg, pick, options, this.link.peers !== undefined ? this.lastVia : undefined);
   }
-
-  /** Times out the default-timeout calls whose deadline passed, then re-arms for the oldest left. */
-  private readonly sweep = (): void => {
-    this.sweepTimer = undefined;
-    const now = performance.now();
-    let next = 0;
-    for (const [serial, p] of this.pending) {
-      if (p.deadline === 0) continue;
-      if (p.deadline > now) {
-        next = p.deadline;
-        break;
-      }
-      this.settle(serial, undefined, new TimeoutError(describe(p.message), this.timeoutMs));
-    }
-    if (next !== 0) this.sweepTimer = setTimeout(this.sweep, Math.max(1, Math.ceil(next - now)));
-  };
 
   /** Calls a method and resolves with the reply's body values. */
   callMethod(call: MethodCall, options?: CallOptions): Promise<unknown[]> {
@@ -330,14 +251,7 @@ export class Connection extends EventEmitter {
 
   /** Introspects an object (cached per destination and path; `fresh` bypasses the cache). */
   introspect(destination: string, path: string, options: CallOptions & { fresh?: boolean } = {}): Promise<NodeInfo> {
-    const key = `${destination}\0${path}`;
-    const cached = this.introspectionCache.get(key);
-    if (cached && !options.fresh) return cached;
-    const p = this.callMethod({ destination, path, interface: 'org.freedesktop.DBus.Introspectable', member: 'Introspect' }, options)
-      .then(([xml]) => parseIntrospection(xml as string));
-    this.introspectionCache.set(key, p);
-    p.catch(() => this.introspectionCache.delete(key));
-    return p;
+    return this.introspection.get(destination, path, options);
   }
 
   /** A proxy for a remote object, built from its introspection data (cached). */
@@ -366,97 +280,42 @@ export class Connection extends EventEmitter {
   /** Stops this connection from keeping the process alive while idle. */
   unref(): this {
     this.stream.unref();
+    this.calls.holdProcess(true);
     return this;
   }
 
   /** Undoes unref(). */
   ref(): this {
     this.stream.ref();
+    this.calls.holdProcess(false);
     return this;
   }
 
   /** Closes the connection: pending calls reject with DisconnectedError, iterators end. */
   close(): void {
     this.closing = true;
-    this.direct?.close();
+    this.link.peers?.close();
     this.stream.close();
   }
 
-  /**
-   * @internal Asks the bus for the direct path (org.fastbus.Direct1.Enable);
-   * resolves with whether it agreed (a bus without the extension answers an error: nothing changes).
-   */
-  async enableDirect(busy: boolean): Promise<boolean> {
-    const direct = new DirectPeers(this.directHost(), { busy });
-    // Set before asking: the bus's first grant may follow its reply in the same read.
-    this.direct = direct;
-    try {
-      await this.callMethod({ destination: DBUS, path: DBUS_PATH, interface: DIRECT_INTERFACE, member: 'Enable' });
-      return true;
-    } catch {
-      if (this.direct === direct) this.direct = undefined;
-      return false;
-    }
+  /** @internal Asks the bus for the direct path; resolves with whether it agreed. */
+  enableDirect(busy: boolean): Promise<boolean> {
+    return this.link.enable(busy);
   }
 
   /** Whether the bus granted the direct path to this connection. */
   get directEnabled(): boolean {
-    return this.direct !== undefined;
+    return this.link.peers !== undefined;
   }
 
   /** The peers this connection has a direct channel with (for diagnostics and tests). */
   directPeers(): DirectPeerInfo[] {
-    return (this.direct?.list() ?? []).map((p) => ({
-      uniqueName: p.uniqueName, uid: p.uid, pid: p.pid, switched: p.out === 'direct', peerSwitched: p.in === 'open', sent: p.sent, received: p.received,
-    }));
+    return this.link.list();
   }
 
   /** Whether traffic to `uniqueName` travels a direct channel now. */
   isDirect(uniqueName: string): boolean {
-    const p = this.direct?.peer(uniqueName);
-    // A channel the bus revoked is no longer used, even before the next send notices.
-    return p?.out === 'direct' && !p.grant.revoked;
-  }
-
-  private directHost(): ConstructorParameters<typeof DirectPeers>[0] {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
-    return {
-      get uniqueName() { return self.uniqueName; },
-      busSend: (bytes, fds) => this.stream.send(bytes, fds, true),
-      tellBus: (member, signature, body) => {
-        if (this.isClosed) return;
-        this.send({ type: MessageType.METHOD_CALL, flags: MessageFlags.NO_REPLY_EXPECTED, destination: DBUS, path: DBUS_PATH, interface: DIRECT_INTERFACE, member, signature, body });
-      },
-      decode: (bytes, owned, memo) => decodeMessage(bytes, { dictAsObject: this.dictAsObject, zeroCopy: owned === true, memo }) as unknown as Message,
-      dispatchDirect: (msg, peer) => this.dispatch(msg, peer),
-      failCallsTo: (peer) => {
-        for (const [serial, p] of this.pending) {
-          if (p.via === peer) this.settle(serial, undefined, new DBusError(ErrorNames.NoReply, 'Message recipient disconnected from message bus without replying'));
-        }
-      },
-      callRerouted: (serial) => {
-        const p = this.pending.get(serial);
-        if (p) p.via = undefined;
-      },
-      holdInput: (hold) => {
-        if (hold) {
-          this.holds++;
-          this.heldInput ??= [];
-          return;
-        }
-        if (--this.holds > 0) return;
-        const held = this.heldInput ?? [];
-        this.heldInput = undefined;
-        // A new hold started while these are handled queues the rest behind it, in order.
-        for (const m of held) this.handle(m);
-      },
-      matchRules: () => this.signalSubs.ruleTexts(),
-      redeliver: (msg) => {
-        if (!this.direct?.fromBus(msg)) this.dispatch(msg, undefined);
-      },
-      log: (line) => console.warn(line),
-    };
+    return this.link.isDirect(uniqueName);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -469,24 +328,6 @@ export class Connection extends EventEmitter {
   private nextSerial(): number {
     this.serial = this.serial >= 0xffffffff ? 1 : this.serial + 1;
     return this.serial;
-  }
-
-  private settle(serial: number, reply: Message | undefined, error: Error | undefined): void {
-    const p = this.pending.get(serial);
-    if (!p) return;
-    this.pending.delete(serial);
-    if (p.timer) clearTimeout(p.timer);
-    // An idle connection's sweep timer must not keep the process alive.
-    if (this.pending.size === 0 && this.sweepTimer) this.sweepTimer.unref();
-    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
-    if (p.startMs !== 0 && callEndChannel.hasSubscribers) {
-      callEndChannel.publish({ connection: this, message: p.message, reply, error, durationMs: performance.now() - p.startMs });
-    }
-    if (error) p.reject(error);
-    else {
-      const pick = p.pick;
-      p.resolve(pick === ReplyPick.MESSAGE ? reply : pick === ReplyPick.FIRST ? reply!.body[0] : pick === ReplyPick.BODY ? reply!.body : undefined);
-    }
   }
 
   private receive(frame: Uint8Array): void {
@@ -504,36 +345,33 @@ export class Connection extends EventEmitter {
 
   /** One message from the bus, in order. */
   private handle(msg: Message): void {
-    if (this.heldInput !== undefined) {
-      this.heldInput.push(msg);
-      return;
-    }
-    if (this.direct !== undefined && this.direct.fromBus(msg)) return;
+    if (this.link.held(msg)) return;
+    const direct = this.link.peers;
+    if (direct !== undefined && direct.fromBus(msg)) return;
     this.dispatch(msg, undefined);
   }
 
   /** Handles a message from the bus, or from the direct peer `from` (whose replies settle only calls it may answer). */
   private dispatch(msg: Message, from: DirectPeer | undefined): void {
     if (receiveChannel.hasSubscribers) receiveChannel.publish({ connection: this, message: msg });
-    if (this.monitorHandler !== undefined && !(msg.replySerial !== undefined && msg.type !== MessageType.METHOD_CALL && msg.type !== MessageType.SIGNAL && this.pending.has(msg.replySerial) && msg.destination === this.uniqueName)) {
-      this.monitorHandler(msg);
+    const type = msg.type;
+    if (type === MessageType.METHOD_RETURN || type === MessageType.ERROR) {
+      const p = msg.replySerial === undefined ? undefined : this.calls.get(msg.replySerial);
+      // A monitor gets everything but the replies to its own calls.
+      if (this.monitorHandler !== undefined && !(p !== undefined && msg.destination === this.uniqueName)) return this.monitorHandler(msg);
+      if (p === undefined) return;
+      // On a channel nobody checks for us that the reply answers a call made to this peer.
+      if (from !== undefined && !(p.via === from.uniqueName || (p.via === undefined && from.answersFor(p.message.destination)))) return;
+      return this.calls.answer(p, msg);
+    }
+    if (this.monitorHandler !== undefined) {
+      // A message of an unknown type that names one of our calls is, like a reply, not the monitor's.
+      const ours = type !== MessageType.METHOD_CALL && type !== MessageType.SIGNAL && msg.replySerial !== undefined &&
+        this.calls.get(msg.replySerial) !== undefined && msg.destination === this.uniqueName;
+      if (!ours) this.monitorHandler(msg);
       return;
     }
-    if (from !== undefined && (msg.type === MessageType.METHOD_RETURN || msg.type === MessageType.ERROR)) {
-      // On a channel nobody checks for us that the reply answers a call made to this peer.
-      const p = msg.replySerial === undefined ? undefined : this.pending.get(msg.replySerial);
-      if (p === undefined || !(p.via === from.uniqueName || (p.via === undefined && from.answersFor(p.message.destination)))) return;
-    }
-    switch (msg.type) {
-      case MessageType.METHOD_RETURN:
-        if (msg.replySerial !== undefined) this.settle(msg.replySerial, msg, undefined);
-        break;
-      case MessageType.ERROR:
-        if (msg.replySerial !== undefined && this.pending.has(msg.replySerial)) {
-          const text = typeof msg.body[0] === 'string' ? (msg.body[0] as string) : undefined;
-          this.settle(msg.replySerial, undefined, new DBusError(msg.errorName ?? ErrorNames.Failed, text, msg.body));
-        }
-        break;
+    switch (type) {
       case MessageType.SIGNAL:
         if (msg.sender === DBUS && msg.interface === DBUS && msg.destination === this.uniqueName) {
           if (msg.member === 'NameAcquired') this.emit('name-acquired', msg.body[0]);
@@ -554,33 +392,9 @@ export class Connection extends EventEmitter {
     this.isClosed = true;
     this.closedError = error;
     const why = error ? `connection lost: ${error.message}` : this.closing ? 'connection closed' : 'connection closed by the bus';
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    this.sweepTimer = undefined;
-    for (const [serial, p] of this.pending) {
-      this.settle(serial, undefined, new DisconnectedError(`${describe(p.message)}: ${why}`, { cause: error }));
-    }
+    this.calls.close();
+    this.calls.failAll((p) => new DisconnectedError(`${describeCall(p.message)}: ${why}`, { cause: error }));
     this.signalSubs.endIterators(error, why);
     this.emit('close', error);
   }
-}
-
-function describe(m: { destination?: string; path?: string; interface?: string; member?: string }): string {
-  return `call ${m.destination ?? '(no destination)'} ${m.path ?? ''} ${m.interface ? `${m.interface}.` : ''}${m.member ?? ''}`;
-}
-
-/** Opens a connection to `address` (a D-Bus address), authenticates, and says Hello. */
-export async function connect(address: string, options: ConnectionOptions = {}): Promise<Connection> {
-  const timeoutMs = options.connectTimeoutMs ?? 25000;
-  const { stream, guid, unixFd } = await connectBus(address, { timeoutMs, negotiateUnixFd: options.negotiateUnixFd });
-  const connection = new Connection(stream, guid, unixFd, options);
-  if (options.peer) return connection;
-  try {
-    const [name] = await connection.callMethod({ destination: DBUS, path: DBUS_PATH, interface: DBUS, member: 'Hello' }, { timeoutMs });
-    connection.uniqueName = name as string;
-    if ((options.direct ?? 'auto') === 'auto' && unixFd) await connection.enableDirect(options.directBusy === true);
-  } catch (e) {
-    connection.close();
-    throw e;
-  }
-  return connection;
 }

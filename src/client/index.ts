@@ -1,8 +1,9 @@
 // fastbus client: connections to any D-Bus bus, calls with timeouts and
 // AbortSignal, proxies, signal subscriptions and iterators, exported objects
 // defined with defineInterface, introspection XML. See docs/client.md.
+export { connect } from './connect.js';
 export {
-  connect, Connection, NameFlags, RequestNameReply, ReleaseNameReply,
+  Connection, NameFlags, RequestNameReply, ReleaseNameReply,
   sendChannel, receiveChannel, callStartChannel, callEndChannel,
   type ConnectionOptions, type CallOptions, type MethodCall, type OutgoingMessage, type SignalSubscription, type SignalIterator,
 } from './connection.js';

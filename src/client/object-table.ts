@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { MessageFlags, MessageType, Variant, type Message } from '../wire/index.js';
 import { isValidObjectPath } from '../names/index.js';
 import type { Connection } from './connection.js';
-import type { InterfaceDefinition, InterfaceSpec, Invocation } from './define-interface.js';
+import type { InterfaceDefinition, InterfaceSpec, Invocation, MemberSignature } from './define-interface.js';
 import { DBusError, ErrorNames } from './errors.js';
 import { formatIntrospection, type InterfaceInfo, type NodeInfo } from './introspection.js';
 
@@ -86,6 +86,21 @@ function reply(signature: string, body: unknown[]): Reply {
   return { signature, body };
 }
 
+/** The reply to a method of `iface` that returned `v`. */
+function replyOf(iface: string, member: string, m: MemberSignature, v: unknown): Reply {
+  if (m.outCount === 0) return reply('', []);
+  if (m.outCount === 1) return reply(m.out, [v]);
+  if (!Array.isArray(v) || v.length !== m.outCount) {
+    throw new DBusError(ErrorNames.Failed, `${iface}.${member} must return an array of ${m.outCount} values (signature '${m.out}')`);
+  }
+  return reply(m.out, v);
+}
+
+/** replyOf once `out` settles (a function of its own: a closure in invokeUser would cost every call a context). */
+function replyLater(out: Promise<unknown>, iface: string, member: string, m: MemberSignature): Promise<Reply> {
+  return out.then((v) => replyOf(iface, member, m, v));
+}
+
 /** The objects a connection exports, and the dispatcher for calls to them. */
 export class ObjectTable {
   private readonly objects = new Map<string, Map<string, Entry>>();
@@ -145,23 +160,28 @@ export class ObjectTable {
       if (!noReply) this.sendError(msg, e);
       return;
     }
-    if (result instanceof Promise) {
-      result.then(
-        (r) => {
-          if (!noReply) this.sendReply(msg, r);
-        },
-        (e: unknown) => {
-          if (!noReply) this.sendError(msg, e);
-        },
-      );
-    } else if (!noReply) this.sendReply(msg, result);
+    if (result instanceof Promise) this.replyWhenSettled(msg, result, noReply);
+    else if (!noReply) this.sendReply(msg, result);
+  }
+
+  // A function of its own: closures in dispatch() would cost every call a context.
+  private replyWhenSettled(msg: Message, result: Promise<Reply>, noReply: boolean): void {
+    result.then(
+      (r) => {
+        if (!noReply) this.sendReply(msg, r);
+      },
+      (e: unknown) => {
+        if (!noReply) this.sendError(msg, e);
+      },
+    );
   }
 
   private sendReply(call: Message, r: Reply): void {
     if (this.connection.closed) return;
-    const m: Omit<Message, 'serial'> = { type: MessageType.METHOD_RETURN, flags: 0, replySerial: call.serial, body: r.body };
-    if (call.sender !== undefined) m.destination = call.sender;
-    if (r.signature) m.signature = r.signature;
+    // Every field in one literal, in the order send() and the encoder read them: one object shape for every reply.
+    const m: Omit<Message, 'serial'> & { serial: number } = {
+      type: MessageType.METHOD_RETURN, flags: 0, serial: 0, replySerial: call.serial, destination: call.sender, signature: r.signature || undefined, body: r.body,
+    };
     try {
       this.connection.send(m);
     } catch (e) {
@@ -222,15 +242,7 @@ export class ObjectTable {
     const args = msg.body;
     args.push(invocation);
     const out = fn.apply(entry.implementation, args);
-    const wrap = (v: unknown): Reply => {
-      if (m.outCount === 0) return reply('', []);
-      if (m.outCount === 1) return reply(m.out, [v]);
-      if (!Array.isArray(v) || v.length !== m.outCount) {
-        throw new DBusError(ErrorNames.Failed, `${d.name}.${member} must return an array of ${m.outCount} values (signature '${m.out}')`);
-      }
-      return reply(m.out, v);
-    };
-    return out instanceof Promise ? out.then(wrap) : wrap(out);
+    return out instanceof Promise ? replyLater(out, d.name, member, m) : replyOf(d.name, member, m, out);
   }
 
   private getProperty(entry: Entry, name: string): Variant {
