@@ -110,7 +110,7 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
   let seen = 0;
   const b = d.buf;
   while (d.pos < fieldsEnd) {
-    d.align(8);
+    d.align8();
     d.need(4);
     const at = d.pos;
     const code = b[at];

@@ -128,6 +128,21 @@ export class Decoder {
     this.pos = q;
   }
 
+  /**
+   * align(8) where the padding is mostly 4 to 7 bytes (between header
+   * fields): such padding is checked as two words, not byte by byte. Any
+   * other case, and any fault, goes to align for its error.
+   */
+  align8(): void {
+    const p = this.pos;
+    const q = (p + 7) & -8;
+    if (q - p < 4 || q > this.end) return this.align(8);
+    // The two words cover [p, p + 4) and [q - 4, q): all of the padding.
+    const o = this.base + p;
+    if ((this.dv.getInt32(o, true) | this.dv.getInt32(o + (q - p) - 4, true)) !== 0) return this.align(8);
+    this.pos = q;
+  }
+
   u8(): number {
     this.need(1);
     return this.buf[this.pos++];

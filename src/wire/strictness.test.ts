@@ -110,6 +110,32 @@ describe('strict decoding of messages', () => {
     assert.throws(() => decodeMessage(dup), code('BAD_HEADER_FIELD'));
   });
 
+  it('requires every byte of the padding before a header field to be zero, whatever its length', () => {
+    const lengths = new Set<number>();
+    for (let n = 1; n <= 8; n++) {
+      // Member names of 1 to 8 characters leave 1 to 7 bytes of padding (and none) before the next field.
+      const bytes = encodeMessage({ ...signal, member: 'M'.repeat(n), signature: 'u', body: [1] });
+      const fieldsEnd = 16 + bytes.readUInt32LE(12);
+      let p = 16;
+      while (p < fieldsEnd) {
+        const q = (p + 7) & -8;
+        if (p > 16) lengths.add(q - p);
+        for (let i = p; i < q; i++) {
+          const bad = Buffer.from(bytes);
+          bad[i] = 0x80;
+          assert.throws(() => decodeMessage(bad), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_PADDING' && e.message.includes(`offset ${i} `), `byte ${i}`);
+        }
+        // A field: code, a one-character signature, its value (a string, or a signature for SIGNATURE).
+        p = q + 4;
+        if (bytes[q + 2] === 0x67) p += 1 + bytes[p] + 1;
+        else p += 4 + bytes.readUInt32LE(p) + 1;
+      }
+      assert.equal(p, fieldsEnd);
+      assert.equal(decodeMessage(bytes).member, 'M'.repeat(n));
+    }
+    assert.deepEqual([...lengths].sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
   it('rejects a body without SIGNATURE, trailing or missing bytes, and more fds than arrived', () => {
     const b = good();
     assert.throws(() => decodeMessage(b.subarray(0, b.length - 1)), code('TRUNCATED'));
