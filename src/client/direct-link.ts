@@ -4,7 +4,9 @@
 // input from the bus while a departed peer's channel drains, so that what the
 // peer sent on it comes before the bus's news of its leaving.
 import { DIRECT_INTERFACE } from '../names/index.js';
-import { decodeMessage, encodeMessageParts, joinParts, MessageEncoder, MessageFlags, MessageType, type Message } from '../wire/index.js';
+import {
+  decodeMessage, encodeMessageParts, joinParts, MessageEncoder, MessageFlags, MessageType, type DecodeMessageOptions, type HeaderMemo, type Message,
+} from '../wire/index.js';
 import type { DirectPeerInfo } from './connection-options.js';
 import type { DirectHost } from './direct-host.js';
 import type { DirectPeer } from './direct-peer.js';
@@ -111,6 +113,16 @@ export class DirectLink {
     return p?.out === 'direct' && !p.grant.revoked;
   }
 
+  /** Decoding options for messages of the peer whose header memo is `memo` (the last peer's, kept: no object per message). */
+  private optionsFor(memo: HeaderMemo | undefined): DecodeMessageOptions {
+    if (this.lastOptions === undefined || this.lastOptions.memo !== memo) {
+      this.lastOptions = { dictAsObject: this.c.connection.decodeOptions.dictAsObject, zeroCopy: false, memo };
+    }
+    return this.lastOptions;
+  }
+
+  private lastOptions: DecodeMessageOptions | undefined = undefined;
+
   private host(): DirectHost {
     const c = this.c;
     const conn = c.connection;
@@ -121,7 +133,7 @@ export class DirectLink {
         if (conn.closed) return;
         conn.send({ type: MessageType.METHOD_CALL, flags: MessageFlags.NO_REPLY_EXPECTED, serial: 0, destination: DBUS, path: DBUS_PATH, interface: DIRECT_INTERFACE, member, signature, body });
       },
-      decode: (bytes, owned, memo) => decodeMessage(bytes, { dictAsObject: conn.decodeOptions.dictAsObject, zeroCopy: owned === true, memo }) as unknown as Message,
+      decode: (bytes, owned, memo) => decodeMessage(bytes, owned === true ? { dictAsObject: conn.decodeOptions.dictAsObject, zeroCopy: true, memo } : this.optionsFor(memo)) as unknown as Message,
       dispatchDirect: (msg, peer) => c.dispatch(msg, peer),
       failCallsTo: (peer) => {
         c.calls.failAll(() => new DBusError(ErrorNames.NoReply, 'Message recipient disconnected from message bus without replying'), (p) => p.via === peer);

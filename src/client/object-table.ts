@@ -238,10 +238,19 @@ export class ObjectTable {
     if (sig !== m.in) throw new DBusError(ErrorNames.InvalidArgs, `${d.name}.${member} takes signature '${m.in}', got '${sig}'`);
     const fn = entry.implementation[member] as (...a: unknown[]) => unknown;
     const invocation: Invocation = { sender: msg.sender, destination: msg.destination, path: msg.path ?? '/', interface: d.name, member, fds: msg.fds };
-    // The decoded body is ours: it becomes the argument list.
-    const args = msg.body;
-    args.push(invocation);
-    const out = fn.apply(entry.implementation, args);
+    // The arguments are the body's values and the invocation: passed one by one for short bodies
+    // (no array made), else the decoded body (ours) with the invocation pushed becomes the list.
+    const body = msg.body;
+    const impl = entry.implementation;
+    let out: unknown;
+    switch (body.length) {
+      case 0: out = fn.call(impl, invocation); break;
+      case 1: out = fn.call(impl, body[0], invocation); break;
+      case 2: out = fn.call(impl, body[0], body[1], invocation); break;
+      default:
+        body.push(invocation);
+        out = fn.apply(impl, body);
+    }
     return out instanceof Promise ? replyLater(out, d.name, member, m) : replyOf(d.name, member, m, out);
   }
 

@@ -82,7 +82,8 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
     d.bodyTypes = memo.bodyTypes;
     d.pos = fieldsEnd;
     const { path, interface: iface, member, errorName, destination, sender, unixFds } = memo;
-    const replySerial = undefined;
+    const replySerial = memo.replySerialAt < 0 ? undefined : u32At(bytes, memo.replySerialAt, little);
+    if (replySerial === 0) fail('BAD_HEADER_FIELD', 'REPLY_SERIAL 0 is invalid');
     const unknownFields = undefined;
     if (withBody) {
       return {
@@ -107,6 +108,7 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
   let signature: string | undefined;
   let unixFds: number | undefined;
   let unknownFields: UnknownHeaderField[] | undefined;
+  let replySerialAt = -1;
   let seen = 0;
   const b = d.buf;
   while (d.pos < fieldsEnd) {
@@ -130,6 +132,7 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
         case 3: member = checked(d, code, KIND_MEMBER, checkMemberName, 'BAD_MEMBER'); break;
         case 4: errorName = checked(d, code, KIND_INTERFACE, checkInterfaceName, 'BAD_ERROR_NAME'); break;
         case 5:
+          replySerialAt = d.pos;
           replySerial = d.u32();
           if (replySerial === 0) fail('BAD_HEADER_FIELD', 'REPLY_SERIAL 0 is invalid');
           break;
@@ -169,8 +172,8 @@ function readHeader(d: Decoder, bytes: Uint8Array, exact: boolean, withBody: boo
   }
   if (signature === undefined && bodyLength !== 0) fail('MISSING_HEADER_FIELD', `a body of ${bodyLength} bytes without a SIGNATURE field`);
   if (memo !== undefined) {
-    if (replySerial === undefined && unknownFields === undefined) {
-      memo.keep(d.dv, d.base, e, type, headerLength, { path, interface: iface, member, errorName, destination, sender, signature, unixFds }, d.bodyTypes);
+    if (unknownFields === undefined) {
+      memo.keep(d.dv, d.base, e, type, headerLength, { path, interface: iface, member, errorName, destination, sender, signature, unixFds }, d.bodyTypes, replySerialAt);
     } else memo.clear();
   }
   if (withBody) {
@@ -234,8 +237,13 @@ export function decodeMessage(bytes: Uint8Array, options?: DecodeMessageOptions)
     if (types !== null) {
       d.zeroCopy = options?.zeroCopy === true;
       d.dictAsObject = options?.dictAsObject === true;
-      const body = m.body;
-      for (let i = 0; i < types.length; i++) body.push(d.value(types[i]));
+      // One or two values (most bodies): an array of just that size (pushed, they would get room for 17).
+      if (types.length === 1) m.body = [d.value(types[0])];
+      else if (types.length === 2) m.body = [d.value(types[0]), d.value(types[1])];
+      else {
+        const body = m.body;
+        for (let i = 0; i < types.length; i++) body.push(d.value(types[i]));
+      }
       endBody(d, m);
     }
     return m;

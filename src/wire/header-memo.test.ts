@@ -83,4 +83,29 @@ describe('decoding with a header memo', () => {
     assert.throws(() => decodeMessage(bad, { memo }), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_PATH');
     assert.equal(decodeMessage(good, { memo }).path, '/bench');
   });
+
+  it('takes a reply\'s header from the memo with the REPLY_SERIAL of each reply, and still refuses REPLY_SERIAL 0', () => {
+    const memo = new HeaderMemo();
+    const ring = new ArrayBuffer(1 << 16);
+    let offset = 0;
+    for (const endian of ['little', 'big'] as const) {
+      for (let serial = 1; serial <= 6; serial++) {
+        const m: Message = { type: MessageType.METHOD_RETURN, flags: 0, serial, replySerial: 0x01020300 + serial * 0x01010101, destination: ':1.7', signature: 's', body: [`r${serial}`] };
+        const bytes = encodeMessage(m, { endian });
+        const memoed = decodeMessage(inRing(ring, offset, bytes), { memo });
+        offset = (offset + bytes.length + 7) & ~7;
+        assert.deepEqual(memoed, decodeMessage(bytes));
+        assert.equal(memoed.replySerial, m.replySerial);
+      }
+      assert.notEqual(memo.replySerialAt, -1, 'a reply\'s header is remembered');
+    }
+    const good = encodeMessage({ type: MessageType.METHOD_RETURN, flags: 0, serial: 9, replySerial: 4, destination: ':1.7', signature: 's', body: ['x'] });
+    decodeMessage(good, { memo });
+    const zero = Buffer.from(good);
+    zero.writeUInt32LE(0, memo.replySerialAt);
+    assert.throws(() => decodeMessage(zero, { memo }), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_HEADER_FIELD');
+    // An error reply with the same other fields is another type: parsed again.
+    const error = decodeMessage(encodeMessage({ type: MessageType.ERROR, flags: 0, serial: 10, replySerial: 5, errorName: 'x.Failed', destination: ':1.7', signature: 's', body: ['e'] }), { memo });
+    assert.deepEqual([error.type, error.replySerial, error.errorName], [MessageType.ERROR, 5, 'x.Failed']);
+  });
 });

@@ -35,6 +35,11 @@ export class HeaderMemo {
   signature: string | undefined = undefined;
   unixFds: number | undefined = undefined;
   bodyTypes: readonly SignatureType[] | undefined = undefined;
+  /**
+   * Where the REPLY_SERIAL value lies (from the message's start; -1: no such field): the one
+   * word not compared, read from each message (a caller's replies differ only there).
+   */
+  replySerialAt = -1;
 
   /**
    * Whether the header of `bytes` (order `e`, `type`, `headerLength` long) has
@@ -44,15 +49,18 @@ export class HeaderMemo {
     if (this.key !== ((e << 8) | type) || this.headerLength !== headerLength) return false;
     const words = this.words;
     const at = base + 12;
-    for (let k = 0; k < words.length; k++) if (dv.getInt32(at + 4 * k, true) !== words[k]) return false;
+    const skip = this.replySerialAt < 0 ? -1 : (this.replySerialAt - 12) >> 2;
+    for (let k = 0; k < words.length; k++) if (k !== skip && dv.getInt32(at + 4 * k, true) !== words[k]) return false;
     return true;
   }
 
   /**
-   * Remembers the header just decoded from `dv` at `base` (one without
-   * REPLY_SERIAL or unknown fields: a reply's serial differs each time) and its fields.
+   * Remembers the header just decoded from `dv` at `base` (one without unknown fields) and its
+   * fields; its REPLY_SERIAL value, if any, is at `replySerialAt` (-1: none).
    */
-  keep(dv: DataView, base: number, e: number, type: number, headerLength: number, h: HeaderFields, bodyTypes: readonly SignatureType[] | undefined): void {
+  keep(
+    dv: DataView, base: number, e: number, type: number, headerLength: number, h: HeaderFields, bodyTypes: readonly SignatureType[] | undefined, replySerialAt = -1,
+  ): void {
     const n = (headerLength - 12) >> 2;
     if (this.words.length !== n) this.words = new Int32Array(n);
     for (let k = 0; k < n; k++) this.words[k] = dv.getInt32(base + 12 + 4 * k, true);
@@ -67,6 +75,7 @@ export class HeaderMemo {
     this.signature = h.signature;
     this.unixFds = h.unixFds;
     this.bodyTypes = bodyTypes;
+    this.replySerialAt = replySerialAt;
   }
 
   /** Forgets the remembered header. */
