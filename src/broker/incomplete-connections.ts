@@ -55,9 +55,13 @@ export class IncompleteConnections {
     }
   }
 
-  /** The bus closes: no deadline is left running. */
+  /** The bus closes: every connection that has not said Hello is closed, and no deadline is left running. */
   close(): void {
-    for (const timer of this.deadlines.values()) clearTimeout(timer);
+    const left = [...this.deadlines];
     this.deadlines.clear();
+    for (const [stream, timer] of left) {
+      clearTimeout(timer);
+      stream.close();
+    }
   }
 }
