@@ -80,7 +80,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
   const pingpong = buildC('channel/pingpong.c');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fastbus-bench-direct-'));
   const q = ctx.quick;
-  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 30000 : 50000, signalsWarm: 20000, mib1: q ? 5 : 21, mib16: q ? 3 : 5, warm: 3000 };
+  const n = { rtt: q ? 2000 : 10000, pipeline: q ? 20000 : 100000, signals: q ? 30000 : 50000, signalsWarm: 20000, mib1: q ? 5 : 21, mib16: q ? 3 : 5, warm: 10000 };
   const samples = new Map<string, Map<Column, number[]>>();
   const add = (key: string, c: Column, v: number): void => {
     let m = samples.get(key);
@@ -97,9 +97,11 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     fast.push(await startFastbus(dir, 'fastbus', false), await startFastbus(dir, 'fastbus-busy', true));
     const cRunner = (column: Column, bus: Bus): Runner => ({ column, scale: 1, argv: (mode, ...a) => [sdbus, mode, bus.address, ...a], busPid: () => bus.brokerPid() });
     const fRunner = (column: Column, b: FastbusBus, direct: string, busy: string): Runner => ({
-      column, scale: busy === '1' ? 0.2 : 1, busPid: () => b.child.pid!,
+      column, scale: busy === '1' ? 0.5 : 1, busPid: () => b.child.pid!,
       // The same warm-up for every column: V8 optimizes the call path only after a few thousand calls
-      // (in busy mode the p50 of 250-call windows fell from 38 to about 5 µs over the first 3500).
+      // (in busy mode the p50 of 250-call windows fell from 38 to about 5 µs over the first 3500; a
+      // fresh busy client took some 4000 calls to come down to about 10 µs, two processes that never
+      // sleep holding both vCPUs while V8 compiles), so each client mode first makes 10000.
       argv: (mode, ...a) => ['env', `FASTBUS_BENCH_WARMUP=${n.warm}`, node, peerJs, mode, b.address, direct, busy, ...a],
     });
     const runners: Runner[] = [
@@ -130,7 +132,7 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
           }
         }
         for (const [key, size] of [['mib1', 1 << 20], ['mib16', 16 << 20]] as const) {
-          // Untimed calls of the size first (steady state, as the 3000 Echo calls are for the small
+          // Untimed calls of the size first (steady state, as the warm-up Echo calls are for the small
           // rows): as many as are timed, and at least 16 MiB; the first of all, a new client's first
           // large call, is its own row.
           const untimed = Math.max(n[key], Math.ceil((16 << 20) / size));
@@ -170,9 +172,9 @@ export async function run(ctx: BenchContext): Promise<GroupResult> {
     ],
     notes: [
       `Targets: direct p50 ${(med('p50', direct) / med('p50', broker)).toFixed(2)}x dbus-broker's C pair (<= 0.6) and ${(med('p50', direct) / med('p50', 'C eventfd ping-pong')).toFixed(2)}x the C eventfd ping-pong (<= 1.3); busy p50 ${med('p50', 'fastbus pair, direct busy').toFixed(1)} µs (<= 5); pipelined ${(med('pipeline', direct) / med('pipeline', broker)).toFixed(2)}x dbus-broker (>= 5); 4-subscriber signals ${(med('sig4', direct) / med('sig4', broker)).toFixed(2)}x (>= 3); 16 MiB ${(med('mib16', broker) / med('mib16', direct)).toFixed(2)}x faster (>= 3); the bus's CPU per direct call ${(100 * med('rttcpu', direct) / med('rttcpu', 'fastbus pair, bus (direct off)')).toFixed(1)}% of brokered (<= 2%).`,
-      'The sd-bus C client and service (bench/c/sdbus-peer.c) on dbus-daemon (Debian session.conf) and dbus-broker (dbus-broker-launch, as in the broker group); the fastbus client and service (bench/direct/peer.ts) echo the same 16-byte string and `ay` payloads. The fastbus client makes 3000 untimed calls first (steady state; the pair switches to its channel after its 4th message). The `ay` rows: each client (C and fastbus alike) makes untimed calls of the size first (as many as it times, and at least 16 MiB), and the median of the timed ones is shown; the first of all its calls (new memory everywhere: buffers, for fastbus the channel\'s payload arenas and receive-pool slabs) has rows of its own. Busy: both channel ends poll (one core each).',
+      'The sd-bus C client and service (bench/c/sdbus-peer.c) on dbus-daemon (Debian session.conf) and dbus-broker (dbus-broker-launch, as in the broker group); the fastbus client and service (bench/direct/peer.ts) echo the same 16-byte string and `ay` payloads. The fastbus client makes 10000 untimed calls first (steady state; the pair switches to its channel after its 4th message). The `ay` rows: each client (C and fastbus alike) makes untimed calls of the size first (as many as it times, and at least 16 MiB), and the median of the timed ones is shown; the first of all its calls (new memory everywhere: buffers, for fastbus the channel\'s payload arenas and receive-pool slabs) has rows of its own. Busy: both channel ends poll (one core each).',
       'The bus\'s CPU: schedstat run time of the bus process over the round-trip run (for fastbus, its warm-up calls included), per call. Signals: one emitter, N subscribers each counting all; the emitter first sends 20000 untimed and calls each subscriber (the reply comes once it has them all: steady state, sd-bus and fastbus alike; a cold Node subscriber takes its first several thousand far slower), then times 30000 with --quick (10000 were some 20 ms of work for the direct pair: a window that the scheduling of a loaded machine decides); for the direct columns the emitter first calls each subscriber until it is direct; with every subscriber direct the bus needs none of its signals, and the emitter leaves the bus out (docs/direct.md).',
-      '2 shared vCPUs, other jobs running: ratios within one run only. The busy column runs a fifth of the timed counts (after the same 3000-call warm-up): two polling processes on a loaded 2-vCPU machine are scheduled in slices.',
+      '2 shared vCPUs, other jobs running: ratios within one run only. The busy column runs half the timed counts (after the same 10000-call warm-up): two polling processes on a loaded 2-vCPU machine are scheduled in slices.',
     ],
   };
 }
