@@ -22,3 +22,20 @@ export class EncodeError extends TypeError {
     return this;
   }
 }
+
+/** A JavaScript value in a few words, for an EncodeError. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return v.length > 40 ? `string ${JSON.stringify(v.slice(0, 40))}…` : `string ${JSON.stringify(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (Array.isArray(v)) return `array of ${v.length}`;
+  if (v instanceof Uint8Array) return `${v.constructor.name} of ${v.length} bytes`;
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return typeof v;
+}
+
+/** The error for a value that is not the `expected` type. */
+export function mismatch(expected: string, v: unknown): EncodeError {
+  return new EncodeError(`expected ${expected}, got ${describeValue(v)}`);
+}

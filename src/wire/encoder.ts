@@ -6,51 +6,18 @@
 // they share and the header template an encoder reuses across messages (the
 // repeated-fields copy that made a one-string call encode 2.3x faster); they
 // call one another on every value, and V8 inlines them only within the class.
+// Around it: encode-error.ts (its errors' text), caller-signature.ts (a
+// caller's signature checked), header-template.ts, encode-values.ts (a body
+// alone) and encode-message.ts (whole messages).
 import { MAX_ARRAY_DEPTH, MAX_ARRAY_LENGTH, MAX_STRUCT_DEPTH, MAX_TOTAL_DEPTH } from './limits.js';
-import { parseSignature, parseSingleType, type SignatureType } from './signature.js';
+import { type SignatureType } from './signature.js';
 import { Variant } from './variant.js';
-import { EncodeError } from './encode-error.js';
+import { EncodeError, describeValue, mismatch } from './encode-error.js';
+import { validSignature } from './caller-signature.js';
 import { checkObjectPath } from '../names/object-path.js';
-import { ProtocolError } from '../errors.js';
+import type { HeaderTemplate } from './header-template.js';
 
 const SCRATCH_BYTES = 64 * 1024;
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'string') return v.length > 40 ? `string ${JSON.stringify(v.slice(0, 40))}…` : `string ${JSON.stringify(v)}`;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (Array.isArray(v)) return `array of ${v.length}`;
-  if (v instanceof Uint8Array) return `${v.constructor.name} of ${v.length} bytes`;
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
-  return typeof v;
-}
-
-function mismatch(expected: string, v: unknown): EncodeError {
-  return new EncodeError(`expected ${expected}, got ${describe(v)}`);
-}
-
-/**
- * The header-field bytes of a message (from offset 16 to the end of its last
- * field) and the values they were written from: a client repeats its calls'
- * path, interface, member, destination and signature, a service its replies'
- * destination and signature, so their fields are copied, not written again.
- * REPLY_SERIAL (at `replySerialAt`, -1 if absent) is patched per message.
- */
-export interface HeaderTemplate {
-  little: boolean;
-  path: string | undefined;
-  interface: string | undefined;
-  member: string | undefined;
-  errorName: string | undefined;
-  destination: string | undefined;
-  sender: string | undefined;
-  signature: string | undefined;
-  unixFds: number;
-  replySerialAt: number;
-  /** undefined until the same values are written twice in a row (a broker's changing headers never allocate). */
-  bytes: Uint8Array | undefined;
-}
 
 /** Bytes of a message left out of the encoder's buffer, to be inserted at its offset `at`. */
 export interface Span {
@@ -406,65 +373,17 @@ export class Encoder {
     try {
       this.value(kt, k);
     } catch (e) {
-      if (e instanceof EncodeError) throw e.within(`.key(${describe(k)})`);
+      if (e instanceof EncodeError) throw e.within(`.key(${describeValue(k)})`);
       throw e;
     }
     try {
       this.value(vt, x);
     } catch (e) {
-      if (e instanceof EncodeError) throw e.within(typeof k === 'string' ? `[${JSON.stringify(k)}]` : `[${describe(k)}]`);
+      if (e instanceof EncodeError) throw e.within(typeof k === 'string' ? `[${JSON.stringify(k)}]` : `[${describeValue(k)}]`);
       throw e;
     }
   }
 }
 
-function validSignature(sig: string, single: boolean): SignatureType | null {
-  try {
-    if (single) return parseSingleType(sig);
-    parseSignature(sig);
-    return null;
-  } catch (e) {
-    if (e instanceof ProtocolError) throw new EncodeError(e.message);
-    throw e;
-  }
-}
-
 /** The module's one Encoder (encoding is synchronous, so it is never shared by two callers at once). */
 export const encoder = new Encoder();
-
-/**
- * Encodes `values` along `signature` (the body of a message) and returns the
- * bytes, aligned as if they started at a multiple of 8. Throws EncodeError.
- */
-export function encodeValues(signature: string, values: readonly unknown[], options?: { endian?: 'little' | 'big' }): Buffer {
-  const types = validSignatureList(signature);
-  if (!Array.isArray(values) || values.length !== types.length) {
-    throw new EncodeError(`signature ${JSON.stringify(signature)} has ${types.length} types but ${Array.isArray(values) ? values.length : 'no array of'} values were given`);
-  }
-  const w = encoder;
-  w.reset(options?.endian !== 'big');
-  try {
-    for (let i = 0; i < types.length; i++) {
-      try {
-        w.value(types[i], values[i]);
-      } catch (e) {
-        if (e instanceof EncodeError) throw e.within(`[${i}]`);
-        throw e;
-      }
-    }
-  } catch (e) {
-    w.reset(true);
-    throw e;
-  }
-  return w.take();
-}
-
-/** Parses a signature given by the caller, turning a bad one into an EncodeError. */
-export function validSignatureList(sig: string): readonly SignatureType[] {
-  try {
-    return parseSignature(sig);
-  } catch (e) {
-    if (e instanceof ProtocolError) throw new EncodeError(e.message);
-    throw e;
-  }
-}

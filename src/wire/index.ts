@@ -12,5 +12,5 @@ export { encodeMessage, encodeMessageParts, joinParts, forEachPart, MessageEncod
 export { decodeMessage, decodeHeader, checkMessage, type DecodeMessageOptions } from './decode-message.js';
 export { HeaderMemo } from './header-memo.js';
 export { withSender, type WithSenderOptions } from './with-sender.js';
-export { encodeValues } from './encoder.js';
+export { encodeValues } from './encode-values.js';
 export { decodeValues, type DecodeOptions } from './decoder.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseSignature, type SignatureType } from './signature.js';
 import { Variant } from './variant.js';
-import { encodeValues } from './encoder.js';
+import { encodeValues } from './encode-values.js';
 import { EncodeError } from './encode-error.js';
 import { decodeValues } from './decoder.js';
 import { encodeMessage } from './encode-message.js';
