@@ -10,8 +10,8 @@ import { BusErrors } from './bus-error.js';
 import type { Connection } from './connection.js';
 import type { DirectGrants, GrantsHost } from './direct-grants.js';
 import type { SharedFds } from './shared-fds.js';
+import { DRIVER_PATH } from './driver-names.js';
 
-const DRIVER_PATH = '/org/freedesktop/DBus';
 /** The extension's version, Enable's answer (2: channels can be revoked; 3: the broadcast word). */
 const DIRECT_VERSION = 3;
 

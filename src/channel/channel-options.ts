@@ -41,9 +41,9 @@ export interface ChannelOptions {
   largeThresholdBytes?: number;
   /**
    * How large payloads travel: 'auto' (the arena when it can hold the payload
-   * within arenaMaxBytes; above, CMA when the peer's probe succeeded, else a
-   * memfd per payload; chunks through the ring when no memfd can be made),
-   * or forced: 'arena', 'cma', 'memfd' (a new memfd per payload) or 'ring' (chunks).
+   * within arenaMaxBytes; above, in pieces through the arena; where no memfd
+   * can be made, CMA when the peer's probe succeeded, else chunks through the
+   * ring), or forced: 'arena', 'cma', 'memfd' (a new memfd per payload) or 'ring' (chunks).
    */
   largePayload?: LargePayloadMode;
   /** First payload arena of each direction, in bytes (default 8 MiB; made at the first arena payload). */

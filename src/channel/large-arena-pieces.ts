@@ -9,9 +9,9 @@ import { constants as bufferConstants } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
 import { corruptFrame, KIND_ARENA_PIECE } from './frame-kinds.js';
 import { LargePathBase } from './large-path-base.js';
+import { PIECE_DESCRIPTOR_BYTES } from './large-arena.js';
 import type { LargePayloadPath } from './large-payloads.js';
 
-const PIECE_DESCRIPTOR_BYTES = 40;
 const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 /** Pieces are at least this large when the arenas' bound allows (unless the payload's end is nearer). */
 const MIN_PIECE_BYTES = 64 << 10;

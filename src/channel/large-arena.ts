@@ -13,7 +13,8 @@ import { LargePathBase } from './large-path-base.js';
 import type { LargePayloadPath, PathParts } from './large-payloads.js';
 
 const DESCRIPTOR_BYTES = 32;
-const PIECE_DESCRIPTOR_BYTES = 40;
+/** The frame of one piece of a payload sent in pieces (large-arena-pieces.ts): an extent's descriptor with the payload's total. */
+export const PIECE_DESCRIPTOR_BYTES = 40;
 
 export class ArenaPath extends LargePathBase implements LargePayloadPath {
   readonly frameKind = KIND_LARGE_ARENA;

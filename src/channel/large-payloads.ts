@@ -123,9 +123,10 @@ export class LargePayloads {
     }
     if (!this.loggedFallback) {
       this.loggedFallback = true;
-      log(`fastbus channel: peer ${core.peerPid} cannot use cross-memory attach (${core.peerRefusal}); large payloads go by ${this.memfdRefusal === '' ? 'a memfd each when the payload arena cannot hold them' : 'chunks through the ring'}`);
+      log(`fastbus channel: peer ${core.peerPid} cannot use cross-memory attach (${core.peerRefusal}); large payloads go by chunks through the ring`);
     }
-    return this.memfdRefusal === '' ? 'memfd' : 'ring';
+    // Here no memfd can be made ('auto' with one took the arena above; 'cma' threw).
+    return 'ring';
   }
 
   /** No memfd can be made or mapped here: large payloads go in chunks from now on, with one log line. */

@@ -147,7 +147,7 @@ describe('receive pool collections', () => {
     assert.equal(held.byteLength, 16 * MiB);
   });
 
-  it('lands payloads in order and unaltered, all in one slab, when each must wait for the slab of the one before (default options)', { timeout: 120_000 }, async () => {
+  it('lands payloads in order and unaltered, all in one slab, with nothing else mapped while the one before is held (default options)', { timeout: 120_000 }, async () => {
     // Every payload waits until the one before is freed: nothing else is mapped.
     receivePool.collectWaitMs = Infinity;
     receivePool.faultBytesPerMs = 1e-9;

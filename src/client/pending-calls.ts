@@ -153,11 +153,10 @@ export class PendingCalls {
 
   /** Rejects every call that `matches` (all without it), oldest first, with `error(call)`. */
   failAll(error: (p: PendingCall) => Error, matches?: (p: PendingCall) => boolean): void {
-    for (let p = this.oldest; p !== undefined;) {
-      const next = p.next;
-      if (matches === undefined || matches(p)) this.settle(p, undefined, error(p));
-      p = next;
-    }
+    // Taken first: settling runs diagnostics subscribers, which may settle other calls (settle() skips those).
+    const chosen: PendingCall[] = [];
+    for (let p = this.oldest; p !== undefined; p = p.next) if (matches === undefined || matches(p)) chosen.push(p);
+    for (const p of chosen) this.settle(p, undefined, error(p));
   }
 
   /** The connection ended: no timer stays. */
@@ -172,19 +171,18 @@ export class PendingCalls {
     this.sweepTimer = undefined;
     this.sweepRefed = false;
     const now = performance.now();
-    let next = 0;
-    for (let p = this.oldest; p !== undefined;) {
-      const after = p.next;
-      if (p.deadline !== 0) {
-        if (p.deadline > now) {
-          next = p.deadline;
-          break;
-        }
-        this.settle(p, undefined, new TimeoutError(describeCall(p.message), this.timeoutMs));
-      }
-      p = after;
+    // The expired calls are taken first: settling one runs diagnostics subscribers, which may settle others.
+    const expired: PendingCall[] = [];
+    let p = this.oldest;
+    for (; p !== undefined; p = p.next) {
+      if (p.deadline === 0) continue;
+      if (p.deadline > now) break;
+      expired.push(p);
     }
-    if (next !== 0) this.armSweep(Math.max(1, Math.ceil(next - now)));
+    for (const e of expired) this.settle(e, undefined, new TimeoutError(describeCall(e.message), this.timeoutMs));
+    // The oldest call still under the default timeout sets the next sweep.
+    for (p = this.oldest; p !== undefined && p.deadline === 0; p = p.next);
+    if (p !== undefined) this.armSweep(Math.max(1, Math.ceil(p.deadline - now)));
   };
 
   private armSweep(ms: number): void {

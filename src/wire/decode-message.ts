@@ -21,8 +21,9 @@ export interface DecodeMessageOptions extends DecodeOptions {
   fdCount?: number;
   /**
    * The last header decoded from the same source: a message whose header
-   * fields are the same bytes takes its fields from it, unparsed (and it
-   * remembers each new header without REPLY_SERIAL or unknown fields).
+   * fields are the same bytes (REPLY_SERIAL's value aside, read from each
+   * message) takes its fields from it, unparsed; it remembers each new header
+   * without unknown fields.
    */
   memo?: HeaderMemo;
 }
